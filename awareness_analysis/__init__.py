@@ -1,0 +1,10 @@
+"""awareness-analysis: Mimecast Awareness Training campaign data as tidy pandas frames."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("awareness-analysis")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
