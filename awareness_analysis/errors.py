@@ -39,7 +39,10 @@ class MimecastAPIError(AwarenessAnalysisError):
         self.http_status = http_status
         self.path = path
         self.hint = hint
-        super().__init__(self._text())
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        return self._text()
 
     def _text(self) -> str:
         where = f" from {self.path}" if self.path else ""

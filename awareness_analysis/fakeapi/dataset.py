@@ -1,4 +1,4 @@
-"""The data a fake Mimecast API serves: campaigns and user items exactly as the real API shapes them.
+"""The data a fake Mimecast API serves: campaigns and user items in the real API's shapes.
 
 This is the contract between the demo organisation (which builds a dataset), the fake API server
 (which serves it) and the frame builder (which parses what the client fetched back).

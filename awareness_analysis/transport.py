@@ -1,0 +1,421 @@
+"""HTTP transport for the Mimecast API: signing, envelope checks, retries and pagination.
+
+One :class:`MimecastClient` wraps one ``requests.Session``. It knows nothing about campaigns:
+the endpoint layer (:mod:`awareness_analysis.endpoints`) says what to ask for.
+
+Retries are done here rather than with urllib3's ``Retry`` because every attempt must be
+signed afresh (new date and request id) and because Mimecast reports some failures inside an
+HTTP 200 body (``fail``), which urllib3 cannot see.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from awareness_analysis import __version__
+from awareness_analysis.auth import MimecastHmacAuth, OAuthClientAuth
+from awareness_analysis.config import HmacCredentials, Settings
+from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+#: Server clocks further than this from ours make signed requests fail; say so in errors.
+CLOCK_SKEW_WARNING_S = 300.0
+
+_HINTS = {
+    "err_xdk_invalid_signature": "Check MIMECAST_ACCESS_KEY, MIMECAST_SECRET_KEY and "
+    "MIMECAST_APP_KEY, and that MIMECAST_BASE_URL is your account's regional host",
+    "err_developer_key": "Check MIMECAST_APP_ID (the application id registered in the "
+    "Mimecast Administration Console)",
+    "err_xdk_binding_expired": "The access key has expired: create new API 1.0 keys for the "
+    "application and update MIMECAST_ACCESS_KEY and MIMECAST_SECRET_KEY",
+    "token_expired": "The OAuth token expired and a fresh one was refused too; check "
+    "MIMECAST_CLIENT_ID and MIMECAST_CLIENT_SECRET",
+    "token_invalid": "Check MIMECAST_CLIENT_ID and MIMECAST_CLIENT_SECRET",
+    "err_rate_limit_exceeded": "Mimecast's rate limit stayed exhausted; try again later or "
+    "fetch fewer campaigns at once",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up. Every wait is logged at WARNING level."""
+
+    max_attempts: int = 6
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    #: Upper bound on one rate-limit wait, whatever ``X-RateLimit-Reset`` says.
+    rate_limit_max_wait_s: float = 120.0
+    #: ``err_developer_key`` is intermittently returned for valid keys: one retry helps.
+    developer_key_retries: int = 1
+
+    def backoff(self, retry_number: int) -> float:
+        base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (retry_number - 1))
+        # Jitter keeps parallel workers from retrying in lock-step.
+        return base * (0.5 + random.random() / 2)
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth another attempt."""
+
+    def __init__(self, error: Exception, wait_s: float | None = None) -> None:
+        self.error = error
+        self.wait_s = wait_s
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a paginated call: the envelope's ``data[0]`` and its pagination meta."""
+
+    data: JsonDict
+    pagination: JsonDict
+    items: list[Any]
+
+
+class MimecastClient:
+    """Sends signed POSTs to one Mimecast account and returns checked response envelopes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 10,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update(
+            {
+                "Accept": "application/json",
+                "User-Agent": f"awareness-analysis/{__version__}",
+            }
+        )
+        self.auth: MimecastHmacAuth | OAuthClientAuth
+        if isinstance(settings.credentials, HmacCredentials):
+            self.auth = MimecastHmacAuth(settings.credentials)
+        else:
+            self.auth = OAuthClientAuth(
+                settings.credentials,
+                f"{settings.base_url}/oauth/token",
+                session=self.session,
+                timeout=settings.timeout,
+            )
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"MimecastClient(base_url={self.settings.base_url!r}, "
+            f"auth=API {self.settings.credentials.scheme})"
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> MimecastClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- one call -------------------------------------------------------------------------
+
+    def post(self, path: str, body: Mapping[str, Any]) -> JsonDict:
+        """POST ``body`` to ``path`` with retries; return the envelope once ``fail`` is empty.
+
+        Raises :class:`MimecastAPIError` for API failures and :class:`MimecastResponseError`
+        for answers that are not a Mimecast envelope, after retrying what is worth retrying.
+        """
+        url = f"{self.settings.base_url}{path}"
+        retries_done = 0
+        developer_key_retries = 0
+        token_refreshed = False
+        while True:
+            try:
+                return self._attempt(url, path, body)
+            except _Retry as retry:
+                error = retry.error
+                if isinstance(error, MimecastAPIError):
+                    if error.code == "token_expired" and isinstance(self.auth, OAuthClientAuth):
+                        if token_refreshed:
+                            raise error from None
+                        token_refreshed = True
+                        log.warning("OAuth token expired; fetching a new one and retrying")
+                        self.auth.invalidate()
+                        continue
+                    if error.code == "err_developer_key":
+                        if developer_key_retries >= self.retry.developer_key_retries:
+                            raise error from None
+                        developer_key_retries += 1
+                retries_done += 1
+                if retries_done >= self.retry.max_attempts:
+                    raise error from None
+                wait = (
+                    retry.wait_s if retry.wait_s is not None else self.retry.backoff(retries_done)
+                )
+                log.warning(
+                    "%s; waiting %.2f s before retry %d of %d",
+                    _describe(error),
+                    wait,
+                    retries_done,
+                    self.retry.max_attempts - 1,
+                )
+                self._sleep(wait)
+
+    def _attempt(self, url: str, path: str, body: Mapping[str, Any]) -> JsonDict:
+        self.requests_sent += 1
+        try:
+            response = self.session.post(
+                url, json=body, auth=self.auth, timeout=self.settings.timeout
+            )
+            raw = response.content  # read fully here so a reset mid-body is retried
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # ChunkedEncodingError (connection reset mid-body) is a ConnectionError subclass.
+            raise _Retry(
+                MimecastResponseError(
+                    f"No complete answer from {self.settings.host}{path}: "
+                    f"{type(exc).__name__}. Check the network and MIMECAST_BASE_URL."
+                )
+            ) from None
+        status = response.status_code
+
+        if status == 429:
+            wait = self._rate_limit_wait(response)
+            raise _Retry(
+                MimecastAPIError(
+                    "err_rate_limit_exceeded",
+                    "rate limit reached (HTTP 429)",
+                    retryable=True,
+                    http_status=429,
+                    path=path,
+                    hint=_HINTS["err_rate_limit_exceeded"],
+                ),
+                wait_s=wait,
+            )
+
+        envelope = self._decode(response, raw, path)
+        failure = _failure_of(envelope, status, path)
+        if failure is not None:
+            if failure.http_status in (401, 403, 418):
+                skew = _clock_skew_s(response)
+                if skew is not None and abs(skew) > CLOCK_SKEW_WARNING_S:
+                    failure.hint = (
+                        (failure.hint + ". " if failure.hint else "")
+                        + f"The server's clock (Date header) differs from this machine's by "
+                        f"{skew:+.0f} s; signed requests fail when clocks disagree, so fix "
+                        "this machine's clock"
+                    )
+            if _is_transient(failure):
+                raise _Retry(failure)
+            raise failure
+        if status >= 500:
+            raise _Retry(MimecastResponseError(f"HTTP {status} from {path}", http_status=status))
+        if status >= 400:
+            raise MimecastAPIError(
+                f"http_{status}",
+                "request refused",
+                http_status=status,
+                path=path,
+                hint=_status_hint(status, self.settings),
+            )
+        return envelope
+
+    def _decode(self, response: requests.Response, raw: bytes, path: str) -> JsonDict:
+        status = response.status_code
+        content_type = response.headers.get("Content-Type", "unknown content type")
+        try:
+            envelope = response.json() if raw else None
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict):
+            return envelope
+        looks_like_json = "json" in content_type
+        error = MimecastResponseError(
+            f"HTTP {status} from {self.settings.host}{path} is not a Mimecast JSON envelope "
+            f"({content_type}, {len(raw)} bytes"
+            + (", cut short or malformed" if looks_like_json else "")
+            + "). "
+            + (
+                "The API or a proxy in front of it sent an error page."
+                if "html" in content_type
+                else "The answer could not be parsed."
+            ),
+            http_status=status,
+        )
+        # A cut JSON body or a gateway error page is usually transient; a 2xx HTML page is a
+        # proxy or login page that retrying will not change.
+        if status >= 500 or looks_like_json:
+            raise _Retry(error)
+        raise error
+
+    def _rate_limit_wait(self, response: requests.Response) -> float:
+        reset = response.headers.get("X-RateLimit-Reset")
+        try:
+            wait_s = max(0.0, float(reset) / 1000.0) if reset is not None else None
+        except ValueError:
+            wait_s = None
+        if wait_s is None:
+            wait_s = self.retry.backoff_initial_s
+        return min(wait_s, self.retry.rate_limit_max_wait_s)
+
+    # -- pagination -------------------------------------------------------------------------
+
+    def paginate(
+        self,
+        path: str,
+        data: Mapping[str, Any] | None,
+        items_of: Callable[[JsonDict], list[Any]],
+        *,
+        page_size: int | None = 500,
+    ) -> Iterator[Page]:
+        """Yield each page of a paginated call until the response carries no ``next`` token.
+
+        ``items_of`` extracts the page's records from ``data[0]``. A repeated token, or an empty
+        page that still carries ``next``, raises :class:`PaginationError` instead of looping.
+        ``data=None`` sends ``"data": []`` and ``page_size=None`` leaves the page size to the
+        API, as the recorded get-campaigns traffic does.
+        """
+        if page_size is not None and not 1 <= page_size <= 1000:
+            raise ValueError(f"page_size must be between 1 and 1000 (got {page_size}).")
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        received = 0
+        expected_total: int | None = None
+        while True:
+            pagination: JsonDict = {} if page_size is None else {"pageSize": page_size}
+            if token is not None:
+                pagination["pageToken"] = token
+            body: JsonDict = {"data": [] if data is None else [dict(data)]}
+            if pagination:
+                body = {"meta": {"pagination": pagination}, **body}
+            envelope = self.post(path, body)
+            first = _first_data(envelope, path)
+            items = items_of(first)
+            meta_pagination = _pagination_of(envelope)
+            if expected_total is None and isinstance(meta_pagination.get("totalCount"), int):
+                expected_total = meta_pagination["totalCount"]
+            received += len(items)
+            yield Page(data=first, pagination=meta_pagination, items=items)
+            next_token = meta_pagination.get("next")
+            if not next_token:
+                break
+            if not isinstance(next_token, str):
+                raise PaginationError(f"{path} returned a pagination token that is not a string.")
+            if next_token in seen_tokens or next_token == token:
+                raise PaginationError(
+                    f"{path} returned the same page token twice after {received} records; "
+                    "stopping instead of looping forever. Retry later; if it persists, report "
+                    "it to Mimecast support."
+                )
+            if not items:
+                raise PaginationError(
+                    f"{path} returned an empty page that still has a next token after "
+                    f"{received} records; stopping instead of looping forever."
+                )
+            seen_tokens.add(next_token)
+            token = next_token
+        if expected_total is not None and received != expected_total:
+            raise MimecastResponseError(
+                f"{path} announced {expected_total} records (totalCount) but sent {received}; "
+                "the data changed during the fetch or pages were lost. Fetch again."
+            )
+
+
+def _first_data(envelope: JsonDict, path: str) -> JsonDict:
+    data = envelope.get("data")
+    if not isinstance(data, list):
+        raise MimecastResponseError(f"{path} answered without a data list.")
+    if not data:
+        return {}
+    if not isinstance(data[0], dict):
+        raise MimecastResponseError(f"{path} answered with data[0] that is not an object.")
+    return data[0]
+
+
+def _pagination_of(envelope: JsonDict) -> JsonDict:
+    meta = envelope.get("meta")
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    return pagination if isinstance(pagination, dict) else {}
+
+
+def _failure_of(envelope: JsonDict, status: int, path: str) -> MimecastAPIError | None:
+    """Turn an API 1.0 or API 2.0 ``fail`` list into one :class:`MimecastAPIError`."""
+    fail = envelope.get("fail")
+    if not fail:
+        return None
+    entry = fail[0] if isinstance(fail, list) else fail
+    if not isinstance(entry, dict):
+        return MimecastAPIError("unknown_failure", str(entry)[:200], http_status=status, path=path)
+    errors = entry.get("errors")
+    detail = (
+        errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else entry
+    )
+    code = str(detail.get("code") or "unknown_failure")
+    message = str(detail.get("message") or "no message")
+    retryable = detail.get("retryable") is True
+    return MimecastAPIError(
+        code,
+        message,
+        retryable=retryable,
+        http_status=status,
+        path=path,
+        hint=_HINTS.get(code),
+    )
+
+
+def _is_transient(failure: MimecastAPIError) -> bool:
+    if failure.code in ("err_developer_key", "token_expired"):
+        return True
+    if failure.http_status is not None and failure.http_status >= 500:
+        return True
+    return failure.retryable
+
+
+def _status_hint(status: int, settings: Settings) -> str | None:
+    if status == 404 and not isinstance(settings.credentials, HmacCredentials):
+        return (
+            "The API 2.0 gateway may not serve the Awareness Training campaign endpoints; "
+            "use API 1.0 keys (MIMECAST_ACCESS_KEY, MIMECAST_SECRET_KEY, MIMECAST_APP_ID, "
+            "MIMECAST_APP_KEY) with your regional MIMECAST_BASE_URL"
+        )
+    if status == 404:
+        return "Check MIMECAST_BASE_URL: it should be the API base of your account's region"
+    if status in (401, 403):
+        return "Check the credentials and the administrator's Awareness Training permission"
+    return None
+
+
+def _clock_skew_s(response: requests.Response) -> float | None:
+    """Server minus local clock in seconds, from the response ``Date`` header."""
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        server_time = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if server_time.tzinfo is None:
+        server_time = server_time.replace(tzinfo=UTC)
+    return (server_time - datetime.now(UTC)).total_seconds()
+
+
+def _describe(error: Exception) -> str:
+    return str(error).rstrip(".")
