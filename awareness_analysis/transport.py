@@ -187,8 +187,12 @@ class MimecastClient:
                 url, json=body, auth=self.auth, timeout=self.settings.timeout
             )
             raw = response.content  # read fully here so a reset mid-body is retried
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # ChunkedEncodingError (connection reset mid-body) is a ConnectionError subclass.
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            # ChunkedEncodingError: the connection broke mid-body (reset, truncated transfer).
             raise _Retry(
                 MimecastResponseError(
                     f"No complete answer from {self.settings.host}{path}: "

@@ -1,0 +1,269 @@
+"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export``.
+
+Failures end with a one-line reason on stderr and a non-zero exit code:
+1 for API, response and store errors, 2 for bad input or configuration, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from awareness_analysis import __version__
+from awareness_analysis.config import load_settings
+from awareness_analysis.demo import build_demo_store
+from awareness_analysis.endpoints import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    SEARCH_FIELDS,
+    STATUSES,
+    UserDataFilter,
+    describe,
+    list_campaigns,
+    parse_search,
+)
+from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
+from awareness_analysis.fetch import fetch_snapshot
+from awareness_analysis.store import Snapshot, SnapshotStore
+from awareness_analysis.transport import MimecastClient
+
+TABLES = ("campaigns", "users", "answers")
+
+ENVIRONMENT_HELP = """\
+environment variables:
+  MIMECAST_BASE_URL       API base, e.g. https://us-api.mimecast.com (API 1.0 regional host)
+                          or https://api.services.mimecast.com (API 2.0 gateway)
+  MIMECAST_ACCESS_KEY, MIMECAST_SECRET_KEY, MIMECAST_APP_ID, MIMECAST_APP_KEY
+                          API 1.0 keys (HMAC signing)
+  MIMECAST_CLIENT_ID, MIMECAST_CLIENT_SECRET
+                          API 2.0 OAuth client credentials
+  MIMECAST_AUTH           1.0 or 2.0, when both sets are present (default: 1.0)
+  MIMECAST_CONFIG         TOML config file with the same settings (see README)
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="awareness-analysis",
+        description="Fetch and store Mimecast Awareness Training campaign data.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML config file (default: $MIMECAST_CONFIG if set)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    campaigns = commands.add_parser(
+        "campaigns",
+        help="list the account's campaigns",
+        description="List the account's Awareness Training campaigns with their ids.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=formatter,
+    )
+    campaigns.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    fetch = commands.add_parser(
+        "fetch",
+        help="fetch user-level campaign data into a new snapshot",
+        description="Fetch campaigns and their user-level data into a new snapshot under "
+        "STORE. All campaigns are fetched when none is named. The previous snapshot stays "
+        "intact if the fetch fails.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=formatter,
+    )
+    fetch.add_argument("--out", required=True, metavar="STORE", help="snapshot store folder")
+    fetch.add_argument(
+        "--campaign",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="campaign id to fetch (repeatable; see `awareness-analysis campaigns`)",
+    )
+    fetch.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=STATUSES,
+        help="only users with this outcome (repeatable)",
+    )
+    fetch.add_argument(
+        "--search",
+        metavar="FIELD=VALUE",
+        help=f"only users whose FIELD contains VALUE; FIELD is one of {', '.join(SEARCH_FIELDS)}",
+    )
+    fetch.add_argument(
+        "--attribute-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="custom attribute id for --search customAttribute=VALUE (at most 3)",
+    )
+    _add_page_size(fetch)
+    fetch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    demo = commands.add_parser(
+        "demo",
+        help="build a store from the synthetic demo organisation",
+        description="Serve the synthetic demo organisation on a local fake Mimecast API "
+        "(loopback only) and fetch it with the real client into a new snapshot under STORE. "
+        "Needs no account or credentials.",
+        formatter_class=formatter,
+    )
+    demo.add_argument("--out", required=True, metavar="STORE", help="snapshot store folder")
+    demo.add_argument("--seed", type=int, default=None, help="demo organisation seed")
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    export = commands.add_parser(
+        "export",
+        help="write one table of a snapshot as CSV",
+        description="Write one table of a stored snapshot (the latest by default) as CSV.",
+        formatter_class=formatter,
+    )
+    export.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
+    export.add_argument("--table", required=True, choices=TABLES)
+    export.add_argument("--out", required=True, metavar="FILE.csv", help="CSV file to write")
+    when = export.add_mutually_exclusive_group()
+    when.add_argument("--snapshot", metavar="ID", help="snapshot id (default: latest)")
+    when.add_argument(
+        "--at", metavar="TIME", help="latest snapshot fetched at or before TIME (ISO 8601)"
+    )
+    return parser
+
+
+def _add_page_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=DEFAULT_PAGE_SIZE,
+        metavar="N",
+        help=f"records per API page (default {DEFAULT_PAGE_SIZE})",
+    )
+
+
+def _client(config: str | None) -> MimecastClient:
+    return MimecastClient(load_settings(config_file=config))
+
+
+def _cmd_campaigns(args: argparse.Namespace) -> int:
+    with _client(args.config) as client:
+        rows = [describe(c) for c in list_campaigns(client)]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    frame = pd.DataFrame(
+        rows, columns=["id", "name", "module", "launch_date", "num_sent", "num_completed"]
+    )
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif frame.empty:
+        print("No campaigns.")
+    else:
+        print(frame.to_string(index=False))
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    field, value = parse_search(args.search) if args.search else (None, None)
+    # Validate every argument before the first request is sent.
+    user_filter = UserDataFilter(field, value, tuple(args.status), tuple(args.attribute_id))
+    if not 1 <= args.page_size <= MAX_PAGE_SIZE:
+        raise ValueError(
+            f"--page-size must be between 1 and {MAX_PAGE_SIZE} (got {args.page_size})."
+        )
+    if any(not c.strip() for c in args.campaign):
+        raise ValueError("--campaign was given an empty id.")
+    store = SnapshotStore(args.out)
+    with _client(args.config) as client:
+        snapshot = fetch_snapshot(
+            client,
+            store,
+            campaign_ids=args.campaign,
+            user_filter=user_filter,
+            page_size=args.page_size,
+            progress=False if args.no_progress else None,
+        )
+    _print_snapshot(snapshot)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    kwargs = {} if args.seed is None else {"seed": args.seed}
+    snapshot = build_demo_store(args.out, progress=False if args.no_progress else None, **kwargs)
+    _print_snapshot(snapshot)
+    return 0
+
+
+def _print_snapshot(snapshot: Snapshot) -> None:
+    counts = snapshot.manifest["row_counts"]
+    print(
+        f"Snapshot {snapshot.snapshot_id} written to {snapshot.path}: "
+        f"{counts['campaigns']} campaigns, {counts['users']} user rows, "
+        f"{counts['answers']} answer rows."
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first.")
+    snapshot = SnapshotStore(args.store).load(args.at, snapshot_id=args.snapshot)
+    frame: pd.DataFrame = getattr(snapshot.frames, args.table)
+    # Write beside the target, then rename: an interrupted export never leaves half a file.
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as tmp:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    print(f"Wrote {len(frame)} rows of {args.table} from snapshot {snapshot.snapshot_id} to {out}.")
+    return 0
+
+
+_COMMANDS = {
+    "campaigns": _cmd_campaigns,
+    "fetch": _cmd_fetch,
+    "demo": _cmd_demo,
+    "export": _cmd_export,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except (ConfigError, ValueError) as exc:
+        print(f"awareness-analysis {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except AwarenessAnalysisError as exc:
+        print(f"awareness-analysis {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"awareness-analysis {args.command}: interrupted; nothing was written and the "
+            "store is unchanged.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The demo store: the synthetic demo organisation, served on the local fake API and fetched
+with the real client, so the demo exercises exactly the code a real tenant does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from awareness_analysis.config import HmacCredentials, Settings
+from awareness_analysis.fakeapi.demo_org import DEMO_SEED, build_demo_dataset
+from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
+from awareness_analysis.fetch import fetch_snapshot
+from awareness_analysis.store import Snapshot, SnapshotStore
+from awareness_analysis.transport import MimecastClient
+
+#: Where notebooks and ``make report`` keep the demo store unless told otherwise.
+DEFAULT_DEMO_STORE = Path("demo-store")
+
+
+def fake_server_settings(server: FakeMimecastServer, credentials: FakeCredentials) -> Settings:
+    """Client settings that reach ``server`` with its API 1.0 keys."""
+    return Settings(
+        base_url=server.base_url,
+        credentials=HmacCredentials(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            app_id=credentials.app_id,
+            app_key=credentials.app_key,
+        ),
+    )
+
+
+def build_demo_store(
+    out: str | os.PathLike[str], *, seed: int = DEMO_SEED, progress: bool | None = None
+) -> Snapshot:
+    """Serve the demo organisation on loopback and fetch it into a new snapshot under ``out``."""
+    credentials = FakeCredentials.demo()
+    with (
+        FakeMimecastServer(build_demo_dataset(seed), credentials=credentials) as server,
+        MimecastClient(fake_server_settings(server, credentials)) as client,
+    ):
+        return fetch_snapshot(client, SnapshotStore(out), progress=progress)
+
+
+def ensure_demo_store(out: str | os.PathLike[str] = DEFAULT_DEMO_STORE) -> SnapshotStore:
+    """The demo store at ``out``, built first if it holds no snapshot yet."""
+    store = SnapshotStore(out)
+    if not store.exists():
+        build_demo_store(out)
+    return store

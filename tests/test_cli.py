@@ -1,0 +1,205 @@
+"""The command line contract: commands, output formats, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from awareness_analysis.cli import main
+from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
+from tests.conftest import BIG_CAMPAIGN_USERS, SMALL_CAMPAIGN
+
+
+@pytest.fixture
+def api_env(
+    server: FakeMimecastServer, fake_credentials: FakeCredentials, monkeypatch: pytest.MonkeyPatch
+) -> FakeMimecastServer:
+    for name in list(os.environ):
+        if name.startswith("MIMECAST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MIMECAST_BASE_URL", server.base_url)
+    monkeypatch.setenv("MIMECAST_ACCESS_KEY", fake_credentials.access_key)
+    monkeypatch.setenv("MIMECAST_SECRET_KEY", fake_credentials.secret_key)
+    monkeypatch.setenv("MIMECAST_APP_ID", fake_credentials.app_id)
+    monkeypatch.setenv("MIMECAST_APP_KEY", fake_credentials.app_key)
+    return server
+
+
+def test_campaigns_json(api_env: FakeMimecastServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["campaigns", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == ["camp-big", SMALL_CAMPAIGN]
+    assert rows[1]["num_sent"] == 3
+
+
+def test_campaigns_csv_and_table(
+    api_env: FakeMimecastServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["campaigns", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "id,name,module,launch_date,num_sent,num_completed"
+    assert len(lines) == 3
+    assert main(["campaigns"]) == 0
+    table = capsys.readouterr().out
+    assert "Small Campaign" in table and "Module Big Campaign" in table
+
+
+def test_fetch_then_export(
+    api_env: FakeMimecastServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    assert main(["fetch", "--out", str(store), "--no-progress"]) == 0
+    assert f"{BIG_CAMPAIGN_USERS + 3} user rows" in capsys.readouterr().out
+    out = tmp_path / "users.csv"
+    assert main(["export", "--store", str(store), "--table", "users", "--out", str(out)]) == 0
+    users = pd.read_csv(out)
+    assert len(users) == BIG_CAMPAIGN_USERS + 3
+    assert {"campaign_id", "email", "department", "outcome"} <= set(users.columns)
+    assert not list(tmp_path.glob(".users.csv.*"))  # no temporary file left behind
+
+
+def test_fetch_with_campaign_status_and_search(api_env: FakeMimecastServer, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    args = [
+        "fetch",
+        "--out",
+        str(store),
+        "--campaign",
+        SMALL_CAMPAIGN,
+        "--status",
+        "sent",
+        "--status",
+        "incorrect",
+        "--search",
+        "email=alex.doe",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = tmp_path / "u.csv"
+    assert main(["export", "--store", str(store), "--table", "users", "--out", str(out)]) == 0
+    assert sorted(pd.read_csv(out)["email"]) == ["alex.doe@alias.example", "alex.doe@corp.example"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--search", "title=x"], "'title' is not supported"),
+        (["--search", "department"], "FIELD=VALUE"),
+        (["--search", "customAttribute=x"], "requires attributeIds"),
+        (
+            [
+                "--attribute-id",
+                "a",
+                "--attribute-id",
+                "b",
+                "--attribute-id",
+                "c",
+                "--attribute-id",
+                "d",
+            ],
+            "at most 3",
+        ),
+        (["--campaign", " "], "empty id"),
+        (["--page-size", "0"], "--page-size must be between"),
+    ],
+)
+def test_fetch_invalid_input_fails_before_any_request(
+    api_env: FakeMimecastServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    code = main(["fetch", "--out", str(tmp_path / "s"), "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not [r for r in api_env.requests if r.path.startswith("/api/")]
+    assert not (tmp_path / "s" / "snapshots").exists()
+
+
+def test_unknown_status_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fetch", "--out", "x", "--status", "done"])
+    assert info.value.code == 2
+    assert "invalid choice: 'done'" in capsys.readouterr().err
+
+
+def test_missing_credentials_name_the_variables(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("MIMECAST_"):
+            monkeypatch.delenv(name)
+    assert main(["campaigns"]) == 2
+    err = capsys.readouterr().err
+    assert "MIMECAST_ACCESS_KEY" in err and "MIMECAST_CLIENT_ID" in err
+
+
+def test_api_failure_is_one_line_exit_1(
+    api_env: FakeMimecastServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MIMECAST_APP_KEY", "wrong-app-key")
+    assert main(["campaigns"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "err_xdk_invalid_signature" in err and "wrong-app-key" not in err
+
+
+def test_export_from_missing_store_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "export",
+            "--store",
+            str(tmp_path / "nothing"),
+            "--table",
+            "users",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ]
+    )
+    assert code == 1
+    assert "awareness-analysis demo" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_demo_builds_a_store_with_the_real_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "demo"
+    assert main(["demo", "--out", str(store), "--no-progress"]) == 0
+    assert "campaigns" in capsys.readouterr().out
+    out = tmp_path / "campaigns.csv"
+    assert main(["export", "--store", str(store), "--table", "campaigns", "--out", str(out)]) == 0
+    campaigns = pd.read_csv(out)
+    assert len(campaigns) >= 6
+    assert campaigns["num_sent"].sum() >= 2000
+
+
+@pytest.mark.parametrize("command", ["campaigns", "fetch", "demo", "export"])
+def test_help_of_each_command(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "awareness_analysis.cli", command, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "usage: awareness-analysis" in result.stdout
+    if command in ("campaigns", "fetch"):
+        assert "MIMECAST_SECRET_KEY" in result.stdout
+        assert "MIMECAST_CLIENT_SECRET" in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "awareness-analysis"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("awareness-analysis ")
