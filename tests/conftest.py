@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -160,3 +161,21 @@ def oauth_client(
 ) -> Iterator[MimecastClient]:
     with MimecastClient(oauth_settings(server, fake_credentials), sleep=sleeps) as running:
         yield running
+
+
+@pytest.fixture
+def no_mimecast_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An environment with no MIMECAST_* variable, whatever the developer's shell holds."""
+    for name in list(os.environ):
+        if name.startswith("MIMECAST_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def api_env(
+    no_mimecast_env: None, server: FakeMimecastServer, monkeypatch: pytest.MonkeyPatch
+) -> FakeMimecastServer:
+    """MIMECAST_* variables pointing the client at the fake server with API 1.0 keys."""
+    for name, value in server.environment().items():
+        monkeypatch.setenv(name, value)
+    return server

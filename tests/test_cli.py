@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,23 +11,8 @@ import pandas as pd
 import pytest
 
 from awareness_analysis.cli import main
-from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
+from awareness_analysis.fakeapi.server import FakeMimecastServer
 from tests.conftest import BIG_CAMPAIGN_USERS, SMALL_CAMPAIGN
-
-
-@pytest.fixture
-def api_env(
-    server: FakeMimecastServer, fake_credentials: FakeCredentials, monkeypatch: pytest.MonkeyPatch
-) -> FakeMimecastServer:
-    for name in list(os.environ):
-        if name.startswith("MIMECAST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MIMECAST_BASE_URL", server.base_url)
-    monkeypatch.setenv("MIMECAST_ACCESS_KEY", fake_credentials.access_key)
-    monkeypatch.setenv("MIMECAST_SECRET_KEY", fake_credentials.secret_key)
-    monkeypatch.setenv("MIMECAST_APP_ID", fake_credentials.app_id)
-    monkeypatch.setenv("MIMECAST_APP_KEY", fake_credentials.app_key)
-    return server
 
 
 def test_campaigns_json(api_env: FakeMimecastServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,11 +117,8 @@ def test_unknown_status_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[
 
 
 def test_missing_credentials_name_the_variables(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    no_mimecast_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("MIMECAST_"):
-            monkeypatch.delenv(name)
     assert main(["campaigns"]) == 2
     err = capsys.readouterr().err
     assert "MIMECAST_ACCESS_KEY" in err and "MIMECAST_CLIENT_ID" in err

@@ -339,3 +339,16 @@ def test_client_repr_hides_credentials(client: MimecastClient, fake_credentials)
         fake_credentials.access_key,
     ):
         assert secret not in text
+
+
+def test_unreachable_api_is_retried_then_named(fake_credentials: FakeCredentials) -> None:
+    with FakeMimecastServer(small_dataset(), credentials=fake_credentials) as stopped:
+        settings = hmac_settings(stopped, fake_credentials)
+    sleeps = SleepRecorder()
+    with (
+        MimecastClient(settings, sleep=sleeps, retry=RetryPolicy(max_attempts=3)) as client,
+        pytest.raises(MimecastResponseError) as info,
+    ):
+        list_campaigns(client)
+    assert len(sleeps.waits) == 2
+    assert "ConnectionError" in str(info.value) and "MIMECAST_BASE_URL" in str(info.value)
