@@ -8,7 +8,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,8 @@ from awareness_analysis.fakeapi.demo_org import (
     synthetic_dataset,
 )
 from awareness_analysis.frames import build_frames
+from tests.recorded import load_recorded
 
-RECORDED = Path(__file__).parent / "data" / "recorded-exchanges.json"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 RESULTS = {"SENT", "CORRECT", "INCORRECT"}
 STATES = {"ACTIVE", "SUSPENDED", "DELETED"}
@@ -44,20 +43,6 @@ def dump(dataset: FakeDataset) -> str:
     return json.dumps(
         {"campaigns": dataset.campaigns, "users": dataset.users, "attributes": dataset.attributes}
     )
-
-
-def recorded() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """Campaigns and items (by requested campaign id) of the recorded real traffic."""
-    exchanges = json.loads(RECORDED.read_text(encoding="utf-8"))["exchanges"]
-    campaigns: list[dict[str, Any]] = []
-    items: dict[str, list[dict[str, Any]]] = {}
-    for exchange in exchanges:
-        body = exchange["response"]["body"]
-        if exchange["request"]["path"].endswith("/get-campaigns"):
-            campaigns = body["data"][0]["campaigns"]
-        else:
-            items[exchange["request"]["body"]["data"][0]["id"]] = body["data"][0]["items"]
-    return campaigns, items
 
 
 def n_questions(campaign: Mapping[str, Any]) -> int:
@@ -159,7 +144,7 @@ def test_question_counts_with_exactly_one_four_question_module(demo: FakeDataset
 
 
 def test_shapes_match_the_recorded_traffic(demo: FakeDataset) -> None:
-    real_campaigns, real_items = recorded()
+    real_campaigns, real_items = load_recorded()
     real_campaign, real_item = real_campaigns[0], next(iter(real_items.values()))[0]
     nested = ("title", "group", "emailMsg")
     for campaign in demo.campaigns:
@@ -218,7 +203,7 @@ def test_counters_agree_with_items(demo: FakeDataset) -> None:
 
 
 def test_campaign_counters_reproduce_the_recorded_counters() -> None:
-    campaigns, items = recorded()
+    campaigns, items = load_recorded()
     assert items
     for campaign in campaigns:
         if campaign["id"] in items:

@@ -183,14 +183,17 @@ def v1_error(response: requests.Response) -> dict[str, Any]:
     return fail[0]["errors"][0]
 
 
+TOKEN_FORM = {
+    "client_id": CREDS.client_id,
+    "client_secret": CREDS.client_secret,
+    "grant_type": "client_credentials",
+}
+
+
 def bearer_token(server: FakeMimecastServer) -> str:
     response = requests.post(
         server.base_url + TOKEN,
-        data={
-            "client_id": CREDS.client_id,
-            "client_secret": CREDS.client_secret,
-            "grant_type": "client_credentials",
-        },
+        data=TOKEN_FORM,
         timeout=10,
     )
     assert response.status_code == 200
@@ -570,11 +573,7 @@ def test_non_post_is_405(server: FakeMimecastServer) -> None:
 def test_token_endpoint_issues_bearer_tokens_that_work(server: FakeMimecastServer) -> None:
     response = requests.post(
         server.base_url + TOKEN,
-        data={
-            "client_id": CREDS.client_id,
-            "client_secret": CREDS.client_secret,
-            "grant_type": "client_credentials",
-        },
+        data=TOKEN_FORM,
         timeout=10,
     )
     payload = response.json()
@@ -880,11 +879,7 @@ def test_token_endpoint_faults_must_be_asked_for_by_path(server: FakeMimecastSer
     server.inject("html_error")
     response = requests.post(
         server.base_url + TOKEN,
-        data={
-            "client_id": CREDS.client_id,
-            "client_secret": CREDS.client_secret,
-            "grant_type": "client_credentials",
-        },
+        data=TOKEN_FORM,
         timeout=10,
     )
     assert response.status_code == 503

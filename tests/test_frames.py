@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,25 +21,11 @@ from awareness_analysis.frames import (
     build_frames,
     campaigns_frame,
 )
+from tests.recorded import load_recorded
 
-RECORDED = Path(__file__).parent / "data" / "recorded-exchanges.json"
 CORP = "alex.doe@corp.mime-api.example"
 PERSONAL = "alexd1993@personal-mail.example"
 ALIAS = "alex.doe@corp.example"
-
-
-def load_recorded() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """Campaigns and user items (keyed by the requested campaign id) of the recorded traffic."""
-    exchanges = json.loads(RECORDED.read_text(encoding="utf-8"))["exchanges"]
-    campaigns: list[dict[str, Any]] = []
-    items: dict[str, list[dict[str, Any]]] = {}
-    for exchange in exchanges:
-        body = exchange["response"]["body"]
-        if exchange["request"]["path"].endswith("/get-campaigns"):
-            campaigns = body["data"][0]["campaigns"]
-        else:
-            items[exchange["request"]["body"]["data"][0]["id"]] = body["data"][0]["items"]
-    return campaigns, items
 
 
 @pytest.fixture(scope="module")
