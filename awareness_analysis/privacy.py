@@ -1,0 +1,335 @@
+"""Privacy controls applied before anything is shown: small-group suppression and pseudonyms.
+
+Small-group suppression
+-----------------------
+A department with fewer than ``k`` people in the current selection is not shown on its own:
+its rows are relabelled :data:`SUPPRESSED_LABEL`, so the organisation's totals stay honest while
+the small group's figures cannot be read off a chart. The default ``k`` is
+:data:`DEFAULT_MIN_GROUP_SIZE` (5), a common small-cell threshold in workforce reporting: below
+it, a rate such as "1 of 3 failed" points at individuals.
+
+Hiding one small group alone is not enough, because its count would be the organisation total
+minus the shown departments. :func:`suppress_departments` therefore also hides the next smallest
+departments (complementary suppression) until the hidden ones together cover at least two
+departments and at least ``k`` people.
+
+Limits: suppression protects one table at a time. Someone comparing many different selections
+(for example the same chart with and without one campaign, or with slightly different filters)
+can still difference them; that is outside what a per-table rule can prevent. Analysts sharing
+reports should keep ``k`` the same across everything they share and share as few overlapping
+cuts as they need.
+
+Pseudonymisation
+----------------
+:func:`pseudonymise` replaces emails and names with keyed HMAC-SHA256 pseudonyms, so the same
+person gets the same pseudonym in every campaign and snapshot analysed with the same key, while
+nobody without the key can map a pseudonym back (or check a guessed email against it). The key
+comes from :func:`load_pseudonym_key` and never appears in reprs, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_KEY_FILE",
+    "DEFAULT_MIN_GROUP_SIZE",
+    "KEY_ENV",
+    "SUPPRESSED_LABEL",
+    "SuppressionResult",
+    "load_pseudonym_key",
+    "pseudonymise",
+    "suppress_departments",
+    "suppress_rows",
+]
+
+DEFAULT_MIN_GROUP_SIZE = 5
+SUPPRESSED_LABEL = "(suppressed)"
+KEY_ENV = "AWARENESS_PSEUDONYM_KEY"
+DEFAULT_KEY_FILE = Path("~/.config/awareness-analysis/pseudonym.key")
+MIN_KEY_HEX_CHARS = 32
+PSEUDONYM_HEX_CHARS = 12
+
+# Rate-table columns that could reveal a suppressed row's size or successes.
+_INT_COLUMNS = ("successes", "n", "correct", "incorrect", "not_answered")
+_FLOAT_COLUMNS = ("rate", "ci_low", "ci_high", "z", "p_value", "q_value")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_NEW_KEY_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+# -- small-group suppression ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuppressionResult:
+    """Outcome of :func:`suppress_departments`.
+
+    ``users`` is the relabelled frame (all rows kept); ``hidden`` every department folded into
+    :data:`SUPPRESSED_LABEL` and ``primary`` the ones hidden for being smaller than ``k`` (both
+    sorted by name; ``hidden`` minus ``primary`` are the complementary ones). ``k`` is the
+    threshold used, 0 when suppression was off. ``everything_hidden`` is True when no department
+    is left to show (e.g. the whole selection has fewer than ``k`` people).
+    """
+
+    users: pd.DataFrame
+    hidden: tuple[str, ...]
+    primary: tuple[str, ...]
+    k: int
+    everything_hidden: bool = False
+
+    def __repr__(self) -> str:
+        # The frame is omitted: a repr is for logs, and the frame holds people's data.
+        return (
+            f"SuppressionResult(rows={len(self.users)}, k={self.k}, hidden={self.hidden!r}, "
+            f"primary={self.primary!r}, everything_hidden={self.everything_hidden})"
+        )
+
+
+def _threshold(k: int | None) -> int:
+    """``k`` as an int, 0 meaning off (None, 0 and 1 all switch suppression off)."""
+    if k is None:
+        return 0
+    k = int(k)
+    if k < 0:
+        raise ValueError(f"minimum group size must be 0 (off) or more, not {k}")
+    return k if k > 1 else 0
+
+
+def _person_keys(emails: pd.Series) -> pd.Series:
+    # One person may appear with different case or stray spaces; count them once.
+    return emails.astype("str").str.strip().str.lower()
+
+
+def suppress_departments(
+    users: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE
+) -> SuppressionResult:
+    """Fold departments with fewer than ``k`` people into :data:`SUPPRESSED_LABEL`.
+
+    A department's size is its number of distinct people (emails, case-insensitive) in
+    ``users`` as given, i.e. in the current selection, so filter first and suppress second.
+    Departments with ``0 < size < k`` are hidden (``primary``). Then, complementary suppression:
+    while exactly one department is hidden, or the hidden departments together have fewer than
+    ``k`` people, the smallest still-shown department (ties broken by name) is hidden too. So
+    the ``(suppressed)`` group is never one department's figures in disguise, and no hidden
+    department can be recovered as total minus the shown ones. If the whole frame has fewer
+    than ``k`` people every department is hidden (``everything_hidden``). ``(unassigned)`` is
+    treated like any other department.
+
+    Rows are relabelled, never dropped, so organisation totals over the returned frame are
+    unchanged. The hidden names are removed from the ``department`` categories; unobserved
+    categories of the input stay. ``k`` defaults to :data:`DEFAULT_MIN_GROUP_SIZE` (5, a common
+    small-cell threshold in workforce reporting); ``k`` None, 0 or 1 turns suppression off and
+    returns the frame unchanged.
+
+    This protects one table at a time: differencing many different selections is outside what
+    it can prevent, so analysts sharing reports should keep ``k`` consistent.
+    """
+    threshold = _threshold(k)
+    if threshold == 0 or users.empty:
+        return SuppressionResult(users=users.copy(), hidden=(), primary=(), k=threshold)
+
+    people = _person_keys(users["email"])
+    department = users["department"]
+    # People per department; sets also measure the hidden group by distinct people (someone
+    # who moved between two hidden departments counts once).
+    members = {str(name): set(group) for name, group in people.groupby(department, observed=True)}
+    size_of = {name: len(group) for name, group in members.items() if group}
+
+    total = int(people[department.notna()].nunique())
+    if total < threshold:
+        hidden = sorted(size_of)
+        primary = hidden
+    else:
+        primary = sorted(name for name, size in size_of.items() if size < threshold)
+        hidden = list(primary)
+        shown = sorted(
+            (name for name in size_of if name not in primary), key=lambda d: (size_of[d], d)
+        )
+        hidden_people: set[str] = set().union(*(members[name] for name in hidden))
+        while hidden and (len(hidden) == 1 or len(hidden_people) < threshold) and shown:
+            name = shown.pop(0)
+            hidden.append(name)
+            hidden_people |= members[name]
+        hidden.sort()
+
+    if not hidden:
+        return SuppressionResult(users=users.copy(), hidden=(), primary=(), k=threshold)
+    result = users.copy()
+    result["department"] = _relabel(department, set(hidden))
+    return SuppressionResult(
+        users=result,
+        hidden=tuple(hidden),
+        primary=tuple(primary),
+        k=threshold,
+        everything_hidden=len(hidden) == len(size_of),
+    )
+
+
+def _relabel(department: pd.Series, hidden: set[str]) -> pd.Categorical:
+    """``department`` with ``hidden`` values mapped to :data:`SUPPRESSED_LABEL` (category)."""
+    if not isinstance(department.dtype, pd.CategoricalDtype):
+        department = department.astype("category")
+    old = department.cat.categories
+    kept = [str(c) for c in old if str(c) not in hidden and str(c) != SUPPRESSED_LABEL]
+    new = [*kept, SUPPRESSED_LABEL]
+    position = {name: code for code, name in enumerate(new)}
+    # Old code -> new code; the last slot maps missing values (code -1) back to -1.
+    mapping = np.array(
+        [position[SUPPRESSED_LABEL if str(c) in hidden else str(c)] for c in old] + [-1],
+        dtype=np.int64,
+    )
+    codes = mapping[department.cat.codes.to_numpy(dtype=np.int64)]
+    dtype = pd.CategoricalDtype(pd.Index(new, dtype="str"), ordered=department.cat.ordered)
+    return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def suppress_rows(table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE) -> pd.DataFrame:
+    """Mark rate-table rows with ``0 < n < k`` as suppressed and blank their numbers.
+
+    For the rate tables of :mod:`awareness_analysis.metrics`: such rows get ``suppressed`` True,
+    the counts (``successes``, ``n`` and, where present, ``correct``, ``incorrect``,
+    ``not_answered``) become ``<NA>`` (nullable Int64) and the rates, intervals and test
+    statistics NaN; ``significant`` becomes False and ``direction`` "suppressed" where those
+    columns exist. Rows stay in place so charts can name them as suppressed. Rows with ``n`` 0
+    carry no figures and are left alone. Campaign rows are separate populations, so there is no
+    complementary step here (for departments use :func:`suppress_departments` before the
+    metric). ``k`` defaults to :data:`DEFAULT_MIN_GROUP_SIZE`; None, 0 or 1 means off (an
+    unchanged copy is returned).
+    """
+    threshold = _threshold(k)
+    result = table.copy()
+    if threshold == 0:
+        return result
+    n = result["n"].to_numpy(dtype="float64", na_value=np.nan)
+    hide = (n > 0) & (n < threshold)
+    previous = (
+        result["suppressed"].fillna(False).to_numpy(dtype=bool)
+        if "suppressed" in result
+        else np.zeros(len(result), dtype=bool)
+    )
+    result["suppressed"] = previous | hide
+    if not hide.any():
+        return result
+    for column in _INT_COLUMNS:
+        if column in result:
+            values = result[column].astype("Int64")
+            values[hide] = pd.NA
+            result[column] = values
+    for column in _FLOAT_COLUMNS:
+        if column in result:
+            values = result[column].astype("float64")
+            values[hide] = np.nan
+            result[column] = values
+    if "significant" in result:
+        result["significant"] = result["significant"].fillna(False).to_numpy(dtype=bool) & ~hide
+    if "direction" in result:
+        direction = result["direction"].astype("str")
+        direction[hide] = "suppressed"
+        result["direction"] = direction
+    return result
+
+
+# -- pseudonymisation -----------------------------------------------------------------------
+
+
+def _digest(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
+def pseudonymise(frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """A copy of ``frame`` with ``email`` and ``name`` replaced by keyed pseudonyms.
+
+    ``email`` becomes ``"user-"`` + the first 12 hex digits of HMAC-SHA256(key, email with
+    surrounding spaces removed, lower-cased); ``name`` becomes ``"person-"`` + 12 hex digits of
+    HMAC-SHA256(key, ``"name:"`` + that email). Names are derived from the email, not the name
+    text, so one person keeps one pseudonym across campaigns and snapshots even if their display
+    name changes, and two people sharing a name stay apart. An empty name stays ``""`` (there
+    is nothing to hide, and it keeps "no name" visible). Works on the users frame and on the
+    answers frame (email only); every other column is left as it is. The input is not changed.
+    """
+    if not isinstance(key, bytes | bytearray) or not key:
+        raise TypeError("pseudonymise needs the key as non-empty bytes (see load_pseudonym_key)")
+    if "email" not in frame:
+        raise ValueError("pseudonymise needs an 'email' column (users or answers frame)")
+    key = bytes(key)
+    result = frame.copy()
+    normalised = _person_keys(frame["email"]).to_numpy(dtype=object, na_value=None)
+    # Hash each distinct address once: a users frame repeats every person per campaign.
+    codes, uniques = pd.factorize(normalised, use_na_sentinel=True)
+    email_of = np.array([f"user-{_digest(key, e)}" for e in uniques] + [None], dtype=object)
+    result["email"] = pd.array(email_of[codes], dtype="str")
+    if "name" in frame:
+        name_of = np.array(
+            [f"person-{_digest(key, 'name:' + e)}" for e in uniques] + [None], dtype=object
+        )
+        names = frame["name"].astype("str")
+        missing = names.isna().to_numpy(dtype=bool)
+        blank = names.fillna("").str.strip().eq("").to_numpy(dtype=bool) & ~missing
+        pseudonyms = name_of[codes]
+        pseudonyms[blank] = ""  # a blank name hides nothing; keep "no name" visible
+        pseudonyms[missing] = None
+        result["name"] = pd.array(pseudonyms, dtype="str")
+    return result
+
+
+def _parse_key(text: str, source: str) -> bytes:
+    """Key bytes from hex ``text``; errors name ``source`` but never show the text."""
+    text = text.strip()
+    if len(text) < MIN_KEY_HEX_CHARS or len(text) % 2 or not _HEX.fullmatch(text):
+        raise ValueError(
+            f"{source} must hold a hexadecimal key of at least {MIN_KEY_HEX_CHARS} characters "
+            f"(an even number); the value found is not one (not shown). "
+            f"Create one with: {_NEW_KEY_HINT}"
+        )
+    return bytes.fromhex(text)
+
+
+def load_pseudonym_key(
+    env: Mapping[str, str] = os.environ,
+    key_file: str | os.PathLike[str] = DEFAULT_KEY_FILE,
+    create: bool = True,
+) -> bytes:
+    """The pseudonymisation key: from ``$AWARENESS_PSEUDONYM_KEY``, else from ``key_file``.
+
+    The environment variable wins (hex, at least 32 hex characters; an empty value counts as
+    unset). Otherwise the key file (default ``~/.config/awareness-analysis/pseudonym.key``) is
+    read; when it is missing and ``create`` is True (the default, so pseudonymisation works on
+    first use) a new key from ``secrets.token_hex(32)`` is written with mode 0600. Keep the
+    key: the same key gives the same pseudonyms later, and anyone holding it can test guesses
+    of emails against pseudonyms. ``create=False`` raises FileNotFoundError explaining how to
+    create one. Errors name the variable or file but never contain the key.
+    """
+    from_env = env.get(KEY_ENV, "")
+    if from_env.strip():
+        return _parse_key(from_env, f"Environment variable {KEY_ENV}")
+    path = Path(key_file).expanduser()
+    try:
+        return _parse_key(path.read_text(encoding="ascii", errors="replace"), f"Key file {path}")
+    except FileNotFoundError:
+        if not create:
+            raise FileNotFoundError(
+                f"No pseudonymisation key: {KEY_ENV} is not set and {path} does not exist. "
+                f"Set {KEY_ENV} to a key made with {_NEW_KEY_HINT}, write such a key to {path} "
+                f"(mode 0600), or call load_pseudonym_key(create=True) to generate one."
+            ) from None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    text = secrets.token_hex(32)
+    try:
+        # O_EXCL: if another process created the file meanwhile, use its key instead.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _parse_key(path.read_text(encoding="ascii", errors="replace"), f"Key file {path}")
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # the umask can only narrow 0600, but be explicit
+        handle.write(text + "\n")
+    return bytes.fromhex(text)
