@@ -208,6 +208,8 @@ def suppress_rows(table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE) -
     """
     threshold = _threshold(k)
     result = table.copy()
+    # Charts name the threshold in their "n < k" labels.
+    result.attrs["min_group_size"] = threshold
     if threshold == 0:
         return result
     n = result["n"].to_numpy(dtype="float64", na_value=np.nan)

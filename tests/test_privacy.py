@@ -300,6 +300,7 @@ def test_suppress_rows_blanks_rows_below_k() -> None:
     assert result.loc[0, "n"] == 0 and result.loc[2, "n"] == 5
     assert result.loc[3, "successes"] == 60 and result.loc[3, "rate"] == 0.5
     assert result["campaign_id"].tolist() == table["campaign_id"].tolist()
+    assert result.attrs["min_group_size"] == K  # for the charts' "n < k" labels
 
 
 def test_suppress_rows_blanks_question_counts_and_tests() -> None:
