@@ -6,10 +6,14 @@ BIN := $(VENV)/bin
 STORE ?= demo-store
 REPORTS ?= reports
 
-.PHONY: help install install-test report demo test lint clean
+# JupyterLab refuses to run as root unless told; CI and containers often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help install install-test install-lab report demo lab test lint clean
 
 help:
 	@echo "make report   build the demo store (if missing) into $(STORE)/"
+	@echo "make lab      open JupyterLab on notebooks/ with the project's environment"
 	@echo "make test     install test dependencies, lint, and run the whole test suite"
 	@echo "make demo     rebuild the demo store from scratch"
 	@echo "make clean    remove .venv, the demo store and caches"
@@ -27,9 +31,15 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+$(VENV)/.installed-lab: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	touch $@
+
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
+
+install-lab: $(VENV)/.installed-lab
 
 $(STORE)/snapshots: | $(VENV)/.installed
 	$(BIN)/awareness-analysis demo --out $(STORE)
@@ -41,9 +51,13 @@ demo: $(VENV)/.installed
 	rm -rf $(STORE)
 	$(BIN)/awareness-analysis demo --out $(STORE)
 
+# Notebooks open $(STORE) through AWARENESS_STORE; the kernel is this .venv's python3.
+lab: $(VENV)/.installed-lab $(STORE)/snapshots
+	AWARENESS_STORE=$(abspath $(STORE)) $(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
+
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check awareness_analysis tests
-	$(BIN)/ruff format --check awareness_analysis tests
+	$(BIN)/ruff check awareness_analysis tests conftest.py
+	$(BIN)/ruff format --check awareness_analysis tests conftest.py
 
 test: lint
 	$(BIN)/python -m pytest

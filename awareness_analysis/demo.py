@@ -13,8 +13,18 @@ from awareness_analysis.fetch import fetch_snapshot
 from awareness_analysis.store import Snapshot, SnapshotStore
 from awareness_analysis.transport import MimecastClient
 
-#: Where notebooks and ``make report`` keep the demo store unless told otherwise.
-DEFAULT_DEMO_STORE = Path("demo-store")
+#: Environment variable naming the store notebooks open when given no store path.
+STORE_ENV = "AWARENESS_STORE"
+
+
+def default_demo_store() -> Path:
+    """Where the demo store lives when no path is given: a per-user cache folder.
+
+    ``$XDG_CACHE_HOME/awareness-analysis/demo-store`` (``~/.cache`` by default), so notebooks
+    find the same store whatever folder they run from.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "awareness-analysis" / "demo-store"
 
 
 def fake_server_settings(server: FakeMimecastServer, credentials: FakeCredentials) -> Settings:
@@ -42,8 +52,9 @@ def build_demo_store(
         return fetch_snapshot(client, SnapshotStore(out), progress=progress)
 
 
-def ensure_demo_store(out: str | os.PathLike[str] = DEFAULT_DEMO_STORE) -> SnapshotStore:
-    """The demo store at ``out``, built first if it holds no snapshot yet."""
+def ensure_demo_store(out: str | os.PathLike[str] | None = None) -> SnapshotStore:
+    """The demo store at ``out`` (default :func:`default_demo_store`), built first if empty."""
+    out = default_demo_store() if out is None else out
     store = SnapshotStore(out)
     if not store.exists():
         build_demo_store(out)

@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def python_blocks(section: str) -> list[str]:
     text = README.read_text(encoding="utf-8")
-    start = text.index(f"## {section}\n")
+    start = text.index(f" {section}\n")
     end = text.find("\n## ", start + 1)
     return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.DOTALL)
 
@@ -30,3 +30,14 @@ def test_python_api_example_runs(
     assert all(i["results"] for i in namespace["items"])  # type: ignore[attr-defined]
     assert (tmp_path / "my-store" / "snapshots").is_dir()
     assert len(namespace["frames"].users) == 1237  # type: ignore[attr-defined]
+
+
+def test_analysis_layer_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # AWARENESS_STORE points at the session's demo store (see the root conftest.py).
+    (block,) = python_blocks("Using the analysis layer from Python")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    rates = namespace["rates"]
+    assert set(rates["metric"]) == {"acknowledgement", "completion", "all_correct"}  # type: ignore[index]
+    assert (tmp_path / "funnel.png").stat().st_size > 10_000

@@ -1,0 +1,334 @@
+"""Interactive dashboards: ipywidgets filter controls wired to the plot functions.
+
+Each dashboard builds its controls once and connects each with one ``observe`` call, so redraws
+never pile up. A redraw applies the filters, then small-group suppression, then the metric, and
+draws into an ``Output`` widget. The last figure and table stay on the object (``figure``,
+``table``, ``redraws``), so tests can set a control's ``value`` and observe the effect without a
+browser.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+from IPython.display import HTML, Image, display
+from matplotlib.figure import Figure
+
+from awareness_analysis.analysis import Analysis
+from awareness_analysis.filters import Selection
+from awareness_analysis.metrics import (
+    DEFINITIONS,
+    campaign_rates,
+    department_comparison,
+    question_accuracy,
+)
+from awareness_analysis.plots import (
+    plot_campaign_rates,
+    plot_department_intervals,
+    plot_funnel,
+    plot_question_accuracy,
+)
+from awareness_analysis.privacy import SUPPRESSED_LABEL, suppress_departments, suppress_rows
+
+#: What a dashboard view draws: its figures, and the table behind them.
+View = tuple[list[Figure], pd.DataFrame]
+
+STATUS_OPTIONS = (("Not answered", "sent"), ("Correct", "correct"), ("Incorrect", "incorrect"))
+_CONTROL_LAYOUT = w.Layout(width="auto", min_width="220px")
+
+
+def figure_png(figure: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes: shows the same in JupyterLab, nbval and exported HTML."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+class Dashboard:
+    """Filter controls (campaign, department, status, search, minimum group size) and a view.
+
+    Subclasses implement :meth:`render`, returning the figures and table to show.
+    """
+
+    title = "Dashboard"
+
+    def __init__(
+        self,
+        analysis: Analysis,
+        *,
+        campaign_ids: Sequence[str] = (),
+        autodraw: bool = True,
+    ) -> None:
+        self.analysis = analysis
+        self.users = analysis.frames.users
+        self.answers = analysis.frames.answers
+        names = analysis.campaign_names
+        self.campaign = w.SelectMultiple(
+            options=[(name, cid) for cid, name in names.items()],
+            value=tuple(c for c in campaign_ids if c in names),
+            description="Campaigns",
+            rows=min(6, max(2, len(names))),
+            layout=_CONTROL_LAYOUT,
+        )
+        self.department = w.SelectMultiple(
+            options=[], description="Departments", rows=6, layout=_CONTROL_LAYOUT
+        )
+        self.status = w.SelectMultiple(
+            options=list(STATUS_OPTIONS), description="Status", rows=3, layout=_CONTROL_LAYOUT
+        )
+        self.search = w.Text(
+            description="Search",
+            placeholder="name, email or department",
+            continuous_update=False,
+            layout=_CONTROL_LAYOUT,
+        )
+        self.min_group_size = w.BoundedIntText(
+            value=analysis.min_group_size,
+            min=0,
+            max=1000,
+            description="Min group",
+            tooltip="Hide departments with fewer users than this (0 turns suppression off)",
+            layout=w.Layout(width="160px"),
+        )
+        self.note = w.HTML()
+        self.output = w.Output()
+        self.figures: list[Figure] = []
+        self.table: pd.DataFrame | None = None
+        self.hidden_departments: tuple[str, ...] = ()
+        self.redraws = 0
+        self._syncing = False
+        for control in self.controls():
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<b>{self.title}</b>"),
+                w.HBox(self.controls()),
+                self.note,
+                self.output,
+            ]
+        )
+        if autodraw:
+            self.redraw()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def controls(self) -> list[w.ValueWidget]:
+        return [self.campaign, self.department, self.status, self.search, self.min_group_size]
+
+    @property
+    def figure(self) -> Figure | None:
+        """The first figure of the last redraw."""
+        return self.figures[0] if self.figures else None
+
+    def selection(self) -> Selection:
+        return Selection(
+            campaign_ids=tuple(self.campaign.value),
+            departments=tuple(self.department.value),
+            statuses=tuple(self.status.value),
+            search=self.search.value,
+        )
+
+    def selection_text(self) -> str:
+        text = self.selection().describe(self.analysis.campaign_names)
+        k = self.min_group_size.value
+        return f"{text}; groups under {k} suppressed" if k > 1 else f"{text}; no suppression"
+
+    def selected_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Users and answers after filters and suppression, as every view sees them.
+
+        Suppression runs on the selection before the department filter, so a department's
+        size is judged within what is shown, and hidden departments never reach the options.
+        """
+        selection = self.selection()
+        before_department = Selection(
+            campaign_ids=selection.campaign_ids,
+            statuses=selection.statuses,
+            search=selection.search,
+        ).apply(self.users)
+        suppressed = suppress_departments(before_department, self.min_group_size.value)
+        self.hidden_departments = suppressed.hidden
+        self._sync_department_options(suppressed.users)
+        users = suppressed.users
+        if self.department.value:
+            users = users[users["department"].isin(self.department.value)]
+        return users, selection.apply_answers(self.answers, users)
+
+    def _sync_department_options(self, users: pd.DataFrame) -> None:
+        shown = sorted(str(d) for d in users["department"].unique() if d != SUPPRESSED_LABEL)
+        if (users["department"] == SUPPRESSED_LABEL).any():
+            shown.append(SUPPRESSED_LABEL)
+        if list(self.department.options) == shown:
+            return
+        kept = tuple(d for d in self.department.value if d in shown)
+        self._syncing = True
+        try:
+            self.department.options = shown
+            self.department.value = kept
+        finally:
+            self._syncing = False
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self.redraw()
+
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+        raise NotImplementedError
+
+    def redraw(self) -> None:
+        users, answers = self.selected_frames()
+        figures, table = self.render(users, answers)
+        self.figures, self.table = figures, table
+        self.redraws += 1
+        self.note.value = self._note_html()
+        self._show(*(Image(figure_png(figure)) for figure in figures))
+
+    def _show(self, *objects: object) -> None:
+        # Replacing the outputs (rather than `with output: display(...)`) works from any
+        # thread and outside a kernel, so tests see exactly what a notebook would.
+        self.output.outputs = ()
+        for obj in objects:
+            self.output.append_display_data(obj)
+
+    def _note_html(self) -> str:
+        hidden = len(self.hidden_departments)
+        if not hidden:
+            return ""
+        return (
+            f"<i>{hidden} department(s) are combined as {SUPPRESSED_LABEL}: each had fewer than "
+            f"{self.min_group_size.value} users in this selection, or hiding it protects one "
+            "that had.</i>"
+        )
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+class CampaignOverview(Dashboard):
+    """Acknowledgement, completion and all-correct rates per campaign."""
+
+    title = "Campaign overview"
+
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+        rates = suppress_rows(campaign_rates(users), self.min_group_size.value)
+        return [plot_campaign_rates(rates, self.selection_text())], rates
+
+
+class QuestionAccuracy(Dashboard):
+    """Per-question accuracy by campaign."""
+
+    title = "Per-question accuracy"
+
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+        accuracy = suppress_rows(question_accuracy(answers, users), self.min_group_size.value)
+        return [plot_question_accuracy(accuracy, self.selection_text())], accuracy
+
+
+class DepartmentComparison(Dashboard):
+    """Each department against the organisation: interval dot plot and funnel plot."""
+
+    title = "Department comparison"
+
+    def __init__(
+        self, analysis: Analysis, *, metric: str = "acknowledgement", **kwargs: Any
+    ) -> None:
+        self.metric = w.Dropdown(
+            options=[(DEFINITIONS[m].label, m) for m in DEFINITIONS],
+            value=metric,
+            description="Metric",
+            layout=w.Layout(width="280px"),
+        )
+        super().__init__(analysis, **kwargs)
+
+    def controls(self) -> list[w.ValueWidget]:
+        return [self.metric, *super().controls()]
+
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+        comparison = department_comparison(users, self.metric.value, answers=answers)
+        text = self.selection_text()
+        return [plot_department_intervals(comparison, text), plot_funnel(comparison, text)], (
+            comparison
+        )
+
+
+USER_COLUMNS = (
+    "campaign_name",
+    "email",
+    "name",
+    "department",
+    "user_state",
+    "acknowledged",
+    "outcome",
+    "n_questions",
+    "n_correct",
+    "n_incorrect",
+    "n_unanswered",
+)
+
+
+class UserExplorer(Dashboard):
+    """Users matching the filters, as a table, with a CSV export of exactly what is shown."""
+
+    title = "User explorer"
+    max_rows_shown = 200
+
+    def __init__(self, analysis: Analysis, **kwargs: Any) -> None:
+        self.export_path = w.Text(value="selection.csv", description="CSV file")
+        self.export_button = w.Button(description="Export selection", icon="download")
+        self.export_status = w.HTML()
+        self.export_button.on_click(lambda _button: self._export_clicked())
+        super().__init__(analysis, **kwargs)
+        self.widget.children = (
+            *self.widget.children[:-1],
+            w.HBox([self.export_path, self.export_button, self.export_status]),
+            self.widget.children[-1],
+        )
+
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+        table = users.loc[:, list(USER_COLUMNS)].reset_index(drop=True)
+        return [], table
+
+    def redraw(self) -> None:
+        users, answers = self.selected_frames()
+        _, table = self.render(users, answers)
+        self.figures, self.table = [], table
+        self.redraws += 1
+        self.note.value = self._note_html()
+        shown = min(len(table), self.max_rows_shown)
+        self._show(
+            HTML(
+                f"<p>{len(table)} users match; showing {shown}. "
+                f"Filters: {html.escape(self.selection_text())}.</p>"
+            ),
+            table.head(self.max_rows_shown),
+        )
+
+    def export_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the current selection (after suppression) to ``path``; return the path."""
+        if self.table is None:
+            self.redraw()
+        assert self.table is not None
+        out = Path(path)
+        if not out.parent.exists():
+            raise ValueError(f"Folder {out.parent} does not exist; choose another CSV path.")
+        tmp = out.with_name(f".{out.name}.partial")
+        self.table.to_csv(tmp, index=False)
+        tmp.replace(out)  # never leave half a CSV behind
+        return out
+
+    def _export_clicked(self) -> None:
+        try:
+            out = self.export_csv(self.export_path.value)
+        except (OSError, ValueError) as exc:
+            self.export_status.value = f"<span style='color:#D55E00'>{exc}</span>"
+        else:
+            rows = 0 if self.table is None else len(self.table)
+            self.export_status.value = f"Wrote {rows} rows to {out}"

@@ -1,0 +1,108 @@
+"""The notebook session (store choice, privacy settings, provenance) and the defined tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from awareness_analysis.analysis import Analysis, load_analysis, open_store
+from awareness_analysis.demo import build_demo_store
+from awareness_analysis.metrics import DEFINITIONS
+from awareness_analysis.tables import campaign_summary, hardest_questions, significant_departments
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("analysis") / "demo-store"
+    build_demo_store(store, progress=False)
+    return store
+
+
+@pytest.fixture(scope="module")
+def analysis(demo_store: Path) -> Analysis:
+    return load_analysis(demo_store)
+
+
+def test_open_store_prefers_path_then_environment_then_demo(
+    demo_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWARENESS_STORE", raising=False)
+    assert open_store(demo_store).root == demo_store
+    monkeypatch.setenv("AWARENESS_STORE", str(demo_store))
+    assert open_store(None).root == demo_store
+    monkeypatch.delenv("AWARENESS_STORE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    store = open_store(None)  # built on first use, in the user's cache folder
+    assert store.exists()
+    assert store.root == tmp_path / "awareness-analysis" / "demo-store"
+
+
+def test_provenance_names_snapshot_hash_and_privacy(analysis: Analysis) -> None:
+    provenance = analysis.provenance()
+    assert provenance["content_hash"].startswith("sha256:")
+    assert provenance["min_group_size"] == 5 and provenance["pseudonymised"] is False
+    text = analysis.provenance_text()
+    assert analysis.snapshot.snapshot_id in text and "groups under 5 users suppressed" in text
+
+
+def test_pseudonymised_analysis_holds_no_raw_email_or_name(
+    demo_store: Path, analysis: Analysis, tmp_path: Path
+) -> None:
+    masked = load_analysis(
+        demo_store, pseudonymise_people=True, key_file=tmp_path / "pseudonym.key"
+    )
+    raw_emails = set(analysis.frames.users["email"])
+    raw_names = set(analysis.frames.users["name"]) - {""}
+    assert not raw_emails & set(masked.frames.users["email"])
+    assert not raw_emails & set(masked.frames.answers["email"])
+    assert not raw_names & set(masked.frames.users["name"])
+    assert masked.frames.users["email"].str.startswith("user-").all()
+    assert "pseudonymisation on" in masked.provenance_text()
+    assert len(masked.frames.users) == len(analysis.frames.users)
+
+
+def test_negative_group_size_is_refused(demo_store: Path) -> None:
+    with pytest.raises(ValueError, match="min_group_size"):
+        load_analysis(demo_store, min_group_size=-1)
+
+
+def test_campaign_summary(analysis: Analysis) -> None:
+    table = campaign_summary(analysis)
+    assert list(table.frame.columns) == [
+        "campaign",
+        "module",
+        "launched",
+        "questions",
+        "users sent",
+    ]
+    assert len(table.frame) == len(analysis.frames.campaigns)
+    assert table.frame["questions"].max() == 4
+
+
+def test_hardest_questions_lowest_accuracy_first_with_definition(analysis: Analysis) -> None:
+    table = hardest_questions(analysis, limit=5)
+    accuracy = table.frame["accuracy %"].tolist()
+    assert accuracy == sorted(accuracy) and len(accuracy) == 5
+    # The demo's 4-question module has one much harder question (question 3).
+    first = table.frame.iloc[0]
+    assert (first["campaign"], first["question"]) == ("Safe Remote Working", 3)
+    assert DEFINITIONS["accuracy"].text() in table.notes
+    html = table._repr_html_()
+    assert "<h4>Hardest questions</h4>" in html and "<table" in html
+    assert DEFINITIONS["accuracy"].text().split(" = ")[0] in html
+
+
+def test_significant_departments_and_suppression(analysis: Analysis) -> None:
+    table = significant_departments(analysis, "acknowledgement")
+    directions = dict(zip(table.frame["department"], table.frame["direction"], strict=True))
+    assert directions["Customer Service"] == "below"
+    assert directions["IT"] == "above"
+    assert "Board Secretariat" not in directions  # 3 people: suppressed at k=5
+    assert (table.frame["q value"] < 0.05).all()
+    assert any("Benjamini-Hochberg" in note for note in table.notes)
+
+
+def test_suppression_off_is_announced(analysis: Analysis) -> None:
+    table = hardest_questions(analysis.with_min_group_size(0))
+    assert any("OFF" in note for note in table.notes)
