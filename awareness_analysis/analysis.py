@@ -41,6 +41,8 @@ class Analysis:
     frames: Frames
     min_group_size: int
     pseudonymised: bool
+    #: True when rendering a shared report: dashboards show pre-rendered views, not widgets.
+    report: bool = False
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -93,6 +95,7 @@ def load_analysis(
     snapshot_id: str | None = None,
     at: datetime | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    report: bool = False,
 ) -> Analysis:
     """Open a store (see :func:`open_store`), load a snapshot, and pseudonymise if asked."""
     k = int(min_group_size or 0)
@@ -108,5 +111,9 @@ def load_analysis(
             answers=pseudonymise(frames.answers, key),
         )
     return Analysis(
-        snapshot=snapshot, frames=frames, min_group_size=k, pseudonymised=pseudonymise_people
+        snapshot=snapshot,
+        frames=frames,
+        min_group_size=k,
+        pseudonymised=pseudonymise_people,
+        report=report,
     )

@@ -9,10 +9,12 @@ browser.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -135,18 +137,18 @@ class Dashboard:
             search=self.search.value,
         )
 
-    def selection_text(self) -> str:
-        text = self.selection().describe(self.analysis.campaign_names)
+    def selection_text(self, selection: Selection | None = None) -> str:
+        text = (selection or self.selection()).describe(self.analysis.campaign_names)
         k = self.min_group_size.value
         return f"{text}; groups under {k} suppressed" if k > 1 else f"{text}; no suppression"
 
-    def selected_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Users and answers after filters and suppression, as every view sees them.
+    def frames_for(self, selection: Selection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Users and answers of ``selection`` after suppression, as every view sees them.
 
         Suppression runs on the selection before the department filter, so a department's
         size is judged within what is shown, and hidden departments never reach the options.
+        Returns (users, answers, users before the department filter).
         """
-        selection = self.selection()
         before_department = Selection(
             campaign_ids=selection.campaign_ids,
             statuses=selection.statuses,
@@ -154,8 +156,17 @@ class Dashboard:
         ).apply(self.users)
         suppressed = suppress_departments(before_department, self.min_group_size.value)
         self.hidden_departments = suppressed.hidden
-        self._sync_department_options(suppressed.users)
         users = suppressed.users
+        if selection.departments:
+            users = users[users["department"].isin(selection.departments)]
+        return users, selection.apply_answers(self.answers, users), suppressed.users
+
+    def selected_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Users and answers for the controls' current state."""
+        selection = self.selection()
+        _, _, users = self.frames_for(replace(selection, departments=()))
+        # Options first: a department that became hidden must leave the selection too.
+        self._sync_department_options(users)
         if self.department.value:
             users = users[users["department"].isin(self.department.value)]
         return users, selection.apply_answers(self.answers, users)
@@ -180,16 +191,20 @@ class Dashboard:
         if not self._syncing:
             self.redraw()
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         raise NotImplementedError
 
     def redraw(self) -> None:
         users, answers = self.selected_frames()
-        figures, table = self.render(users, answers)
-        self.figures, self.table = figures, table
+        text = self.selection_text()
+        self.figures, self.table = self.render(users, answers, text)
         self.redraws += 1
         self.note.value = self._note_html()
-        self._show(*(Image(figure_png(figure)) for figure in figures))
+        self._show(*self.displayed(self.figures, self.table, text))
+
+    def displayed(self, figures: list[Figure], table: pd.DataFrame, text: str) -> list[object]:
+        """What the Output widget shows for one redraw."""
+        return [Image(figure_png(figure)) for figure in figures]
 
     def _show(self, *objects: object) -> None:
         # Replacing the outputs (rather than `with output: display(...)`) works from any
@@ -208,8 +223,68 @@ class Dashboard:
             "that had.</i>"
         )
 
+    # -- static report views ------------------------------------------------------------------
+
+    def report_views(self) -> list[tuple[str, str, Selection]]:
+        """(group, label, selection) of each pre-rendered view a static report offers."""
+        base = Selection(campaign_ids=tuple(self.campaign.value))
+        names = self.analysis.campaign_names
+        views = [("", "All campaigns and departments", base)]
+        for campaign_id in base.campaign_ids or tuple(names):
+            views.append(("Campaign", names[campaign_id], Selection(campaign_ids=(campaign_id,))))
+        for department in self.report_departments(base):
+            views.append(("Department", department, replace(base, departments=(department,))))
+        return views
+
+    def report_departments(self, base: Selection) -> list[str]:
+        """Departments shown (not suppressed) in ``base``: the department views of a report."""
+        _, _, before_department = self.frames_for(base)
+        return sorted(
+            str(d) for d in before_department["department"].unique() if d != SUPPRESSED_LABEL
+        )
+
+    def static_html(self) -> str:
+        """Every report view pre-rendered, with a selector that switches them in the page.
+
+        Needs no kernel and no network: images are embedded, and the switching script is the
+        report page's own inline script.
+        """
+        options: list[str] = []
+        panels: list[str] = []
+        group = None
+        for index, (view_group, label, selection) in enumerate(self.report_views()):
+            if view_group != group:
+                if group:
+                    options.append("</optgroup>")
+                if view_group:
+                    options.append(f'<optgroup label="{html.escape(view_group)}">')
+                group = view_group
+            options.append(f'<option value="v{index}">{html.escape(label)}</option>')
+            users, answers, _ = self.frames_for(selection)
+            text = self.selection_text(selection)
+            figures, table = self.render(users, answers, text)
+            body = "".join(
+                f'<img alt="{html.escape(self.title)}: {html.escape(label)}" '
+                f'src="data:image/png;base64,{base64.b64encode(figure_png(f)).decode()}">'
+                for f in figures
+            ) or self.static_table_html(table, text)
+            hidden = "" if index == 0 else " hidden"
+            panels.append(f'<div class="aa-view" data-view="v{index}"{hidden}>{body}</div>')
+        if group:
+            options.append("</optgroup>")
+        return (
+            f'<div class="aa-views"><label>View <select class="aa-view-select">'
+            f"{''.join(options)}</select></label>{''.join(panels)}</div>"
+        )
+
+    def static_table_html(self, table: pd.DataFrame, text: str) -> str:
+        return table.to_html(index=False, na_rep="—")
+
     def _ipython_display_(self) -> None:
-        display(self.widget)
+        if self.analysis.report:
+            display(HTML(self.static_html()))
+        else:
+            display(self.widget)
 
 
 class CampaignOverview(Dashboard):
@@ -217,9 +292,9 @@ class CampaignOverview(Dashboard):
 
     title = "Campaign overview"
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         rates = suppress_rows(campaign_rates(users), self.min_group_size.value)
-        return [plot_campaign_rates(rates, self.selection_text())], rates
+        return [plot_campaign_rates(rates, text)], rates
 
 
 class QuestionAccuracy(Dashboard):
@@ -227,9 +302,9 @@ class QuestionAccuracy(Dashboard):
 
     title = "Per-question accuracy"
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         accuracy = suppress_rows(question_accuracy(answers, users), self.min_group_size.value)
-        return [plot_question_accuracy(accuracy, self.selection_text())], accuracy
+        return [plot_question_accuracy(accuracy, text)], accuracy
 
 
 class DepartmentComparison(Dashboard):
@@ -251,9 +326,12 @@ class DepartmentComparison(Dashboard):
     def controls(self) -> list[w.ValueWidget]:
         return [self.metric, *super().controls()]
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+    def report_departments(self, base: Selection) -> list[str]:
+        # The chart compares all departments; one department alone would be a single dot.
+        return []
+
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         comparison = department_comparison(users, self.metric.value, answers=answers)
-        text = self.selection_text()
         return [plot_department_intervals(comparison, text), plot_funnel(comparison, text)], (
             comparison
         )
@@ -292,24 +370,28 @@ class UserExplorer(Dashboard):
             self.widget.children[-1],
         )
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame) -> View:
+    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         table = users.loc[:, list(USER_COLUMNS)].reset_index(drop=True)
         return [], table
 
-    def redraw(self) -> None:
-        users, answers = self.selected_frames()
-        _, table = self.render(users, answers)
-        self.figures, self.table = [], table
-        self.redraws += 1
-        self.note.value = self._note_html()
+    def caption(self, table: pd.DataFrame, text: str) -> str:
         shown = min(len(table), self.max_rows_shown)
-        self._show(
-            HTML(
-                f"<p>{len(table)} users match; showing {shown}. "
-                f"Filters: {html.escape(self.selection_text())}.</p>"
-            ),
-            table.head(self.max_rows_shown),
-        )
+        return f"<p>{len(table)} users match; showing {shown}. Filters: {html.escape(text)}.</p>"
+
+    def displayed(self, figures: list[Figure], table: pd.DataFrame, text: str) -> list[object]:
+        return [HTML(self.caption(table, text)), table.head(self.max_rows_shown)]
+
+    def static_table_html(self, table: pd.DataFrame, text: str) -> str:
+        head = table.head(self.max_rows_shown)
+        return self.caption(table, text) + head.to_html(index=False, na_rep="—")
+
+    def report_views(self) -> list[tuple[str, str, Selection]]:
+        base = Selection(campaign_ids=tuple(self.campaign.value))
+        views = [("", "All users", base)]
+        views += [
+            ("Status", label, replace(base, statuses=(value,))) for label, value in STATUS_OPTIONS
+        ]
+        return views
 
     def export_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write the current selection (after suppression) to ``path``; return the path."""
