@@ -12,7 +12,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 .PHONY: help install install-test install-lab report demo lab test lint clean
 
 help:
-	@echo "make report   build the demo store (if missing) into $(STORE)/"
+	@echo "make report   render the shared HTML reports into $(REPORTS)/ (demo store if missing)"
 	@echo "make lab      open JupyterLab on notebooks/ with the project's environment"
 	@echo "make test     install test dependencies, lint, and run the whole test suite"
 	@echo "make demo     rebuild the demo store from scratch"
@@ -44,8 +44,9 @@ install-lab: $(VENV)/.installed-lab
 $(STORE)/snapshots: | $(VENV)/.installed
 	$(BIN)/awareness-analysis demo --out $(STORE)
 
+# The main job: shared HTML reports of the store (the demo organisation unless STORE is given).
 report: $(VENV)/.installed $(STORE)/snapshots
-	@echo "Demo store ready in $(STORE)/ (rendered reports arrive in a later release)."
+	$(BIN)/awareness-analysis report --store $(STORE) --out $(REPORTS) $(REPORT_ARGS)
 
 demo: $(VENV)/.installed
 	rm -rf $(STORE)

@@ -1,4 +1,4 @@
-"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export``.
+"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export|report``.
 
 Failures end with a one-line reason on stderr and a non-zero exit code:
 1 for API, response and store errors, 2 for bad input or configuration, 130 when interrupted.
@@ -32,6 +32,7 @@ from awareness_analysis.endpoints import (
 )
 from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
 from awareness_analysis.fetch import fetch_snapshot
+from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.store import Snapshot, SnapshotStore
 from awareness_analysis.transport import MimecastClient
 
@@ -141,6 +142,40 @@ def _build_parser() -> argparse.ArgumentParser:
     when.add_argument(
         "--at", metavar="TIME", help="latest snapshot fetched at or before TIME (ISO 8601)"
     )
+    report = commands.add_parser(
+        "report",
+        help="render the notebooks as shared HTML reports",
+        description="Execute each notebook on a stored snapshot and write one self-contained "
+        "HTML page per notebook plus index.html into DIR. Pages work offline, hide code, and "
+        "offer pre-rendered campaign and department views. DIR is replaced only when every "
+        "notebook succeeded.",
+        formatter_class=formatter,
+    )
+    report.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
+    report.add_argument("--out", required=True, metavar="DIR", help="folder for the HTML pages")
+    report.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="replace emails and names with keyed pseudonyms (suppression stays on)",
+    )
+    report.add_argument(
+        "--min-group-size",
+        type=int,
+        default=DEFAULT_MIN_GROUP_SIZE,
+        metavar="K",
+        help=f"hide departments with fewer users (default {DEFAULT_MIN_GROUP_SIZE}; 0 = off)",
+    )
+    report.add_argument(
+        "--campaign",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="limit the reports to this campaign (repeatable; default: all)",
+    )
+    report.add_argument(
+        "--notebooks", metavar="DIR", help="notebook folder (default: the project's notebooks/)"
+    )
+    report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -235,11 +270,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from awareness_analysis.report import render_reports
+
+    pages = render_reports(
+        args.store,
+        args.out,
+        anonymize=args.anonymize,
+        min_group_size=args.min_group_size,
+        campaign_ids=args.campaign,
+        notebooks=args.notebooks,
+        progress=False if args.no_progress else None,
+    )
+    print(f"Wrote {len(pages)} pages. Open {pages[0].as_uri()} in a browser.")
+    return 0
+
+
 _COMMANDS = {
     "campaigns": _cmd_campaigns,
     "fetch": _cmd_fetch,
     "demo": _cmd_demo,
     "export": _cmd_export,
+    "report": _cmd_report,
 }
 
 

@@ -1,0 +1,341 @@
+"""Shared reports: each notebook executed with report parameters and saved as offline HTML.
+
+The pages need no kernel and no network: code cells are hidden, charts are embedded images, each
+chart block offers pre-rendered, already-suppressed views (campaigns, departments) switched by a
+small inline script, and every page ends with a provenance footer. A report folder is written
+beside its target and swapped in at the end, so a failure leaves the previous reports as they
+were and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+from tqdm.auto import tqdm
+
+from awareness_analysis import __version__
+from awareness_analysis.errors import AwarenessAnalysisError
+from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE
+from awareness_analysis.store import Snapshot, SnapshotStore
+
+#: Marks a folder as written by this renderer, so replacing it never deletes anything else.
+REPORT_MARKER = ".awareness-analysis-report"
+CELL_TIMEOUT_S = 600
+
+
+class ReportError(AwarenessAnalysisError):
+    """A report could not be rendered; the message names the notebook, cell and error."""
+
+
+def default_notebook_dir() -> Path:
+    """The project's ``notebooks/`` folder (beside the package in a source checkout)."""
+    beside_package = Path(__file__).resolve().parents[1] / "notebooks"
+    return beside_package if beside_package.is_dir() else Path.cwd() / "notebooks"
+
+
+@dataclass(frozen=True)
+class ReportParameters:
+    """What every notebook of one report run is told, and what the footer records."""
+
+    store: Path
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE
+    anonymize: bool = False
+    campaign_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    def notebook_values(self) -> dict[str, Any]:
+        return {
+            "store_path": str(self.store),
+            "min_group_size": self.min_group_size,
+            "pseudonymise": self.anonymize,
+            "campaign_ids": list(self.campaign_ids),
+            "report": True,
+        }
+
+
+def _check(parameters: ReportParameters) -> Snapshot:
+    if parameters.min_group_size < 0:
+        raise ValueError(f"--min-group-size must be 0 or more (got {parameters.min_group_size}).")
+    if parameters.anonymize and parameters.min_group_size < 2:
+        raise ValueError(
+            "--anonymize needs small-group suppression: use --min-group-size 2 or more "
+            f"(default {DEFAULT_MIN_GROUP_SIZE})."
+        )
+    snapshot = SnapshotStore(parameters.store).load()
+    known = set(snapshot.frames.campaigns["campaign_id"].astype(str))
+    unknown = [c for c in parameters.campaign_ids if c not in known]
+    if unknown:
+        raise ValueError(
+            f"Unknown campaign id(s) {', '.join(unknown)} in store {parameters.store}; "
+            "list them with `awareness-analysis export --store STORE --table campaigns`."
+        )
+    return snapshot
+
+
+def _inject_parameters(notebook: nbformat.NotebookNode, values: dict[str, Any]) -> int:
+    """Add a cell setting ``values`` right after the cell tagged ``parameters``."""
+    for index, cell in enumerate(notebook.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "\n".join(f"{name} = {value!r}" for name, value in values.items())
+            injected = nbformat.v4.new_code_cell(source)
+            injected.metadata["tags"] = ["injected-parameters"]
+            notebook.cells.insert(index + 1, injected)
+            return index + 1
+    raise ReportError("the notebook has no cell tagged 'parameters'; add one (see README).")
+
+
+def _quiet_kernel_client_logs() -> None:
+    # jupyter_client warns about zmq context teardown after every kernel; failures still raise.
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
+
+
+def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqdm) -> None:
+    # IPC sockets in the work folder: the kernel listens on no network port at all.
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            bar.set_postfix_str(f"{name} cell {index + 1}/{len(notebook.cells)}")
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                ename = getattr(exc, "ename", type(exc).__name__)
+                evalue = getattr(exc, "evalue", "")
+                raise ReportError(
+                    f"notebook {name} failed at cell {index + 1} "
+                    f"({_first_line(cell.source)!r}): {ename}: {evalue}"
+                ) from None
+            if cell.cell_type == "code":
+                # Warnings and logs are for the analyst, not the shared page.
+                cell.outputs = [
+                    o
+                    for o in cell.outputs
+                    if not (o.output_type == "stream" and o.name == "stderr")
+                ]
+            bar.update(1)
+
+
+def _first_line(source: str) -> str:
+    line = source.strip().splitlines()[0] if source.strip() else ""
+    return line[:60]
+
+
+def _title(notebook: nbformat.NotebookNode, fallback: str) -> str:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return fallback
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
+background:#fafafa;line-height:1.45}
+main,header,footer{max-width:1100px;margin:0 auto;padding:0 24px}
+header{padding-top:16px}
+header nav a{color:#0072B2}
+.aa-static-note{background:#eef6fb;border-left:4px solid #0072B2;padding:8px 12px;font-size:.9em}
+img{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:.85em;margin:8px 0}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
+th{background:#f0f0f0}
+pre{white-space:pre-wrap;font-size:.8em;color:#555}
+.aa-views{margin:12px 0;padding:8px;background:#fff;border:1px solid #e3e3e3;border-radius:6px}
+.aa-views label{font-weight:600;margin-right:8px}
+.aa-views select{font-size:1em;margin-left:6px;max-width:100%}
+.aa-provenance{margin-top:32px;padding:12px 24px;border-top:1px solid #ddd;font-size:.8em;
+color:#555}
+.aa-provenance dt{font-weight:600;float:left;clear:left;width:190px}
+.aa-provenance dd{margin-left:200px}
+a.anchor-link{display:none}
+"""
+
+# Shows the chosen pre-rendered view; inline, so the page fetches nothing.
+_SCRIPT = """
+document.querySelectorAll('.aa-views').forEach(function (block) {
+  var select = block.querySelector('.aa-view-select');
+  if (!select) { return; }
+  select.addEventListener('change', function () {
+    block.querySelectorAll('.aa-view').forEach(function (view) {
+      view.hidden = view.getAttribute('data-view') !== select.value;
+    });
+  });
+});
+"""
+
+
+def _provenance_html(provenance: dict[str, str]) -> str:
+    rows = "".join(
+        f"<dt>{html.escape(key)}</dt><dd>{html.escape(value)}</dd>"
+        for key, value in provenance.items()
+    )
+    return f'<footer class="aa-provenance"><h4>Provenance</h4><dl>{rows}</dl></footer>'
+
+
+def _page(title: str, body: str, provenance: dict[str, str], *, index: bool = False) -> str:
+    nav = "" if index else '<nav><a href="index.html">&larr; All reports</a></nav>'
+    note = (
+        '<p class="aa-static-note">A static report: pick a <b>View</b> above a chart to switch '
+        "campaign or department. The interactive notebooks (<code>make lab</code>) offer "
+        "free filtering, search, other metrics and CSV exports.</p>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # Belt and braces: even an injected reference could not load anything remote.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<header>{nav}{note}</header><main>{body}</main>"
+        f"{_provenance_html(provenance)}<script>{_SCRIPT}</script></body></html>\n"
+    )
+
+
+def _provenance(
+    parameters: ReportParameters, snapshot: Snapshot, generated_at: datetime
+) -> dict[str, str]:
+    manifest = snapshot.manifest
+    k = parameters.min_group_size
+    return {
+        "package version": f"awareness-analysis {__version__}",
+        "generated at": generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "snapshot": snapshot.snapshot_id,
+        "snapshot fetched at": str(manifest.get("fetched_at", "")),
+        "API host": str(manifest.get("api_host", "")),
+        "data content hash": str(manifest.get("content_hash", "")),
+        "campaigns": ", ".join(parameters.campaign_ids) or "all",
+        "suppression": f"groups under {k} users hidden (k = {k})" if k > 1 else "off",
+        "pseudonymisation": "on (emails and names replaced)" if parameters.anonymize else "off",
+        "parameters": (
+            f"--min-group-size {k}"
+            + (" --anonymize" if parameters.anonymize else "")
+            + "".join(f" --campaign {c}" for c in parameters.campaign_ids)
+        ),
+    }
+
+
+def _replace_folder(staged: Path, out: Path) -> None:
+    """Swap ``staged`` in as ``out``; an existing ``out`` must be an earlier report."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        out.rename(old)
+        staged.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staged.rename(out)
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the reports.")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_MARKER).exists():
+        raise ValueError(
+            f"--out {out} holds files that are not an earlier report; choose an empty or new "
+            "folder (reports replace the whole folder)."
+        )
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first.")
+
+
+def render_reports(
+    store: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    anonymize: bool = False,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    campaign_ids: Sequence[str] = (),
+    notebooks: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+) -> list[Path]:
+    """Execute every notebook with report parameters and write HTML pages plus ``index.html``.
+
+    Returns the written pages, index first. Raises :class:`ReportError` naming the notebook,
+    cell and error when a notebook fails; the output folder is then left as it was.
+    """
+    parameters = ReportParameters(
+        store=Path(store).resolve(),
+        min_group_size=min_group_size,
+        anonymize=anonymize,
+        campaign_ids=tuple(dict.fromkeys(campaign_ids)),
+    )
+    snapshot = _check(parameters)
+    out_dir = Path(out).resolve()
+    _check_out_dir(out_dir)
+    notebook_dir = Path(notebooks) if notebooks is not None else default_notebook_dir()
+    paths = sorted(notebook_dir.glob("*.ipynb"))
+    if not paths:
+        raise ValueError(f"No notebooks (*.ipynb) in {notebook_dir}; give --notebooks DIR.")
+
+    _quiet_kernel_client_logs()
+    generated_at = datetime.now(UTC)
+    provenance = _provenance(parameters, snapshot, generated_at)
+    staged = out_dir.with_name(f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
+    staged.mkdir()
+    exporter = HTMLExporter(
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    try:
+        workdir = staged / ".work"
+        workdir.mkdir()
+        loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
+        for _, notebook in loaded:
+            _inject_parameters(notebook, parameters.notebook_values())
+        pages: list[tuple[str, str]] = []
+        total_cells = sum(len(nb.cells) for _, nb in loaded)
+        with tqdm(
+            total=total_cells,
+            unit="cell",
+            desc="Rendering reports",
+            disable=None if progress is None else not progress,
+        ) as bar:
+            for path, notebook in loaded:
+                _execute(notebook, path.name, workdir, bar)
+                body, _ = exporter.from_notebook_node(notebook)
+                title = _title(notebook, path.stem)
+                (staged / f"{path.stem}.html").write_text(
+                    _page(title, body, provenance), encoding="utf-8"
+                )
+                pages.append((path.stem, title))
+        shutil.rmtree(workdir)
+        links = "".join(
+            f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a></li>'
+            for stem, title in pages
+        )
+        index_body = (
+            "<h1>Awareness Training reports</h1>"
+            f"<p>Generated {generated_at:%Y-%m-%d %H:%M} UTC from snapshot "
+            f"{html.escape(snapshot.snapshot_id)}.</p><ul>{links}</ul>"
+        )
+        (staged / "index.html").write_text(
+            _page("Awareness Training reports", index_body, provenance, index=True),
+            encoding="utf-8",
+        )
+        (staged / REPORT_MARKER).write_text(f"awareness-analysis {__version__}\n")
+        _replace_folder(staged, out_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return [out_dir / "index.html", *(out_dir / f"{stem}.html" for stem, _ in pages)]

@@ -1,0 +1,224 @@
+"""Shared HTML reports: offline, code hidden, views pre-rendered, provenance, privacy, safety."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from awareness_analysis.cli import main
+from awareness_analysis.report import REPORT_MARKER, ReportError, render_reports
+from awareness_analysis.store import SnapshotStore
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+STEMS = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))]
+TINY_DEPARTMENT = "Board Secretariat"  # 3 people in the demo organisation
+
+
+@pytest.fixture(scope="module")
+def store() -> Path:
+    # The session's demo store (built by the root conftest.py for the notebooks too).
+    return Path(os.environ["AWARENESS_STORE"])
+
+
+@pytest.fixture(scope="module")
+def anonymized(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports") / "anonymized"
+    render_reports(store, out, anonymize=True, progress=False)
+    return out
+
+
+def pages(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.html"))}
+
+
+def test_one_page_per_notebook_and_an_index(anonymized: Path) -> None:
+    assert sorted(pages(anonymized)) == sorted(["index.html", *(f"{s}.html" for s in STEMS)])
+    index = pages(anonymized)["index.html"]
+    for stem in STEMS:
+        assert f'href="{stem}.html"' in index
+    assert not list(anonymized.parent.glob(".anonymized.*"))  # nothing staged left behind
+
+
+def test_pages_are_self_contained_and_fetch_nothing(anonymized: Path) -> None:
+    for name, text in pages(anonymized).items():
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), name
+        assert not re.search(r"<link\b", text), name
+        assert not re.search(r"<script[^>]*\bsrc=", text), name
+        assert "@import" not in text and "url(http" not in text, name
+        assert "Content-Security-Policy" in text, name
+        images = re.findall(r'<img [^>]*src="([^"]{0,30})', text)
+        assert all(src.startswith("data:image/png;base64,") for src in images), name
+
+
+def test_code_is_hidden_but_charts_tables_and_definitions_show(anonymized: Path) -> None:
+    texts = pages(anonymized)
+    for stem in STEMS:
+        text = texts[f"{stem}.html"]
+        assert "load_analysis" not in text and "import " not in text
+    overview = texts["01_campaign_overview.html"]
+    assert overview.count("<img ") >= 10
+    assert "Acknowledgement rate = acknowledged users / users sent the campaign" in overview
+    assert "<table" in overview  # the campaigns table
+    accuracy = texts["02_question_accuracy.html"]
+    assert "Hardest questions" in accuracy and "never" in accuracy  # SENT is never wrong
+    assert "Benjamini-Hochberg" in texts["03_department_comparison.html"]
+
+
+def test_views_switch_campaigns_and_departments(anonymized: Path) -> None:
+    text = pages(anonymized)["01_campaign_overview.html"]
+    blocks = re.findall(r'<div class="aa-views">(.*?)</div></div>(?=<|$)', text, re.S)
+    assert blocks
+    selects = re.findall(r'<select class="aa-view-select">(.*?)</select>', text, re.S)
+    options = re.findall(r'<option value="(v\d+)">([^<]*)</option>', selects[0])
+    panels = re.findall(r'<div class="aa-view" data-view="(v\d+)"( hidden(?:="")?)?>', text)
+    first_block_panels = panels[: len(options)]
+    assert [p[0] for p in first_block_panels] == [o[0] for o in options]
+    assert [bool(p[1]) for p in first_block_panels] == [False] + [True] * (len(options) - 1)
+    labels = [label for _, label in options]
+    assert "Phishing Basics - All Staff" in labels and "Customer Service" in labels
+    assert 'optgroup label="Campaign"' in selects[0] and 'optgroup label="Department"' in selects[0]
+    assert "pick a <b>View</b>" in text and "make lab" in text  # says notebooks offer more
+
+
+def test_provenance_footer_on_every_page(anonymized: Path, store: Path) -> None:
+    manifest = SnapshotStore(store).load().manifest
+    for name, text in pages(anonymized).items():
+        footer = text[text.index('<footer class="aa-provenance">') :]
+        for expected in (
+            manifest["content_hash"],
+            manifest["fetched_at"],
+            manifest["snapshot_id"],
+            "awareness-analysis ",
+            "generated at",
+            "k = 5",
+            "pseudonymisation</dt><dd>on",
+        ):
+            assert expected in footer, (name, expected)
+
+
+def test_anonymized_reports_hold_no_email_or_name_and_no_small_group(
+    anonymized: Path, store: Path
+) -> None:
+    users = SnapshotStore(store).load().frames.users
+    emails = set(users["email"])
+    names = {n for n in users["name"] if n}
+    assert len(emails) > 2000 and len(names) > 1000
+    for name, text in pages(anonymized).items():
+        lowered = text.lower()
+        assert not [e for e in emails if e.lower() in lowered], name
+        assert not [n for n in names if n in text], name
+        assert TINY_DEPARTMENT not in text, name
+    explorer = pages(anonymized)["04_user_explorer.html"]
+    assert "user-" in explorer and "person-" in explorer  # pseudonyms stand in
+
+
+def test_campaign_parameter_limits_the_views(store: Path, tmp_path: Path) -> None:
+    campaigns = SnapshotStore(store).load().frames.campaigns
+    chosen = str(campaigns["campaign_id"].iloc[0])
+    only = tmp_path / "notebooks"
+    only.mkdir()
+    shutil.copy(NOTEBOOKS / "01_campaign_overview.ipynb", only)
+    render_reports(store, tmp_path / "out", campaign_ids=[chosen], notebooks=only, progress=False)
+    text = (tmp_path / "out" / "01_campaign_overview.html").read_text()
+    (select,) = re.findall(r'<select class="aa-view-select">(.*?)</select>', text, re.S)
+    campaign_group = re.search(r'<optgroup label="Campaign">(.*?)</optgroup>', select, re.S)
+    assert campaign_group is not None
+    assert re.findall(r">([^<]+)</option>", campaign_group.group(1)) == [
+        str(campaigns["campaign_name"].iloc[0])
+    ]
+    assert f"--campaign {chosen}" in text
+
+
+def broken_notebooks(tmp_path: Path) -> Path:
+    folder = tmp_path / "broken-notebooks"
+    folder.mkdir()
+    notebook = nbformat.read(NOTEBOOKS / "01_campaign_overview.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('boom in the report')"))
+    nbformat.write(notebook, folder / "01_campaign_overview.ipynb")
+    return folder
+
+
+def test_failing_notebook_names_itself_and_keeps_previous_reports(
+    store: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / REPORT_MARKER).write_text("earlier\n")
+    (out / "index.html").write_text("earlier report")
+    with pytest.raises(ReportError) as info:
+        render_reports(store, out, notebooks=broken_notebooks(tmp_path), progress=False)
+    message = str(info.value)
+    assert "01_campaign_overview.ipynb" in message
+    assert re.search(r"cell \d+", message) and "RuntimeError: boom in the report" in message
+    assert (out / "index.html").read_text() == "earlier report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken-notebooks", "reports"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_report(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.docx").write_text("keep me")
+    with pytest.raises(ValueError, match="not an earlier report"):
+        render_reports(store, out, progress=False)
+    assert (out / "thesis.docx").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--anonymize", "--min-group-size", "0"], "--anonymize needs small-group suppression"),
+        (["--campaign", "no-such-campaign"], "Unknown campaign id"),
+        (["--min-group-size", "-3"], "must be 0 or more"),
+    ],
+)
+def test_cli_refuses_bad_input(
+    store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    code = main(["report", "--store", str(store), "--out", str(tmp_path / "r"), *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_failure_is_one_line_exit_1(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "report",
+        "--store",
+        str(store),
+        "--out",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--notebooks",
+        str(broken_notebooks(tmp_path)),
+    ]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "boom in the report" in err
+
+
+def test_missing_store_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--store", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 1
+    assert "awareness-analysis demo" in capsys.readouterr().err
+
+
+def test_explorer_table_matches_the_frames(anonymized: Path, store: Path) -> None:
+    text = pages(anonymized)["04_user_explorer.html"]
+    users = SnapshotStore(store).load().frames.users
+    assert f"{len(users)} users match" in text
+    incorrect = int((users["outcome"] == "incorrect").sum())
+    assert f"{incorrect} users match" in text
+    assert pd.notna(incorrect)
