@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -103,8 +104,17 @@ def _quiet_kernel_client_logs() -> None:
 
 
 def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqdm) -> None:
+    # Only the native kernel spec: this interpreter, where the package is installed, whatever
+    # other "python3" kernels the user has registered.
+    specs = KernelSpecManager()
+    specs.kernel_dirs = []
     # IPC sockets in the work folder: the kernel listens on no network port at all.
-    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
+    manager = KernelManager(
+        kernel_name="python3",
+        kernel_spec_manager=specs,
+        transport="ipc",
+        ip=str(workdir / "kernel"),
+    )
     client = NotebookClient(
         notebook,
         km=manager,
