@@ -9,12 +9,15 @@ REPORTS ?= reports
 # JupyterLab refuses to run as root unless told; CI and containers often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help install install-test install-lab report demo lab test lint clean
+.PHONY: help install install-test install-lab install-browser report demo lab test test-browser \
+	screenshots lint clean
 
 help:
 	@echo "make report   render the shared HTML reports into $(REPORTS)/ (demo store if missing)"
 	@echo "make lab      open JupyterLab on notebooks/ with the project's environment"
 	@echo "make test     install test dependencies, lint, and run the whole test suite"
+	@echo "make test-browser  real-browser tests (installs Debian chromium and Playwright)"
+	@echo "make screenshots   regenerate the README images from the browser tests"
 	@echo "make demo     rebuild the demo store from scratch"
 	@echo "make clean    remove .venv, the demo store and caches"
 
@@ -33,6 +36,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 
 $(VENV)/.installed-lab: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	touch $@
+
+$(VENV)/.installed-browser: pyproject.toml $(VENV)/.installed-test $(VENV)/.installed-lab
+	$(BIN)/python -m pip install --quiet -e ".[browser]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -56,9 +63,21 @@ demo: $(VENV)/.installed
 lab: $(VENV)/.installed-lab $(STORE)/snapshots
 	AWARENESS_STORE=$(abspath $(STORE)) $(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
+# Debian chromium (apt, as root) and Playwright; idempotent, never `playwright install`.
+install-browser: $(VENV)/.installed-browser
+	scripts/install-browser.sh $(VENV)
+
+# Headless Chromium against the rendered reports and a live JupyterLab; not part of `make test`.
+test-browser: install-browser
+	$(BIN)/python -m pytest tests_browser -q
+
+# Regenerate the README images (docs/images/) from the browser tests' screenshots.
+screenshots: test-browser
+	$(BIN)/python scripts/screenshots.py
+
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check awareness_analysis tests conftest.py
-	$(BIN)/ruff format --check awareness_analysis tests conftest.py
+	$(BIN)/ruff check awareness_analysis tests tests_browser scripts conftest.py
+	$(BIN)/ruff format --check awareness_analysis tests tests_browser scripts conftest.py
 
 test: lint
 	$(BIN)/python -m pytest

@@ -166,7 +166,8 @@ header{padding-top:16px}
 header nav a{color:#0072B2}
 .aa-static-note{background:#eef6fb;border-left:4px solid #0072B2;padding:8px 12px;font-size:.9em}
 img{max-width:100%;height:auto}
-table{border-collapse:collapse;font-size:.85em;margin:8px 0}
+table{border-collapse:collapse;font-size:.85em;margin:8px 0;display:block;overflow-x:auto;
+max-width:100%}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f0f0f0}
 pre{white-space:pre-wrap;font-size:.8em;color:#555}

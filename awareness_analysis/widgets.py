@@ -43,7 +43,9 @@ from awareness_analysis.privacy import SUPPRESSED_LABEL, suppress_departments, s
 View = tuple[list[Figure], pd.DataFrame]
 
 STATUS_OPTIONS = (("Not answered", "sent"), ("Correct", "correct"), ("Incorrect", "incorrect"))
-_CONTROL_LAYOUT = w.Layout(width="auto", min_width="220px")
+_CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
+# Labels take their natural width, so "Departments" is not cut short.
+_LABEL_STYLE = {"description_width": "initial"}
 
 
 def figure_png(figure: Figure, dpi: int = 100) -> bytes:
@@ -78,18 +80,28 @@ class Dashboard:
             description="Campaigns",
             rows=min(6, max(2, len(names))),
             layout=_CONTROL_LAYOUT,
+            style=_LABEL_STYLE,
         )
         self.department = w.SelectMultiple(
-            options=[], description="Departments", rows=6, layout=_CONTROL_LAYOUT
+            options=[],
+            description="Departments",
+            rows=6,
+            layout=_CONTROL_LAYOUT,
+            style=_LABEL_STYLE,
         )
         self.status = w.SelectMultiple(
-            options=list(STATUS_OPTIONS), description="Status", rows=3, layout=_CONTROL_LAYOUT
+            options=list(STATUS_OPTIONS),
+            description="Status",
+            rows=3,
+            layout=_CONTROL_LAYOUT,
+            style=_LABEL_STYLE,
         )
         self.search = w.Text(
             description="Search",
             placeholder="name, email or department",
             continuous_update=False,
             layout=_CONTROL_LAYOUT,
+            style=_LABEL_STYLE,
         )
         self.min_group_size = w.BoundedIntText(
             value=analysis.min_group_size,
@@ -111,7 +123,7 @@ class Dashboard:
         self.widget = w.VBox(
             [
                 w.HTML(f"<b>{self.title}</b>"),
-                w.HBox(self.controls()),
+                w.HBox(self.controls(), layout=w.Layout(flex_flow="row wrap")),
                 self.note,
                 self.output,
             ]

@@ -1,0 +1,249 @@
+"""The rendered HTML reports, opened from disk in a real browser with the network cut off.
+
+A session fixture builds a demo store and runs ``awareness-analysis report`` once. Each page is
+then opened from a ``file://`` URL with every request intercepted: anything that is not a local
+file or a ``data:`` URL is recorded and aborted, and the tests require there was none (the pages
+work offline and phone nowhere). The view switchers must show exactly one view at a time and
+change the chart; no code input may show; each page carries a provenance footer.
+
+Set ``AWARENESS_REPORT_DIR`` to an already rendered report folder to test that instead of
+rendering one (quicker while working on the pages).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+NOTEBOOK_STEMS = (
+    "01_campaign_overview",
+    "02_question_accuracy",
+    "03_department_comparison",
+    "04_user_explorer",
+)
+#: Pages whose notebooks draw charts, so they must offer at least one view switcher.
+CHART_STEMS = NOTEBOOK_STEMS[:3]
+PAGES = ("index", *NOTEBOOK_STEMS)
+CLI = Path(sys.prefix) / "bin" / "awareness-analysis"
+RENDER_TIMEOUT = 600  # seconds for the CLI to execute and render all notebooks
+LOCAL = ("file:", "data:")  # the only URLs a report page may load
+
+#: Per block: the ``data-view`` of every visible view, and the sources of its images, or its
+#: text when it has no image (a table view).
+VISIBLE_VIEWS_JS = """block => [...block.querySelectorAll(':scope > .aa-view')]
+    .filter(view => view.checkVisibility())
+    .map(view => ({
+        view: view.dataset.view,
+        images: [...view.querySelectorAll('img')].map(img => img.src),
+        text: view.innerText,
+    }))"""
+
+
+@dataclass
+class Report:
+    folder: Path
+    content_hash: str | None  # of the snapshot the pages were rendered from, when known
+
+    def page(self, stem: str) -> Path:
+        return self.folder / f"{stem}.html"
+
+
+@pytest.fixture(scope="session")
+def report(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The demo store rendered by ``awareness-analysis report`` (about 30 s), once a session."""
+    given = os.environ.get("AWARENESS_REPORT_DIR")
+    if given:
+        return Report(Path(given).resolve(), None)
+    from awareness_analysis.store import SnapshotStore
+
+    if not CLI.exists():
+        pytest.fail(f"{CLI} is missing: install the project into this venv (make install)")
+    help_run = subprocess.run(
+        [str(CLI), "report", "--help"], capture_output=True, text=True, check=False
+    )
+    if help_run.returncode != 0:
+        pytest.fail(f"`awareness-analysis report` is not available:\n{help_run.stderr}")
+    out = tmp_path_factory.mktemp("browser-report") / "reports"
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    run = subprocess.run(
+        [str(CLI), "report", "--store", str(demo_store), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=RENDER_TIMEOUT,
+        check=False,
+    )
+    if run.returncode != 0:
+        pytest.fail(f"awareness-analysis report failed ({run.returncode}):\n{run.stderr[-4000:]}")
+    manifest = SnapshotStore(demo_store).manifests()[-1]
+    return Report(out, manifest["content_hash"])
+
+
+@dataclass
+class Opened:
+    page: object  # playwright Page
+    outside: list[str] = field(default_factory=list)  # requests that would leave the machine
+    errors: list[str] = field(default_factory=list)  # script errors and console errors
+
+
+@pytest.fixture
+def open_page(new_page) -> Iterator[object]:
+    """Open a report page from disk with every non-local request recorded and aborted."""
+
+    def open_(path: Path) -> Opened:
+        assert path.is_file(), f"{path} is missing"
+        page = new_page(viewport={"width": 1280, "height": 900})
+        opened = Opened(page)
+
+        def guard(route) -> None:
+            if route.request.url.startswith(LOCAL):
+                route.continue_()
+            else:
+                route.abort()  # recorded by the "request" listener below
+
+        page.route("**/*", guard)
+        page.on(
+            "request",
+            lambda request: (
+                None if request.url.startswith(LOCAL) else opened.outside.append(request.url)
+            ),
+        )
+        page.on("websocket", lambda ws: opened.outside.append(ws.url))
+        page.on("pageerror", lambda exc: opened.errors.append(f"page error: {exc}"))
+        page.on(
+            "console",
+            lambda msg: (
+                opened.errors.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error"
+                else None
+            ),
+        )
+        page.goto(path.as_uri(), wait_until="load")
+        return opened
+
+    yield open_
+
+
+@pytest.mark.parametrize("stem", PAGES)
+def test_page_works_offline(report: Report, open_page, artifacts: Path, stem: str) -> None:
+    opened = open_page(report.page(stem))
+    page = opened.page
+    page.wait_for_load_state("networkidle")
+    broken = page.evaluate(
+        "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+        ".map(i => i.alt || i.src.slice(0, 60))"
+    )
+    page.screenshot(path=str(artifacts / f"report-{stem}.png"), full_page=True)
+    assert not opened.outside, f"{stem}.html made network requests: {opened.outside}"
+    assert not opened.errors, f"{stem}.html logged errors: {opened.errors}"
+    assert not broken, f"{stem}.html has images that did not decode: {broken}"
+    assert page.title().strip(), f"{stem}.html has no title"
+
+
+def _local_links(page, folder: Path) -> dict[str, Path]:
+    """Every link of the page, as written, and the local file it resolves to."""
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    raw = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
+    links = {}
+    for written, absolute in zip(raw, hrefs, strict=True):
+        if written.startswith("#"):
+            continue
+        url = urlparse(absolute)
+        assert url.scheme == "file", f"link {written!r} leaves the report folder"
+        links[written] = Path(unquote(url.path))
+    return links
+
+
+def test_index_links_every_notebook_page(report: Report, open_page) -> None:
+    opened = open_page(report.page("index"))
+    links = _local_links(opened.page, report.folder)
+    targets = {path.resolve() for path in links.values()}
+    for written, path in links.items():
+        assert path.is_file(), f"index.html links {written!r}, which does not exist"
+    for stem in NOTEBOOK_STEMS:
+        assert report.page(stem).resolve() in targets, f"index.html does not link {stem}.html"
+
+
+@pytest.mark.parametrize("stem", NOTEBOOK_STEMS)
+def test_notebook_page_links_resolve(report: Report, open_page, stem: str) -> None:
+    opened = open_page(report.page(stem))
+    for written, path in _local_links(opened.page, report.folder).items():
+        assert path.is_file(), f"{stem}.html links {written!r}, which does not exist"
+
+
+@pytest.mark.parametrize("stem", NOTEBOOK_STEMS)
+def test_view_switcher_shows_one_view_and_changes_the_chart(
+    report: Report, open_page, stem: str
+) -> None:
+    opened = open_page(report.page(stem))
+    page = opened.page
+    blocks = page.locator(".aa-views:has(.aa-view-select)")
+    if stem in CHART_STEMS:
+        assert blocks.count() >= 1, f"{stem}.html has no view switcher"
+    for index in range(blocks.count()):
+        block = blocks.nth(index)
+        select = block.locator(".aa-view-select")
+        where = f"{stem}.html, switcher {index + 1}"
+        values = select.evaluate("s => [...s.options].map(o => o.value)")
+        assert len(values) >= 2, f"{where}: a switcher needs two views or more"
+
+        shown = block.evaluate(VISIBLE_VIEWS_JS)
+        assert [v["view"] for v in shown] == [select.input_value()], (
+            f"{where}: before any choice, shows {[v['view'] for v in shown]}"
+        )
+        before = shown[0]
+        other = next(v for v in values if v != before["view"])
+        select.select_option(other)
+        shown = block.evaluate(VISIBLE_VIEWS_JS)
+        assert [v["view"] for v in shown] == [other], (
+            f"{where}: choosing {other!r} shows {[v['view'] for v in shown]}"
+        )
+        after = shown[0]
+        if before["images"] or after["images"]:
+            assert after["images"] and after["images"][0] != before["images"][0], (
+                f"{where}: the visible image did not change after choosing {other!r}"
+            )
+        else:
+            assert after["text"] != before["text"], f"{where}: view {other!r} shows the same"
+
+        # Every other choice also leaves exactly its own view visible.
+        for value in values:
+            select.select_option(value)
+            visible = [v["view"] for v in block.evaluate(VISIBLE_VIEWS_JS)]
+            assert visible == [value], f"{where}: choosing {value!r} shows {visible}"
+    assert not opened.errors, f"{stem}.html logged errors: {opened.errors}"
+
+
+@pytest.mark.parametrize("stem", NOTEBOOK_STEMS)
+def test_no_code_is_shown(report: Report, open_page, stem: str) -> None:
+    page = open_page(report.page(stem)).page
+    for selector in (".jp-InputArea", ".jp-InputPrompt", ".input_area", ".input_prompt"):
+        visible = page.locator(f"{selector} >> visible=true").count()
+        assert visible == 0, f"{stem}.html shows {visible} code input(s) ({selector})"
+    text = page.evaluate("() => document.body.innerText")
+    assert "In [" not in text, f"{stem}.html shows input prompts"
+    for code in ("import ", "load_analysis(", "store_path = "):
+        assert code not in text, f"{stem}.html shows notebook code ({code!r})"
+
+
+@pytest.mark.parametrize("stem", PAGES)
+def test_provenance_footer(report: Report, open_page, stem: str) -> None:
+    page = open_page(report.page(stem)).page
+    footer = page.locator(".aa-provenance")
+    assert footer.count() >= 1, f"{stem}.html has no provenance footer (.aa-provenance)"
+    text = footer.first.inner_text()
+    assert "content hash" in text.lower() or "sha256:" in text, (
+        f"{stem}.html: the provenance footer names no content hash: {text!r}"
+    )
+    if report.content_hash:
+        assert report.content_hash in text, (
+            f"{stem}.html: provenance does not name the store's {report.content_hash}"
+        )
