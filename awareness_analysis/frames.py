@@ -55,19 +55,33 @@ Anything that cannot be understood raises :class:`~awareness_analysis.errors.Mim
 naming the field, the campaign id and the offending value: a campaign without ``id``, a duplicate
 campaign id, an item without ``email``, ``results`` that is not an object, a ``results`` key that
 is not ``forQuestionN``, a result value other than sent/correct/incorrect, a wrong type (e.g.
-``numSent: "abc"``) or an unparseable date.
+``numSent: "abc"``), text without a UTF-8 form (lone surrogates) or an unparseable date.
+
+How the user rows are built
+---------------------------
+Each campaign's items go through ``pyarrow.array(items)`` (C++ type inference and conversion into
+one struct array), then column by column through pyarrow compute and numpy: strings stay Arrow
+arrays, repeated strings are dictionary-encoded into categoricals, result values are mapped once
+per distinct spelling. No Python code runs per item. Whatever that path cannot type exactly
+(pyarrow refuses the items, a field has an unexpected type or value, an email is missing, ...)
+sends the campaign through the item-by-item validating path, which raises the precise error
+above or, for odd but valid input, builds the same rows. Both paths produce one columnar
+intermediate per campaign, as do the previous frames in :func:`reuse_frames`; one function
+assembles the frames from it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from awareness_analysis.errors import MimecastResponseError
 
@@ -80,6 +94,8 @@ __all__ = [
     "Frames",
     "build_frames",
     "campaigns_frame",
+    "reusable_campaign_ids",
+    "reuse_frames",
 ]
 
 UNASSIGNED_DEPARTMENT = "(unassigned)"
@@ -363,20 +379,155 @@ def campaigns_frame(campaigns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return _campaigns_df(rows, _str_categories(ids), n_questions)
 
 
-@dataclass
-class _FlatUsers:
-    """User items flattened into column lists in one pass (the only per-item Python loop)."""
+# -- user rows: one columnar intermediate ---------------------------------------------------------
+#
+# Raw user items (fast pyarrow path or the validating Python path) and the rows of a previous
+# snapshot both become _Piece objects; _assemble builds the users and answers frames from them.
 
-    campaign_code: list[int]
-    email: list[str]
-    name: list[str]
-    department: list[str]
-    user_state: list[str]
-    acknowledged: list[bool]
-    # One entry per (user, question) present in results.
-    answer_user: list[int]
-    answer_question: list[int]
-    answer_code: list[int]
+
+@dataclass(frozen=True)
+class _Coded:
+    """Strings as codes into ``values`` (values may repeat or go unused; no missing values)."""
+
+    codes: np.ndarray
+    values: list[str]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """User rows of one campaign (or part of one) in columnar form, defaults already applied."""
+
+    email: pa.LargeStringArray  # non-empty strings
+    name: pa.LargeStringArray
+    department: _Coded  # "" and missing already mapped to UNASSIGNED_DEPARTMENT
+    user_state: _Coded
+    acknowledged: np.ndarray  # bool
+    # Result codes (_SENT, _CORRECT, _INCORRECT) of questions 1..width; _SENT where absent.
+    results: np.ndarray  # int8, shape (rows, width)
+    # Highest N among the results' forQuestionN keys (raises the campaign's n_questions).
+    max_question: int
+
+    def __len__(self) -> int:
+        return len(self.acknowledged)
+
+
+_EMPTY_STRINGS = pa.array([], type=pa.large_string())
+# Large outputs of unknown final size (conversion, concatenation, take of strings) are built in
+# the system allocator's pool: with pyarrow's default mimalloc pool, taking 2.5M short strings
+# measured about 0.3 s against 0.05 s here, and a 1M-row build about 1.5x slower overall.
+_POOL = pa.system_memory_pool()
+# What the fast path may meet in pyarrow conversion or compute calls; any of it means "use the
+# validating path", which then raises the precise MimecastResponseError (or copes).
+_ARROW_TROUBLE = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)
+
+
+class _NotFast(Exception):
+    """Raised inside the fast path when the validating path has to take over."""
+
+
+class _UnencodableText(Exception):
+    """Text without a UTF-8 form (lone surrogates): reported after every other check passed."""
+
+    def __init__(self, error: MimecastResponseError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _strings_or_bad(values: list[str], field: str, cid: str, emails: list[str]) -> pa.Array:
+    """``values`` as a large_string array; text that has no UTF-8 form is a response error."""
+    try:
+        return pa.array(values, type=pa.large_string())
+    except UnicodeError:
+        for position, value in enumerate(values):
+            try:
+                value.encode("utf-8")
+            except UnicodeError:
+                where = f"user {emails[position]!r}" if field != "email" else f"item #{position}"
+                raise _UnencodableText(
+                    _bad(field, cid, value, "valid Unicode text", where)
+                ) from None
+        raise
+
+
+def _coded_strings(values: list[str], field: str, cid: str, emails: list[str]) -> _Coded:
+    encoded = _strings_or_bad(values, field, cid, emails).dictionary_encode()
+    return _Coded(
+        np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64),
+        encoded.dictionary.to_pylist(),
+    )
+
+
+def _slow_piece(cid: str, items: object) -> _Piece:
+    """Validate item by item and flatten (the reference path, used when the fast one cannot)."""
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
+        raise _bad("items", cid, items, "a list of user objects")
+    emails: list[str] = []
+    names: list[str] = []
+    departments: list[str] = []
+    states: list[str] = []
+    acknowledged: list[bool] = []
+    answer_user: list[int] = []
+    answer_question: list[int] = []
+    answer_code: list[int] = []
+    question_of: dict[str, int] = {}
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise _bad("items", cid, item, "a user object", f"item #{position}")
+        email = item.get("email")
+        if not isinstance(email, str) or not email:
+            raise _bad("email", cid, email, "a non-empty string", f"item #{position}")
+        where = f"user {email!r}"
+        name = item.get("name")
+        if name is None:
+            name = ""
+        elif not isinstance(name, str):
+            raise _bad("name", cid, name, "a string", where)
+        department = item.get("department")
+        if department is None or department == "":
+            department = UNASSIGNED_DEPARTMENT
+        elif not isinstance(department, str):
+            raise _bad("department", cid, department, "a string", where)
+        state = item.get("userState")
+        if state is None:
+            state = UNKNOWN_USER_STATE
+        elif not isinstance(state, str):
+            raise _bad("userState", cid, state, "a string", where)
+        results = item.get("results")
+        if results is None:
+            results = {}
+        elif not isinstance(results, Mapping):
+            raise _bad("results", cid, results, "an object {forQuestionN: result}", where)
+        for key, value in results.items():
+            number = question_of.get(key) if isinstance(key, str) else None
+            if number is None:
+                match = _QUESTION_KEY.fullmatch(key) if isinstance(key, str) else None
+                if match is None:
+                    raise _bad("results", cid, key, "keys like 'forQuestion1'", where)
+                number = _check_question(int(match.group(1)), "results", cid, key, where)
+                question_of[key] = number
+            answer_user.append(len(emails))
+            answer_question.append(number)
+            answer_code.append(_result_code(value, cid, key, email))
+        emails.append(email)
+        names.append(name)
+        departments.append(department)
+        states.append(state)
+        acknowledged.append(_bool_field(item, "acknowledgement", cid, where))
+    width = max(answer_question, default=0)
+    matrix = np.full((len(emails), width), _SENT, dtype=np.int8)
+    questions = np.asarray(answer_question, dtype=np.int64)
+    matrix[np.asarray(answer_user, dtype=np.int64), questions - 1] = np.asarray(
+        answer_code, dtype=np.int8
+    )
+    return _Piece(
+        email=_strings_or_bad(emails, "email", cid, emails),
+        name=_strings_or_bad(names, "name", cid, emails),
+        department=_coded_strings(departments, "department", cid, emails),
+        user_state=_coded_strings(states, "userState", cid, emails),
+        acknowledged=np.asarray(acknowledged, dtype=bool),
+        results=matrix,
+        max_question=width,
+    )
 
 
 def _result_code(value: object, cid: str, key: str, email: str) -> int:
@@ -391,142 +542,281 @@ def _result_code(value: object, cid: str, key: str, email: str) -> int:
     return code
 
 
-def _flatten_users(groups: list[tuple[str, Sequence[Mapping[str, Any]]]]) -> _FlatUsers:
-    flat = _FlatUsers([], [], [], [], [], [], [], [], [])
-    question_of: dict[str, int] = {}
-    row = 0
-    for code, (cid, items) in enumerate(groups):
-        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
-            raise _bad("items", cid, items, "a list of user objects")
-        for position, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                raise _bad("items", cid, item, "a user object", f"item #{position}")
-            email = item.get("email")
-            if not isinstance(email, str) or not email:
-                raise _bad("email", cid, email, "a non-empty string", f"item #{position}")
-            where = f"user {email!r}"
-            name = item.get("name")
-            if name is None:
-                name = ""
-            elif not isinstance(name, str):
-                raise _bad("name", cid, name, "a string", where)
-            department = item.get("department")
-            if department is None or department == "":
-                department = UNASSIGNED_DEPARTMENT
-            elif not isinstance(department, str):
-                raise _bad("department", cid, department, "a string", where)
-            state = item.get("userState")
-            if state is None:
-                state = UNKNOWN_USER_STATE
-            elif not isinstance(state, str):
-                raise _bad("userState", cid, state, "a string", where)
-            results = item.get("results")
-            if results is None:
-                results = {}
-            elif not isinstance(results, Mapping):
-                raise _bad("results", cid, results, "an object {forQuestionN: result}", where)
-            for key, value in results.items():
-                number = question_of.get(key) if isinstance(key, str) else None
-                if number is None:
-                    match = _QUESTION_KEY.fullmatch(key) if isinstance(key, str) else None
-                    if match is None:
-                        raise _bad("results", cid, key, "keys like 'forQuestion1'", where)
-                    number = _check_question(int(match.group(1)), "results", cid, key, where)
-                    question_of[key] = number
-                flat.answer_user.append(row)
-                flat.answer_question.append(number)
-                flat.answer_code.append(_result_code(value, cid, key, email))
-            flat.campaign_code.append(code)
-            flat.email.append(email)
-            flat.name.append(name)
-            flat.department.append(department)
-            flat.user_state.append(state)
-            flat.acknowledged.append(_bool_field(item, "acknowledgement", cid, where))
-            row += 1
-    return flat
+def _fast_strings(column: pa.Array | None, n: int, default: str) -> pa.Array:
+    """An optional string field with missing values set to ``default``, as large_string."""
+    if column is None or pa.types.is_null(column.type):
+        return pa.nulls(n, pa.large_string()).fill_null(default)
+    if not pa.types.is_string(column.type):
+        raise _NotFast
+    if column.null_count:
+        column = column.fill_null(default)
+    return column.cast(pa.large_string())
 
 
-def build_frames(
-    campaigns: Sequence[Mapping[str, Any]],
-    user_items: Mapping[str, Sequence[Mapping[str, Any]]],
-) -> Frames:
-    """Build the campaigns, users and answers frames (see the module docstring).
+def _fast_coded(column: pa.Array | None, n: int, default: str, blank_is_missing: bool) -> _Coded:
+    """An optional string field dictionary-encoded, missing (and maybe "") set to ``default``."""
+    if column is None or pa.types.is_null(column.type):
+        return _Coded(np.zeros(n, dtype=np.int64), [default])
+    if not pa.types.is_string(column.type):
+        raise _NotFast
+    encoded = column.dictionary_encode()
+    values = encoded.dictionary.to_pylist()
+    if blank_is_missing:
+        values = [default if value == "" else value for value in values]
+    indices = encoded.indices
+    if indices.null_count:
+        indices = indices.fill_null(len(values))
+        values.append(default)
+    return _Coded(np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64), values)
 
-    ``user_items`` maps a campaign id to the ``data[0].items`` fetched for it.
-    """
-    rows = _parse_campaigns(campaigns)
-    if not isinstance(user_items, Mapping):
-        raise MimecastResponseError(
-            f"Unexpected Mimecast data: user items are {_show(user_items)}; "
-            "expected a mapping of campaign id to items"
+
+def _fast_results(
+    column: pa.Array | None, items: list[Any], start: int, n: int
+) -> tuple[np.ndarray, int]:
+    """The dense result-code matrix of an inferred ``results`` struct, and its highest question."""
+    if column is None or pa.types.is_null(column.type):
+        return np.zeros((n, 0), dtype=np.int8), 0
+    if not pa.types.is_struct(column.type):
+        raise _NotFast
+    numbers = []
+    for field in column.type:
+        match = _QUESTION_KEY.fullmatch(field.name)
+        if match is None or not 1 <= int(match.group(1)) <= MAX_QUESTIONS:
+            raise _NotFast
+        numbers.append(int(match.group(1)))
+    if len(set(numbers)) != len(numbers):  # e.g. forQuestion1 and forQuestion01
+        raise _NotFast
+    width = max(numbers, default=0)
+    matrix = np.full((n, width), _SENT, dtype=np.int8)
+    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    # Null under a valid results object: the key is absent (fine) or its value is null (an
+    # error); pyarrow cannot tell which, so those rows are looked at below.
+    unclear = np.zeros(n, dtype=bool)
+    # flatten() folds the parent's validity into each child: null where results is null too.
+    for number, values in zip(numbers, column.flatten(), strict=True):
+        if pa.types.is_null(values.type):
+            unclear |= valid
+            continue
+        if not pa.types.is_string(values.type):
+            raise _NotFast
+        if values.null_count:
+            unclear |= valid & np.asarray(values.is_null().to_numpy(zero_copy_only=False))
+        encoded = values.dictionary_encode()
+        lookup = []
+        for spelling in encoded.dictionary.to_pylist():
+            code = _RESULT_CODES.get(spelling)
+            if code is None:
+                code = _RESULT_CODES.get(spelling.lower())
+            if code is None:
+                raise _NotFast
+            lookup.append(code)
+        lookup.append(_SENT)  # where the key is absent
+        indices = encoded.indices.fill_null(len(lookup) - 1)
+        codes = np.asarray(lookup, dtype=np.int8)
+        matrix[:, number - 1] = codes[indices.to_numpy(zero_copy_only=False)]
+    for row in np.flatnonzero(unclear).tolist():
+        if None in items[start + row]["results"].values():
+            raise _NotFast
+    return matrix, width
+
+
+def _fast_piece(chunk: pa.Array, items: list[Any], start: int) -> _Piece:
+    """A piece from pyarrow's conversion of ``items[start:start + len(chunk)]``."""
+    if not pa.types.is_struct(chunk.type) or chunk.null_count:
+        raise _NotFast
+    n = len(chunk)
+    fields = {field.name: chunk.field(i) for i, field in enumerate(chunk.type)}
+    email = fields.get("email")
+    if email is None or not pa.types.is_string(email.type) or email.null_count:
+        raise _NotFast
+    if n and pc.min(pc.binary_length(email)).as_py() == 0:
+        raise _NotFast
+    acknowledgement = fields.get("acknowledgement")
+    if acknowledgement is None or pa.types.is_null(acknowledgement.type):
+        acknowledged = np.zeros(n, dtype=bool)
+    elif pa.types.is_boolean(acknowledgement.type):
+        acknowledged = np.asarray(
+            acknowledgement.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
         )
-    known_ids = [row["campaign_id"] for row in rows]
-    known = set(known_ids)
-    for cid in user_items:
-        if not isinstance(cid, str) or not cid:
-            raise _bad("id", cid, cid, "a non-empty campaign id string", "(user items key)")
-    extra_ids = [cid for cid in user_items if cid not in known]
-    all_ids = known_ids + extra_ids
+    else:
+        raise _NotFast
+    results, max_question = _fast_results(fields.get("results"), items, start, n)
+    return _Piece(
+        email=email.cast(pa.large_string()),
+        name=_fast_strings(fields.get("name"), n, ""),
+        department=_fast_coded(fields.get("department"), n, UNASSIGNED_DEPARTMENT, True),
+        user_state=_fast_coded(fields.get("userState"), n, UNKNOWN_USER_STATE, False),
+        acknowledged=acknowledged,
+        results=results,
+        max_question=max_question,
+    )
+
+
+def _fast_pieces(items: object) -> list[_Piece] | None:
+    """Pieces via ``pyarrow.array(items)`` (type inference, in C++), or None if it cannot."""
+    if type(items) is not list:
+        return None
+    try:
+        converted = pa.array(items, memory_pool=_POOL)
+        chunks = converted.chunks if isinstance(converted, pa.ChunkedArray) else [converted]
+        if not items:
+            return []
+        pieces = []
+        start = 0
+        for chunk in chunks:
+            pieces.append(_fast_piece(chunk, items, start))
+            start += len(chunk)
+        return pieces
+    except (_NotFast, *_ARROW_TROUBLE):
+        return None
+
+
+def _pieces_from_items(cid: str, items: object) -> list[_Piece]:
+    """One campaign's raw user items as pieces: fast when possible, else validated item by item."""
+    pieces = _fast_pieces(items)
+    return pieces if pieces is not None else [_slow_piece(cid, items)]
+
+
+def _pieces_in_order(
+    all_ids: list[str],
+    user_items: Mapping[str, Any],
+    reused: Mapping[str, _Piece] | None = None,
+) -> list[tuple[int, list[_Piece]]]:
+    """(category code, pieces) of every campaign with rows, validated in category order.
+
+    Unencodable text is reported only when no campaign has another problem, as it always was.
+    """
+    reused = reused or {}
+    pieces = []
+    unencodable: _UnencodableText | None = None
+    for code, cid in enumerate(all_ids):
+        if cid in reused:
+            pieces.append((code, [reused[cid]]))
+        elif cid in user_items:
+            try:
+                pieces.append((code, _pieces_from_items(cid, user_items[cid])))
+            except _UnencodableText as error:
+                unencodable = unencodable or error
+    if unencodable is not None:
+        raise unencodable.error
+    return pieces
+
+
+# -- assembly -------------------------------------------------------------------------------------
+
+
+def _take(values: pa.Array, positions: np.ndarray) -> pa.Array:
+    return pc.take(values, pa.array(positions), memory_pool=_POOL)
+
+
+def _categorical(parts: list[_Coded], order: np.ndarray | None) -> pd.Categorical:
+    """The parts' strings, concatenated, as a categorical with lexically sorted used values."""
+    values: list[str] = []
+    shifted = []
+    for part in parts:
+        shifted.append(part.codes + len(values))
+        values.extend(part.values)
+    codes = np.concatenate(shifted) if shifted else np.zeros(0, dtype=np.int64)
+    used = np.zeros(len(values), dtype=bool)
+    used[codes] = True
+    categories = sorted({values[slot] for slot in np.flatnonzero(used).tolist()})
+    rank = {value: code for code, value in enumerate(categories)}
+    to_category = np.asarray([rank.get(value, -1) for value in values], dtype=np.int64)
+    final = to_category[codes] if order is None else to_category[codes[order]]
+    dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"), ordered=False)
+    return pd.Categorical.from_codes(final, dtype=dtype)
+
+
+def _domains(emails: pa.Array) -> pd.Categorical:
+    """Lower-cased text after the last ``@`` ("" without one), computed once per address."""
+    encoded = emails.dictionary_encode()
+    after_at = pc.extract_regex(encoded.dictionary, r"(?s)@(?P<domain>[^@]*)$")
+    domain = after_at.field("domain").fill_null("").dictionary_encode()
+    # str.lower() on the few distinct domains keeps Python's exact lower-casing.
+    lowered = _Coded(
+        np.asarray(domain.indices.to_numpy(zero_copy_only=False), dtype=np.int64),
+        [value.lower() for value in domain.dictionary.to_pylist()],
+    )
+    per_address = _categorical([lowered], None)
+    codes = per_address.codes.astype(np.int64)[encoded.indices.to_numpy(zero_copy_only=False)]
+    return pd.Categorical.from_codes(codes, dtype=per_address.dtype)
+
+
+def _user_order(campaign: np.ndarray, email: pa.Array) -> np.ndarray | None:
+    """Stable order by campaign code then email; None when the rows already are in it."""
+    n = len(campaign)
+    if n < 2:
+        return None
+    same = campaign[1:] == campaign[:-1]
+    rising = campaign[1:] > campaign[:-1]
+    in_email_order = np.asarray(
+        pc.less_equal(email.slice(0, n - 1), email.slice(1)).to_numpy(zero_copy_only=False)
+    )
+    if bool(np.all(rising | (same & in_email_order))):
+        return None
+    table = pa.table({"campaign": campaign, "email": email})
+    order = pc.sort_indices(table, sort_keys=[("campaign", "ascending"), ("email", "ascending")])
+    return np.asarray(order.to_numpy(), dtype=np.int64)
+
+
+def _assemble(
+    rows: list[dict[str, Any]], extra_ids: list[str], pieces: list[tuple[int, list[_Piece]]]
+) -> Frames:
+    """The three frames from parsed campaigns and per-campaign-code pieces (in code order)."""
+    all_ids = [row["campaign_id"] for row in rows] + extra_ids
     id_dtype = _str_categories(all_ids)
-    # all_ids is already in category order, so a position in it is the category code.
-    groups = [(cid, user_items[cid]) for cid in all_ids if cid in user_items]
-    code_of = {cid: code for code, cid in enumerate(all_ids)}
-    flat = _flatten_users(groups)
 
     # Per campaign code: n_questions raised to the highest question any user has results for.
-    n_campaigns = len(all_ids)
-    n_questions = np.zeros(n_campaigns, dtype=np.int64)
+    n_questions = np.zeros(len(all_ids), dtype=np.int64)
     n_questions[: len(rows)] = [row["n_questions"] for row in rows]
-    to_campaign = np.array([code_of[cid] for cid, _ in groups], dtype=np.int64)
-    user_campaign = to_campaign[np.asarray(flat.campaign_code, dtype=np.int64)]
-    answer_user = np.asarray(flat.answer_user, dtype=np.int64)
-    answer_question = np.asarray(flat.answer_question, dtype=np.int64)
-    np.maximum.at(n_questions, user_campaign[answer_user], answer_question)
-
-    # Dense users x questions matrix of result codes; questions nobody answered stay sent.
-    n_users = len(flat.email)
+    flat = [(code, piece) for code, group in pieces for piece in group]
+    for code, piece in flat:
+        n_questions[code] = max(n_questions[code], piece.max_question)
     width = int(n_questions.max(initial=0))
+
+    lengths = np.asarray([len(piece) for _, piece in flat], dtype=np.int64)
+    n_users = int(lengths.sum())
+    user_campaign = np.repeat(np.asarray([code for code, _ in flat], dtype=np.int64), lengths)
+    emails = pa.concat_arrays([p.email for _, p in flat], _POOL) if flat else _EMPTY_STRINGS
+    names = pa.concat_arrays([p.name for _, p in flat], _POOL) if flat else _EMPTY_STRINGS
+    acknowledged = np.concatenate([p.acknowledged for _, p in flat]) if flat else np.zeros(0, bool)
     results = np.full((n_users, width), _SENT, dtype=np.int8)
-    results[answer_user, answer_question - 1] = np.asarray(flat.answer_code, dtype=np.int8)
-    user_n_questions = n_questions[user_campaign]
-    in_campaign = np.arange(width)[None, :] < user_n_questions[:, None]
+    start = 0
+    for (_, piece), length in zip(flat, lengths.tolist(), strict=True):
+        # Columns past the campaign's question count are all sent (see _max_question_of).
+        columns = min(piece.results.shape[1], width)
+        results[start : start + length, :columns] = piece.results[:, :columns]
+        start += length
 
     # Order: campaign (launch order) then email; stable so duplicates keep API order.
-    emails = np.asarray(flat.email, dtype=object)
-    email_codes, email_uniques = pd.factorize(emails, sort=True)
-    order = np.lexsort((email_codes, user_campaign))
-    user_campaign = user_campaign[order]
-    email_codes = email_codes[order]
-    results = results[order]
-    in_campaign = in_campaign[order]
-    user_n_questions = user_n_questions[order]
+    order = _user_order(user_campaign, emails)
+    if order is not None:
+        user_campaign = user_campaign[order]
+        emails = _take(emails, order)
+        names = _take(names, order)
+        acknowledged = acknowledged[order]
+        results = results[order]
+    user_n_questions = n_questions[user_campaign]
 
     n_correct = (results == _CORRECT).sum(axis=1)
     n_incorrect = (results == _INCORRECT).sum(axis=1)
     outcome = np.where(n_incorrect > 0, _INCORRECT, np.where(n_correct > 0, _CORRECT, _SENT))
 
-    # Domains are computed once per distinct address, not per row.
-    domains = [email.rpartition("@")[2].lower() if "@" in email else "" for email in email_uniques]
-    domain_codes, domain_uniques = pd.factorize(np.asarray(domains, dtype=object), sort=True)
-    domain_dtype = pd.CategoricalDtype(pd.Index(domain_uniques, dtype="str"), ordered=False)
-
     names_by_code = [row["campaign_name"] for row in rows] + [""] * len(extra_ids)
     name_dtype = _str_categories(names_by_code)
     name_codes = np.asarray(name_dtype.categories.get_indexer(names_by_code), dtype=np.int64)
 
-    sorted_emails = pd.array(emails[order], dtype="str")
+    sorted_emails = pd.array(emails, dtype="str")
     users = pd.DataFrame(
         {
             "campaign_id": pd.Categorical.from_codes(user_campaign, dtype=id_dtype),
             "campaign_name": pd.Categorical.from_codes(name_codes[user_campaign], dtype=name_dtype),
             "email": sorted_emails,
-            "email_domain": pd.Categorical.from_codes(
-                domain_codes[email_codes], dtype=domain_dtype
-            ),
-            "name": pd.array(np.asarray(flat.name, dtype=object)[order], dtype="str"),
-            "department": _sorted_categorical(np.asarray(flat.department, dtype=object)[order]),
-            "user_state": _sorted_categorical(np.asarray(flat.user_state, dtype=object)[order]),
-            "acknowledged": np.asarray(flat.acknowledged, dtype=bool)[order],
+            "email_domain": _domains(emails),
+            "name": pd.array(names, dtype="str"),
+            "department": _categorical([p.department for _, p in flat], order),
+            "user_state": _categorical([p.user_state for _, p in flat], order),
+            "acknowledged": acknowledged,
             "n_questions": user_n_questions.astype(np.int8),
             "n_correct": n_correct.astype(np.int8),
             "n_incorrect": n_incorrect.astype(np.int8),
@@ -535,12 +825,16 @@ def build_frames(
         }
     )
 
-    # np.nonzero walks row-major: answers come out by user, then question.
-    answer_rows, answer_cols = np.nonzero(in_campaign)
+    # Long form, by user then question 1..n_questions of the user's campaign.
+    answer_rows = np.repeat(np.arange(n_users, dtype=np.int64), user_n_questions)
+    first_answer = np.cumsum(user_n_questions) - user_n_questions
+    answer_cols = np.arange(len(answer_rows), dtype=np.int64) - np.repeat(
+        first_answer, user_n_questions
+    )
     answers = pd.DataFrame(
         {
             "campaign_id": pd.Categorical.from_codes(user_campaign[answer_rows], dtype=id_dtype),
-            "email": sorted_emails.take(answer_rows),
+            "email": pd.array(_take(emails, answer_rows), dtype="str"),
             "question": (answer_cols + 1).astype(np.int8),
             "result": pd.Categorical.from_codes(
                 results[answer_rows, answer_cols], dtype=OUTCOME_DTYPE
@@ -552,3 +846,237 @@ def build_frames(
         users=users,
         answers=answers,
     )
+
+
+def _check_user_items(user_items: object, label: str = "user items") -> None:
+    if not isinstance(user_items, Mapping):
+        raise MimecastResponseError(
+            f"Unexpected Mimecast data: {label} are {_show(user_items)}; "
+            "expected a mapping of campaign id to items"
+        )
+    for cid in user_items:
+        if not isinstance(cid, str) or not cid:
+            raise _bad("id", cid, cid, "a non-empty campaign id string", "(user items key)")
+
+
+def build_frames(
+    campaigns: Sequence[Mapping[str, Any]],
+    user_items: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> Frames:
+    """Build the campaigns, users and answers frames (see the module docstring).
+
+    ``user_items`` maps a campaign id to the ``data[0].items`` fetched for it.
+    """
+    rows = _parse_campaigns(campaigns)
+    _check_user_items(user_items)
+    known = {row["campaign_id"] for row in rows}
+    extra_ids = [cid for cid in user_items if cid not in known]
+    all_ids = [row["campaign_id"] for row in rows] + extra_ids
+    # all_ids is in category order, so a position in it is the category code.
+    pieces = _pieces_in_order(all_ids, user_items)
+    return _assemble(rows, extra_ids, pieces)
+
+
+# -- reuse of a previous snapshot's rows ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """Per-campaign facts of previous frames, for reusing their user rows."""
+
+    frames: Frames
+    campaign_ids: list[str]  # the users frame's campaign_id categories
+    user_codes: np.ndarray
+    answer_codes: np.ndarray
+    result_codes: np.ndarray
+    n_rows: np.ndarray  # per campaign code
+    n_questions: np.ndarray  # per campaign code (0 without rows)
+    highest_answered: np.ndarray  # per campaign code: highest question answered (not sent)
+    listed: frozenset[str]  # ids with a row in the previous campaigns frame
+
+
+def _previous(frames: Frames) -> _Previous:
+    users, answers = frames.users, frames.answers
+    bad = ValueError("previous frames are not frames made by build_frames or reuse_frames")
+    try:
+        campaign_ids = [str(cid) for cid in users["campaign_id"].cat.categories]
+        if [str(cid) for cid in answers["campaign_id"].cat.categories] != campaign_ids:
+            raise bad
+        user_codes = users["campaign_id"].cat.codes.to_numpy().astype(np.int64)
+        answer_codes = answers["campaign_id"].cat.codes.to_numpy().astype(np.int64)
+        user_n = users["n_questions"].to_numpy().astype(np.int64)
+        questions = answers["question"].to_numpy().astype(np.int64)
+        result_codes = pd.Categorical(answers["result"], categories=list(OUTCOMES)).codes
+        listed = frozenset(str(cid) for cid in frames.campaigns["campaign_id"])
+        if users[["email", "name", "department", "user_state"]].isna().to_numpy().any():
+            raise bad
+    except (KeyError, AttributeError, TypeError) as error:
+        raise bad from error
+    # Answers are the users' rows repeated n_questions times with questions 1..n, in user order.
+    if len(answer_codes) != int(user_n.sum()) or (user_codes < 0).any() or (result_codes < 0).any():
+        raise bad
+    first = np.repeat(np.cumsum(user_n) - user_n, user_n)
+    expected_questions = np.arange(len(questions), dtype=np.int64) - first + 1
+    if not (
+        np.array_equal(answer_codes, np.repeat(user_codes, user_n))
+        and np.array_equal(questions, expected_questions)
+    ):
+        raise bad
+    n_campaigns = len(campaign_ids)
+    n_rows = np.bincount(user_codes, minlength=n_campaigns)
+    n_questions = np.zeros(n_campaigns, dtype=np.int64)
+    np.maximum.at(n_questions, user_codes, user_n)
+    if not np.array_equal(user_n, n_questions[user_codes]):
+        raise bad
+    answered = result_codes != _SENT
+    highest_answered = np.zeros(n_campaigns, dtype=np.int64)
+    np.maximum.at(highest_answered, answer_codes[answered], questions[answered])
+    return _Previous(
+        frames=frames,
+        campaign_ids=campaign_ids,
+        user_codes=user_codes,
+        answer_codes=answer_codes,
+        result_codes=np.asarray(result_codes, dtype=np.int8),
+        n_rows=n_rows,
+        n_questions=n_questions,
+        highest_answered=highest_answered,
+        listed=listed,
+    )
+
+
+def _max_question_of(previous: _Previous, code: int, declared: int) -> int | None:
+    """A ``max_question`` for reused rows that gives the same n_questions as the raw items.
+
+    The raw items' highest results key ``k`` raised the previous count to ``n = max(d_old, k)``;
+    the new count is ``max(declared, k)``. A ``SENT`` result and an absent key look alike in the
+    frames, so ``k`` is known only as ``highest answered <= k <= n``, exactly when the campaign
+    was not listed (``d_old`` was 0) or had no rows. None when the new count cannot be known.
+    """
+    n = int(previous.n_questions[code])
+    answered = int(previous.highest_answered[code])
+    if previous.n_rows[code] == 0:
+        return 0
+    if previous.campaign_ids[code] not in previous.listed:
+        return n
+    if declared >= n or answered == n:
+        return answered
+    return None
+
+
+def _declared_questions(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {row["campaign_id"]: int(row["n_questions"]) for row in rows}
+
+
+def reusable_campaign_ids(
+    previous: Frames,
+    campaigns: Sequence[Mapping[str, Any]],
+    candidate_ids: Collection[str] | None = None,
+) -> list[str]:
+    """The ids among ``candidate_ids`` (default: all of ``previous``) whose rows can be reused.
+
+    A campaign's previous rows can be reused by :func:`reuse_frames` unless ``campaigns`` gives
+    it fewer questions than ``previous`` has and the previous frames cannot tell whether the
+    raw results held the extra question keys (only ``SENT`` answers to them). Ids without a
+    category in ``previous`` are not reusable. The order is that of ``candidate_ids``.
+    """
+    info = _previous(previous)
+    declared = _declared_questions(_parse_campaigns(campaigns))
+    code_of = {cid: code for code, cid in enumerate(info.campaign_ids)}
+    candidates = info.campaign_ids if candidate_ids is None else list(candidate_ids)
+    return [
+        cid
+        for cid in candidates
+        if cid in code_of and _max_question_of(info, code_of[cid], declared.get(cid, 0)) is not None
+    ]
+
+
+def _large_strings(values: Any) -> pa.Array:
+    converted = pa.array(values)
+    if isinstance(converted, pa.ChunkedArray):
+        converted = converted.combine_chunks() if converted.num_chunks else _EMPTY_STRINGS
+    return converted.cast(pa.large_string())
+
+
+def _pieces_from_frames(
+    info: _Previous, wanted: dict[str, int]
+) -> tuple[dict[str, _Piece], list[str]]:
+    """Pieces of the previous rows of ``wanted`` (id -> declared question count), and the ids
+    whose rows cannot be reused exactly (see :func:`_max_question_of`)."""
+    users = info.frames.users
+    emails = _large_strings(users["email"].array)
+    names = _large_strings(users["name"].array)
+    departments = users["department"].array
+    states = users["user_state"].array
+    department_values = [str(v) for v in departments.categories]
+    state_values = [str(v) for v in states.categories]
+    department_codes = np.asarray(departments.codes, dtype=np.int64)
+    state_codes = np.asarray(states.codes, dtype=np.int64)
+    acknowledged = users["acknowledged"].to_numpy(dtype=bool)
+    code_of = {cid: code for code, cid in enumerate(info.campaign_ids)}
+    pieces: dict[str, _Piece] = {}
+    ambiguous: list[str] = []
+    for cid, declared in wanted.items():
+        code = code_of[cid]
+        max_question = _max_question_of(info, code, declared)
+        if max_question is None:
+            ambiguous.append(cid)
+            continue
+        positions = np.flatnonzero(info.user_codes == code)
+        n_prev = int(info.n_questions[code])
+        answer_positions = np.flatnonzero(info.answer_codes == code)
+        pieces[cid] = _Piece(
+            email=_take(emails, positions),
+            name=_take(names, positions),
+            department=_Coded(department_codes[positions], department_values),
+            user_state=_Coded(state_codes[positions], state_values),
+            acknowledged=acknowledged[positions],
+            results=info.result_codes[answer_positions].reshape(len(positions), n_prev),
+            max_question=max_question,
+        )
+    return pieces, ambiguous
+
+
+def reuse_frames(
+    previous: Frames,
+    keep_campaign_ids: Collection[str],
+    campaigns: Sequence[Mapping[str, Any]],
+    new_user_items: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> Frames:
+    """Frames of a refreshed snapshot that reuses ``previous`` rows of unchanged campaigns.
+
+    ``campaigns`` is the fresh ``get-campaigns`` list (the campaigns frame is rebuilt from it);
+    the users and answers rows of the campaigns in ``keep_campaign_ids`` come from ``previous``
+    and those of every other campaign from ``new_user_items``. The result equals
+    ``build_frames(campaigns, all_items)``, where ``all_items`` holds the items ``previous`` was
+    built from for the kept ids (in the order of ``previous``'s campaign categories) followed by
+    ``new_user_items`` -- same values, dtypes, categories and their order, row order and index.
+
+    Raises ``ValueError`` when a kept id has no category in ``previous``, also appears in
+    ``new_user_items``, or its rows cannot be reused exactly (see
+    :func:`reusable_campaign_ids`; fetch such campaigns again), and when ``previous`` is not
+    frames made by :func:`build_frames` or :func:`reuse_frames`.
+    :class:`~awareness_analysis.errors.MimecastResponseError` as for :func:`build_frames`.
+    """
+    rows = _parse_campaigns(campaigns)
+    _check_user_items(new_user_items, "new user items")
+    info = _previous(previous)
+    keep = set(keep_campaign_ids)
+    unknown = sorted(str(cid) for cid in keep - set(info.campaign_ids))
+    if unknown:
+        raise ValueError(f"campaign(s) to keep are not in the previous frames: {unknown}")
+    both = sorted(keep & set(new_user_items))
+    if both:
+        raise ValueError(f"campaign(s) both kept and given new user items: {both}")
+    kept_ids = [cid for cid in info.campaign_ids if cid in keep]
+    declared = _declared_questions(rows)
+    reused, ambiguous = _pieces_from_frames(info, {cid: declared.get(cid, 0) for cid in kept_ids})
+    if ambiguous:
+        raise ValueError(
+            f"the previous rows of campaign(s) {ambiguous} cannot be reused: they now have fewer "
+            "questions and the previous frames do not show which results keys the users had; "
+            "fetch their user data again (see reusable_campaign_ids)"
+        )
+    known = set(declared)
+    extra_ids = [cid for cid in [*kept_ids, *new_user_items] if cid not in known]
+    all_ids = [row["campaign_id"] for row in rows] + extra_ids
+    return _assemble(rows, extra_ids, _pieces_in_order(all_ids, new_user_items, reused))

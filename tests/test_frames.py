@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from awareness_analysis import frames as frames_module
 from awareness_analysis.errors import MimecastResponseError
+from awareness_analysis.fakeapi.demo_org import build_demo_dataset, synthetic_dataset
 from awareness_analysis.frames import (
     ANSWER_DTYPES,
     CAMPAIGN_DTYPES,
@@ -20,7 +26,10 @@ from awareness_analysis.frames import (
     Frames,
     build_frames,
     campaigns_frame,
+    reusable_campaign_ids,
+    reuse_frames,
 )
+from awareness_analysis.store import SnapshotStore
 from tests.recorded import load_recorded
 
 CORP = "alex.doe@corp.mime-api.example"
@@ -498,3 +507,377 @@ def test_counts_are_consistent(
     answered = users[users["n_questions"] > 0].set_index(["campaign_id", "email"])["n_correct"]
     assert per_user.sort_index().tolist() == answered.sort_index().tolist()
     assert_dtypes(frames)
+
+
+def test_unencodable_text_is_a_response_error() -> None:
+    # json.loads turns "\ud800" escapes into lone surrogates, which have no UTF-8 form.
+    with pytest.raises(MimecastResponseError, match=r"'name' of campaign 'c'.*valid Unicode"):
+        build_frames([campaign("c")], {"c": [user("u@x.example", name="bad \ud800")]})
+    # Any other problem, in any campaign, is reported first, as before.
+    with pytest.raises(MimecastResponseError, match="'email' of campaign 'd'"):
+        build_frames(
+            [campaign("c"), campaign("d")],
+            {"c": [user("u@x.example", name="bad \ud800")], "d": [{"name": "no email"}]},
+        )
+
+
+# -- the fast (pyarrow) path against the validating Python path -------------------------------
+
+
+def assert_frames_equal(actual: Frames, expected: Frames) -> None:
+    for name in ("campaigns", "users", "answers"):
+        pd.testing.assert_frame_equal(getattr(actual, name), getattr(expected, name), obj=name)
+
+
+@contextmanager
+def validating_path_only() -> Iterator[None]:
+    """build_frames with the pyarrow fast path switched off: the item-by-item reference."""
+    with mock.patch.object(frames_module, "_fast_pieces", return_value=None):
+        yield
+
+
+@contextmanager
+def fast_path_only() -> Iterator[None]:
+    """Fail the test if any campaign falls back to the validating path."""
+
+    def refuse(cid: str, items: object) -> None:
+        raise AssertionError(f"campaign {cid!r} took the validating path")
+
+    with mock.patch.object(frames_module, "_slow_piece", side_effect=refuse):
+        yield
+
+
+def outcome_of(campaigns: Any, items: Any) -> Frames | str:
+    try:
+        return build_frames(campaigns, items)
+    except MimecastResponseError as error:
+        return f"error: {error}"
+
+
+def assert_same_outcome(campaigns: Any, items: Any) -> None:
+    with validating_path_only():
+        expected = outcome_of(copy.deepcopy(campaigns), copy.deepcopy(items))
+    actual = outcome_of(campaigns, items)
+    if isinstance(expected, str) or isinstance(actual, str):
+        assert actual == expected
+    else:
+        assert_frames_equal(actual, expected)
+
+
+def test_fast_path_handles_api_shaped_data() -> None:
+    demo = build_demo_dataset()
+    synthetic = synthetic_dataset(n_users=300, n_campaigns=6)
+    campaigns, recorded_items = load_recorded()
+    for dataset_campaigns, items in (
+        (demo.campaigns, demo.users),
+        (synthetic.campaigns, synthetic.users),
+        (campaigns, recorded_items),
+    ):
+        with fast_path_only():
+            fast = build_frames(dataset_campaigns, items)
+        with validating_path_only():
+            reference = build_frames(dataset_campaigns, items)
+        assert_frames_equal(fast, reference)
+
+
+def test_fast_path_handles_defaults_gaps_and_extra_fields() -> None:
+    items = {
+        "c": [
+            {"email": "bare@x.example"},
+            user("partial@x.example", {"forQuestion2": "Incorrect"}, department=""),
+            user("null@x.example", None, name=None, userState=None, acknowledgement=None),
+            user("extra@x.example", riskScore=3, tags=["a"], nested={"k": None}),
+            user("b@x.example", {}, department="(unassigned)"),
+        ],
+        "orphan": [user("o@x.example", {"forQuestion7": "correct"})],
+        "empty": [],
+    }
+    with fast_path_only():
+        fast = build_frames([campaign("c", questions=3), campaign("empty")], items)
+    with validating_path_only():
+        reference = build_frames([campaign("c", questions=3), campaign("empty")], items)
+    assert_frames_equal(fast, reference)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        pytest.param([user("a@x.example", {"forQuestion1": None})], id="null-result-value"),
+        pytest.param([user("a@x.example", []), user("b@x.example")], id="results-empty-list"),
+        pytest.param([user("a@x.example", riskScore=1), user("b@x.example", riskScore="A")]),
+        pytest.param([user("a@x.example", {"forQuestion1": "SENT", "forQuestion01": "CORRECT"})]),
+        pytest.param([user("a@x.example"), {1: "non-string key", "email": "b@x.example"}]),
+        pytest.param((user("a@x.example"),), id="tuple-of-items"),
+        pytest.param([user("a@x.example", name=b"bytes")], id="bytes"),
+        pytest.param([user("a@x.example", acknowledgement=1)], id="ack-int"),
+        pytest.param([user("a@x.example", department=float("nan"))], id="nan"),
+        pytest.param([user("a@x.example", name=2**70)], id="huge-int"),
+        pytest.param([user("a@x.example"), None], id="null-item"),
+        pytest.param([user("a@x.example"), user("")], id="empty-email"),
+        pytest.param([user("a@x.example", {"forQuestion1": ("CORRECT",)})], id="tuple-value"),
+    ],
+)
+def test_fast_path_defers_to_validation(items: Any) -> None:
+    # Whatever pyarrow makes of these, the outcome is the validating path's: frames or the same
+    # MimecastResponseError, never a pyarrow exception.
+    assert_same_outcome([campaign("c", questions=2)], {"c": items})
+
+
+JSON_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-2, 2, allow_nan=False),
+    st.text(max_size=3),
+)
+JSON_VALUE = st.one_of(
+    JSON_SCALAR,
+    st.lists(JSON_SCALAR, max_size=2),
+    st.dictionaries(st.text(max_size=2), JSON_SCALAR),
+)
+RESULT_KEY = st.sampled_from(
+    [f"forQuestion{q}" for q in range(1, 6)] + ["forQuestion0", "forQuestion01", "question1"]
+)
+RESULT_VALUE = st.one_of(
+    st.sampled_from(["SENT", "CORRECT", "INCORRECT", "sent", "Correct", "incorrect"]),
+    JSON_VALUE,
+)
+
+
+def maybe(valid: st.SearchStrategy[Any], odd_one: float) -> st.SearchStrategy[Any]:
+    """Mostly ``valid`` values, sometimes any JSON value (``odd_one`` is the weight)."""
+    return st.one_of(valid, JSON_VALUE) if odd_one else valid
+
+
+@st.composite
+def json_items(draw: st.DrawFn, odd: bool) -> list[Any]:
+    items: list[Any] = []
+    for _ in range(draw(st.integers(0, 6))):
+        item: dict[str, Any] = {}
+        fields: dict[str, st.SearchStrategy[Any]] = {
+            "email": st.sampled_from(["a@x.example", "B@Y.example", "nodomain", "a@x.example"]),
+            "name": st.sampled_from(["A", "", None]),
+            "department": st.sampled_from(["Sales", "IT", "", None, UNASSIGNED_DEPARTMENT]),
+            "userState": st.sampled_from(["ACTIVE", "SUSPENDED", None]),
+            "acknowledgement": st.sampled_from([True, False, None]),
+            "results": st.one_of(
+                st.none(),
+                st.dictionaries(
+                    RESULT_KEY if odd else st.sampled_from(["forQuestion1", "forQuestion3"]),
+                    RESULT_VALUE if odd else st.sampled_from(["SENT", "correct", "INCORRECT"]),
+                    max_size=3,
+                ),
+            ),
+            "extra": JSON_VALUE,
+        }
+        for field, values in fields.items():
+            if draw(st.booleans()) or field == "email":
+                item[field] = draw(st.one_of(values, JSON_VALUE) if odd else values)
+        items.append(item if not odd or draw(st.integers(0, 20)) else draw(JSON_VALUE))
+    return items
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_path_matches_validating_path(data: st.DataObject) -> None:
+    odd = data.draw(st.booleans(), label="odd values")
+    items = {
+        cid: data.draw(json_items(odd), label=cid)
+        for cid in data.draw(st.lists(st.sampled_from(["c1", "c2", "x"]), unique=True))
+    }
+    campaigns = [campaign("c1", questions=2), campaign("c2", questions=0)]
+    assert_same_outcome(campaigns, items)
+
+
+# -- reuse_frames ----------------------------------------------------------------------------
+
+
+def all_items_for(
+    previous_items: Mapping[str, Sequence[Any]],
+    previous: Frames,
+    keep: set[str],
+    new_items: Mapping[str, Sequence[Any]],
+) -> dict[str, Sequence[Any]]:
+    """The user items build_frames needs for the snapshot reuse_frames stands for."""
+    kept = [str(cid) for cid in previous.users["campaign_id"].cat.categories if cid in keep]
+    return {**{cid: previous_items.get(cid, []) for cid in kept}, **new_items}
+
+
+def test_reuse_demo_organisation() -> None:
+    demo = build_demo_dataset()
+    previous = build_frames(demo.campaigns, demo.users)
+    ids = [c["id"] for c in demo.campaigns]
+    assert reusable_campaign_ids(previous, demo.campaigns, ids) == ids
+    for keep in (set(), set(ids[::2]), set(ids[1:]), set(ids)):
+        new_items = {cid: demo.users[cid] for cid in ids if cid not in keep}
+        actual = reuse_frames(previous, keep, demo.campaigns, new_items)
+        expected = build_frames(
+            demo.campaigns, all_items_for(demo.users, previous, keep, new_items)
+        )
+        assert_frames_equal(actual, expected)
+        assert_frames_equal(actual, previous)
+
+
+def test_reuse_with_changed_campaigns_and_departments_only_in_reused_rows() -> None:
+    old_campaigns = [
+        campaign("kept", questions=2),
+        campaign("gone", questions=1, launchDate="2021-12-01T00:00:00+0000"),
+        campaign("changed", questions=1),
+        campaign("empty"),
+    ]
+    old_items = {
+        "kept": [
+            user("z@x.example", {"forQuestion1": "CORRECT"}, department="Only Kept"),
+            user("a@y.example", {"forQuestion2": "incorrect"}, department=""),
+            user("a@y.example", {"forQuestion1": "sent"}, department="Dup"),  # duplicate email
+        ],
+        "gone": [user("g@gone.example", department="Only Gone")],
+        "changed": [user("c@x.example")],
+        "empty": [],
+        "orphan": [user("o@x.example", {"forQuestion3": "SENT"}, department="Only Orphan")],
+    }
+    previous = build_frames(old_campaigns, old_items)
+    new_campaigns = [
+        campaign("new", questions=3, launchDate="2021-01-01T00:00:00+0000"),
+        campaign("kept", questions=4, name="Renamed"),  # more questions: reusable
+        campaign("changed", questions=2),
+        campaign("empty"),
+    ]
+    new_items = {
+        "new": [user("n@new.example", department="Sales")],
+        "changed": [user("c@x.example", {"forQuestion2": "CORRECT"}, department="Sales")],
+        "late": [user("l@x.example")],
+    }
+    keep = {"kept", "empty", "orphan"}
+    actual = reuse_frames(previous, keep, new_campaigns, new_items)
+    expected = build_frames(new_campaigns, all_items_for(old_items, previous, keep, new_items))
+    assert_frames_equal(actual, expected)
+    departments = set(actual.users["department"].cat.categories)
+    assert {"Only Kept", "Only Orphan", "Dup"} <= departments
+    assert "Only Gone" not in departments
+    # Launch date then id, then unlisted ids: kept ones first, then those with new items.
+    assert list(actual.users["campaign_id"].cat.categories) == [
+        "new",
+        "changed",
+        "empty",
+        "kept",
+        "orphan",
+        "late",
+    ]
+    assert actual.campaigns.set_index("campaign_id").loc["kept", "n_questions"] == 4
+
+
+def test_reuse_when_question_count_drops() -> None:
+    # Previous frames cannot show whether a user's results had a key with a SENT value or no key:
+    # both of these give the same previous frames, and different frames once the campaign says
+    # it has one question.
+    explicit = {"c": [user("a@x.example", {"forQuestion1": "SENT", "forQuestion2": "SENT"})]}
+    implicit = {"c": [user("a@x.example", {"forQuestion1": "SENT"})]}
+    previous = build_frames([campaign("c", questions=2)], explicit)
+    assert_frames_equal(build_frames([campaign("c", questions=2)], implicit), previous)
+    fewer = [campaign("c", questions=1)]
+    assert build_frames(fewer, explicit).users["n_questions"].tolist() == [2]
+    assert build_frames(fewer, implicit).users["n_questions"].tolist() == [1]
+    assert reusable_campaign_ids(previous, fewer) == []
+    with pytest.raises(ValueError, match=r"\['c'\] cannot be reused"):
+        reuse_frames(previous, {"c"}, fewer, {})
+
+    # An answer to the last question proves its key was there: reusable.
+    answered = {"c": [user("a@x.example", {"forQuestion2": "CORRECT"})]}
+    previous = build_frames([campaign("c", questions=2)], answered)
+    assert reusable_campaign_ids(previous, fewer) == ["c"]
+    assert_frames_equal(reuse_frames(previous, {"c"}, fewer, {}), build_frames(fewer, answered))
+    # A campaign that is no longer listed counts as having no questions of its own.
+    assert_frames_equal(reuse_frames(previous, {"c"}, [], {}), build_frames([], answered))
+
+
+def test_reuse_from_a_stored_snapshot(tmp_path: Path) -> None:
+    synthetic = synthetic_dataset(n_users=200, n_campaigns=5)
+    store = SnapshotStore(tmp_path / "store")
+    store.write(
+        build_frames(synthetic.campaigns, synthetic.users), api_host="api.example", query={}
+    )
+    previous = store.load().frames
+    ids = [c["id"] for c in synthetic.campaigns]
+    keep = set(ids[:3])
+    new_items = {cid: synthetic.users[cid] for cid in ids[3:]}
+    actual = reuse_frames(previous, keep, synthetic.campaigns, new_items)
+    assert_frames_equal(actual, build_frames(synthetic.campaigns, synthetic.users))
+
+
+def test_reuse_rejects_bad_requests() -> None:
+    items = {"c": [user("a@x.example")], "d": [user("b@x.example")]}
+    previous = build_frames([campaign("c"), campaign("d")], items)
+    with pytest.raises(ValueError, match="not in the previous frames"):
+        reuse_frames(previous, {"zz"}, [campaign("c")], {})
+    with pytest.raises(ValueError, match="both kept and given new user items"):
+        reuse_frames(previous, {"c"}, [campaign("c")], {"c": []})
+    with pytest.raises(MimecastResponseError, match="'numSent'"):
+        reuse_frames(previous, {"c"}, [campaign("c", numSent="x")], {})
+    with pytest.raises(MimecastResponseError, match="'email' of campaign 'd'"):
+        reuse_frames(previous, {"c"}, [campaign("c"), campaign("d")], {"d": [{"name": "N"}]})
+    tampered = Frames(previous.campaigns, previous.users, previous.answers.iloc[1:])
+    with pytest.raises(ValueError, match="not frames made by build_frames"):
+        reuse_frames(tampered, {"c"}, [campaign("c")], {})
+
+
+CAMPAIGN_IDS = ["c0", "c1", "c2", "c3", "c4"]
+
+
+@st.composite
+def organisation(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+    """Campaigns (random question counts and dates) and user items, some for unlisted ids."""
+    listed = draw(st.lists(st.sampled_from(CAMPAIGN_IDS), unique=True, max_size=4))
+    campaigns = [
+        campaign(
+            cid,
+            questions=draw(st.integers(0, 3)),
+            launchDate=draw(st.sampled_from([None, "2022-01-01T00:00:00+0000"])),
+            name=draw(st.sampled_from(["A", "B"])),
+        )
+        for cid in listed
+    ]
+    with_items = draw(st.lists(st.sampled_from(CAMPAIGN_IDS), unique=True, max_size=5))
+    items = {cid: draw(json_items(odd=False)) for cid in with_items}
+    for cid, campaign_items in items.items():
+        for item in campaign_items:  # departments only some campaigns have
+            if draw(st.integers(0, 4)) == 0:
+                item["department"] = f"Only {cid}"
+    return campaigns, items
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(old=organisation(), new=organisation(), data=st.data())
+def test_reuse_frames_equals_build_frames(
+    old: tuple[list[dict[str, Any]], dict[str, list[Any]]],
+    new: tuple[list[dict[str, Any]], dict[str, list[Any]]],
+    data: st.DataObject,
+) -> None:
+    old_campaigns, old_items = old
+    new_campaigns, fresh_items = new
+    previous = build_frames(old_campaigns, old_items)
+    in_previous = [str(cid) for cid in previous.users["campaign_id"].cat.categories]
+    keep = (
+        set(data.draw(st.sets(st.sampled_from(in_previous)), label="keep"))
+        if in_previous
+        else set()
+    )
+    new_items = {cid: items for cid, items in fresh_items.items() if cid not in keep}
+    expected = build_frames(new_campaigns, all_items_for(old_items, previous, keep, new_items))
+
+    reusable = set(reusable_campaign_ids(previous, new_campaigns))
+    if keep <= reusable:
+        assert_frames_equal(reuse_frames(previous, keep, new_campaigns, new_items), expected)
+    else:
+        with pytest.raises(ValueError, match="cannot be reused"):
+            reuse_frames(previous, keep, new_campaigns, new_items)
+    # Refused only where the campaign now has fewer questions and nothing shows the keys.
+    declared = campaigns_frame(new_campaigns).set_index("campaign_id")["n_questions"]
+    for cid in set(in_previous) - reusable:
+        rows = previous.users[previous.users["campaign_id"] == cid]
+        answered = previous.answers[
+            (previous.answers["campaign_id"] == cid) & (previous.answers["result"] != "sent")
+        ]
+        n_previous = int(rows["n_questions"].iloc[0])
+        assert int(declared.get(cid, 0)) < n_previous
+        assert int(answered["question"].max()) < n_previous if len(answered) else True
