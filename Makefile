@@ -10,7 +10,7 @@ REPORTS ?= reports
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help install install-test install-lab install-browser report demo lab test test-browser \
-	screenshots lint clean
+	screenshots bench lint clean
 
 help:
 	@echo "make report   render the shared HTML reports into $(REPORTS)/ (demo store if missing)"
@@ -18,6 +18,7 @@ help:
 	@echo "make test     install test dependencies, lint, and run the whole test suite"
 	@echo "make test-browser  real-browser tests (installs Debian chromium and Playwright)"
 	@echo "make screenshots   regenerate the README images from the browser tests"
+	@echo "make bench    run the benchmarks in benchmarks/"
 	@echo "make demo     rebuild the demo store from scratch"
 	@echo "make clean    remove .venv, the demo store and caches"
 
@@ -74,6 +75,13 @@ test-browser: install-browser
 # Regenerate the README images (docs/images/) from the browser tests' screenshots.
 screenshots: test-browser
 	$(BIN)/python scripts/screenshots.py
+
+# Speed, memory and request-count benchmarks; each prints figures and ratios from one run.
+bench: $(VENV)/.installed-test
+	@for script in benchmarks/bench_*.py; do \
+		module=benchmarks.$$(basename $$script .py); \
+		echo "== $$module"; $(BIN)/python -m $$module || exit 1; \
+	done
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check awareness_analysis tests tests_browser scripts conftest.py

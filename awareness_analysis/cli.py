@@ -31,7 +31,7 @@ from awareness_analysis.endpoints import (
     parse_search,
 )
 from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
-from awareness_analysis.fetch import fetch_snapshot
+from awareness_analysis.fetch import DEFAULT_WORKERS, fetch_snapshot
 from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.store import Snapshot, SnapshotStore
 from awareness_analysis.transport import MimecastClient
@@ -81,8 +81,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "fetch",
         help="fetch user-level campaign data into a new snapshot",
         description="Fetch campaigns and their user-level data into a new snapshot under "
-        "STORE. All campaigns are fetched when none is named. The previous snapshot stays "
-        "intact if the fetch fails.",
+        "STORE. All campaigns are fetched when none is named. When STORE already holds a "
+        "snapshot fetched with the same filter, only campaigns whose counters (sent, completed, "
+        "correct answers, locked) changed are downloaded again and the stored rows of the "
+        "others are reused; the new snapshot is complete either way (--full downloads "
+        "everything). Several campaigns are fetched at once (--workers); an HTTP 429 pauses "
+        "them all. The previous snapshot stays intact if the fetch fails.",
         epilog=ENVIRONMENT_HELP,
         formatter_class=formatter,
     )
@@ -114,6 +118,19 @@ def _build_parser() -> argparse.ArgumentParser:
         help="custom attribute id for --search customAttribute=VALUE (at most 3)",
     )
     _add_page_size(fetch)
+    fetch.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help=f"campaigns fetched at once (default {DEFAULT_WORKERS}; 1 = one after another)",
+    )
+    fetch.add_argument(
+        "--full",
+        action="store_true",
+        help="download every campaign again instead of reusing unchanged ones from the "
+        "latest snapshot",
+    )
     fetch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     demo = commands.add_parser(
@@ -189,8 +206,8 @@ def _add_page_size(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _client(config: str | None) -> MimecastClient:
-    return MimecastClient(load_settings(config_file=config))
+def _client(config: str | None, *, pool_size: int = 10) -> MimecastClient:
+    return MimecastClient(load_settings(config_file=config), pool_size=pool_size)
 
 
 def _cmd_campaigns(args: argparse.Namespace) -> int:
@@ -221,8 +238,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         )
     if any(not c.strip() for c in args.campaign):
         raise ValueError("--campaign was given an empty id.")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {args.workers}).")
     store = SnapshotStore(args.out)
-    with _client(args.config) as client:
+    with _client(args.config, pool_size=max(10, args.workers)) as client:
         snapshot = fetch_snapshot(
             client,
             store,
@@ -230,6 +249,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             user_filter=user_filter,
             page_size=args.page_size,
             progress=False if args.no_progress else None,
+            workers=args.workers,
+            full=args.full,
         )
     _print_snapshot(snapshot)
     return 0
@@ -244,10 +265,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_snapshot(snapshot: Snapshot) -> None:
     counts = snapshot.manifest["row_counts"]
+    refresh = snapshot.manifest.get("refresh")
+    how = ""
+    if isinstance(refresh, dict) and not refresh.get("full"):
+        how = (
+            f" ({len(refresh.get('refreshed', []))} campaigns downloaded, "
+            f"{len(refresh.get('reused', []))} unchanged reused from "
+            f"{refresh.get('base_snapshot')})"
+        )
     print(
         f"Snapshot {snapshot.snapshot_id} written to {snapshot.path}: "
         f"{counts['campaigns']} campaigns, {counts['users']} user rows, "
-        f"{counts['answers']} answer rows."
+        f"{counts['answers']} answer rows{how}."
     )
 
 

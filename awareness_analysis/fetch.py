@@ -2,16 +2,45 @@
 
 Everything is held in memory until the snapshot is written atomically, so a failed or
 interrupted fetch leaves the store exactly as it was.
+
+Concurrency
+    Campaigns' user data is fetched by up to ``workers`` threads (default
+    :data:`DEFAULT_WORKERS`; 1 fetches one campaign after another). They share one client and so
+    one rate-limit budget: an HTTP 429 to any of them holds all of them until the reset time
+    (see :class:`~awareness_analysis.transport.RateLimitGate`). The snapshot does not depend on
+    which campaign finished first. The first failure stops the other workers (each stops before
+    its next request) and is raised; nothing is written.
+
+Incremental refresh
+    When the store already holds a snapshot, only campaigns whose ``get-campaigns`` counters
+    (``numSent``, ``numCompleted``, ``numCorrectAnswers`` per question, ``locked``) differ from
+    those recorded in the latest snapshot, or that it does not hold, are downloaded again; the
+    stored rows of the others are reused. The latest snapshot is used only when it was fetched
+    from the same API host with the same user filter (search, statuses, attribute ids; page
+    size and campaign selection do not matter), by the same package version, and records its
+    campaigns' counters; otherwise, or with ``full=True``, every campaign is downloaded. Either
+    way the new snapshot is complete. Campaigns no longer listed (or no longer selected) are
+    dropped. A change to user data that leaves every counter unchanged (a renamed department,
+    say) is only picked up by a full fetch.
+
+The manifest records ``campaign_counters`` (a list, one entry per stored campaign, with its
+``campaign_id`` and the counters above) and ``refresh`` (``full``, ``reason``,
+``base_snapshot``, and the ``refreshed`` and ``reused`` campaign ids).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from awareness_analysis import __version__
+from awareness_analysis import frames as _frames
 from awareness_analysis.endpoints import (
     DEFAULT_PAGE_SIZE,
     UserDataFilter,
@@ -19,11 +48,16 @@ from awareness_analysis.endpoints import (
     iter_user_data_pages,
     list_campaigns,
 )
-from awareness_analysis.frames import build_frames
-from awareness_analysis.store import Snapshot, SnapshotStore
+from awareness_analysis.errors import StoreError
+from awareness_analysis.store import Snapshot, SnapshotStore, _host_only
 from awareness_analysis.transport import JsonDict, MimecastClient
 
 log = logging.getLogger(__name__)
+
+#: Campaigns fetched at once unless told otherwise.
+DEFAULT_WORKERS = 4
+#: The ``get-campaigns`` fields whose change means a campaign's user data changed.
+COUNTER_FIELDS = ("numSent", "numCompleted", "numCorrectAnswers", "locked")
 
 
 def select_campaigns(campaigns: list[JsonDict], wanted_ids: Sequence[str]) -> list[JsonDict]:
@@ -40,6 +74,156 @@ def select_campaigns(campaigns: list[JsonDict], wanted_ids: Sequence[str]) -> li
     return [by_id[cid] for cid in dict.fromkeys(wanted_ids)]
 
 
+def check_workers(workers: object) -> int:
+    """``workers`` if it is a whole number of at least 1, else :class:`ValueError`."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of at least 1 (got {workers!r}).")
+    return workers
+
+
+# -- incremental refresh ---------------------------------------------------------------------
+
+
+def campaign_counters(campaign: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest record of one campaign: its id and its :data:`COUNTER_FIELDS`."""
+    record: dict[str, Any] = {"campaign_id": str(campaign.get("id"))}
+    for name in COUNTER_FIELDS:
+        record[name] = campaign.get(name)
+    return record
+
+
+def _counters_known(record: Mapping[str, Any]) -> bool:
+    """Whether the counters can tell a change at all (the API sent the main ones)."""
+    return all(
+        isinstance(record.get(name), int) and not isinstance(record.get(name), bool)
+        for name in ("numSent", "numCompleted")
+    )
+
+
+def _filter_key(query: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two fetches return the same rows for a campaign (order-insensitive)."""
+    return (
+        query.get("search"),
+        sorted(query.get("statuses") or []),
+        sorted(query.get("attribute_ids") or []),
+    )
+
+
+@dataclass
+class RefreshPlan:
+    """Which selected campaigns to download and which to take from ``base``."""
+
+    full: bool
+    reason: str
+    base: Snapshot | None = None
+    download: list[JsonDict] = field(default_factory=list)
+    reuse_ids: list[str] = field(default_factory=list)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {
+            "full": self.full,
+            "reason": self.reason,
+            "base_snapshot": None if self.base is None else self.base.snapshot_id,
+            "refreshed": [str(c["id"]) for c in self.download],
+            "reused": list(self.reuse_ids),
+        }
+
+
+def _unusable_base(
+    store: SnapshotStore, user_filter: UserDataFilter, api_host: str
+) -> tuple[Snapshot | None, str | None]:
+    """(the latest snapshot, None) if an incremental refresh may build on it, else (None, why)."""
+    if not store.exists():
+        return None, "the store holds no snapshot yet"
+    try:
+        latest = store.load()
+    except StoreError as exc:
+        return None, f"the latest snapshot cannot be read ({exc})"
+    manifest = latest.manifest
+    name = f"the latest snapshot {latest.snapshot_id}"
+    if manifest.get("package_version") != __version__:
+        return None, (
+            f"{name} was written by awareness-analysis {manifest.get('package_version')}, "
+            f"not {__version__}"
+        )
+    if not isinstance(manifest.get("campaign_counters"), list):
+        return None, f"{name} records no campaign counters (it predates incremental refresh)"
+    if manifest.get("api_host") != _host_only(api_host):
+        return None, f"{name} was fetched from {manifest.get('api_host')}, not {api_host}"
+    previous = manifest.get("query")
+    if not isinstance(previous, Mapping) or _filter_key(previous) != _filter_key(
+        user_filter.parameters()
+    ):
+        return None, f"{name} was fetched with another user filter"
+    return latest, None
+
+
+def plan_refresh(
+    store: SnapshotStore,
+    campaigns: Sequence[JsonDict],
+    user_filter: UserDataFilter,
+    *,
+    api_host: str,
+    full: bool = False,
+) -> RefreshPlan:
+    """Decide which of ``campaigns`` to download (see the module docstring); logs why."""
+    if full:
+        log.info("Full fetch: asked for (--full)")
+        return RefreshPlan(True, "full fetch asked for", download=list(campaigns))
+    base, why_not = _unusable_base(store, user_filter, api_host)
+    if base is None:
+        log.info("Full fetch: %s", why_not)
+        return RefreshPlan(True, str(why_not), download=list(campaigns))
+    recorded = {
+        str(entry.get("campaign_id")): entry
+        for entry in base.manifest["campaign_counters"]
+        if isinstance(entry, Mapping)
+    }
+    unchanged = []
+    for campaign in campaigns:
+        now = campaign_counters(campaign)
+        before = recorded.get(now["campaign_id"])
+        if before is not None and _counters_known(now) and dict(before) == now:
+            unchanged.append(now["campaign_id"])
+    try:
+        # Rows the frames cannot rebuild exactly (e.g. a campaign now declaring fewer
+        # questions) are downloaded again even though the counters did not change.
+        reusable = set(_frames.reusable_campaign_ids(base.frames, campaigns, unchanged))
+    except ValueError as exc:
+        why = f"the rows of snapshot {base.snapshot_id} cannot be reused ({exc})"
+        log.info("Full fetch: %s", why)
+        return RefreshPlan(True, why, download=list(campaigns))
+    plan = RefreshPlan(False, f"incremental refresh of snapshot {base.snapshot_id}", base=base)
+    new = changed = 0
+    for campaign in campaigns:
+        campaign_id = str(campaign.get("id"))
+        if campaign_id in reusable:
+            plan.reuse_ids.append(campaign_id)
+        else:
+            plan.download.append(campaign)
+            new += campaign_id not in recorded
+            changed += campaign_id in recorded
+    dropped = len(set(recorded) - {str(c.get("id")) for c in campaigns})
+    log.info(
+        "Incremental refresh of snapshot %s: downloading %d campaign(s) (%d changed, %d new), "
+        "reusing %d, dropping %d",
+        base.snapshot_id,
+        len(plan.download),
+        changed,
+        new,
+        len(plan.reuse_ids),
+        dropped,
+    )
+    return plan
+
+
+# -- concurrent download ---------------------------------------------------------------------
+
+
+class _Cancelled(Exception):
+    """Internal: another worker failed, so this one stopped before its next request."""
+
+
 def fetch_user_items(
     client: MimecastClient,
     campaigns: list[JsonDict],
@@ -47,10 +231,17 @@ def fetch_user_items(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     progress: bool | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> dict[str, list[JsonDict]]:
-    """User items of each campaign, keyed by campaign id."""
+    """User items of each campaign, keyed by campaign id in ``campaigns`` order.
+
+    Up to ``workers`` campaigns are fetched at once; the first failure stops the rest and is
+    raised.
+    """
+    check_workers(workers)
     expected = sum(c.get("numSent", 0) for c in campaigns if isinstance(c.get("numSent"), int))
-    items_by_campaign: dict[str, list[JsonDict]] = {}
+    stop = threading.Event()
+    bar_lock = threading.Lock()
     # disable=None lets tqdm show the bar only on a terminal, keeping logs and CI output clean.
     with tqdm(
         total=expected if user_filter.is_empty else None,
@@ -58,16 +249,58 @@ def fetch_user_items(
         desc="Fetching user data",
         disable=None if progress is None else not progress,
     ) as bar:
-        for campaign in campaigns:
-            campaign_id = str(campaign["id"])
-            query = UserDataQuery(campaign_id, user_filter)
+
+        def fetch_one(campaign: JsonDict) -> list[JsonDict]:
+            query = UserDataQuery(str(campaign["id"]), user_filter)
             items: list[JsonDict] = []
+            if stop.is_set():
+                raise _Cancelled
             for page in iter_user_data_pages(client, query, page_size=page_size):
                 items.extend(page.items)
-                bar.update(len(page.items))
-            items_by_campaign[campaign_id] = items
+                with bar_lock:
+                    bar.update(len(page.items))
+                if stop.is_set():  # checked before the next page is asked for
+                    raise _Cancelled
             log.info("Fetched %d user records of campaign %s", len(items), campaign.get("name"))
-    return items_by_campaign
+            return items
+
+        n_threads = min(workers, len(campaigns))
+        if n_threads <= 1:
+            by_id = {str(c["id"]): fetch_one(c) for c in campaigns}
+        else:
+            client.ensure_pool_size(n_threads)
+            by_id = _run_parallel(fetch_one, campaigns, n_threads, stop)
+    return {str(c["id"]): by_id[str(c["id"])] for c in campaigns}
+
+
+def _run_parallel(
+    fetch_one: Callable[[JsonDict], list[JsonDict]],
+    campaigns: list[JsonDict],
+    n_threads: int,
+    stop: threading.Event,
+) -> dict[str, list[JsonDict]]:
+    executor = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="awareness-fetch")
+    futures: dict[Future[list[JsonDict]], str] = {
+        executor.submit(fetch_one, campaign): str(campaign["id"]) for campaign in campaigns
+    }
+    results: dict[str, list[JsonDict]] = {}
+    try:
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is not None:
+                raise error
+            results[futures[future]] = future.result()
+    except BaseException as exc:
+        stop.set()
+        # Running workers stop before their next request; queued campaigns never start. On
+        # Ctrl-C do not wait for the running ones' current request.
+        executor.shutdown(wait=isinstance(exc, Exception), cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+    return results
+
+
+# -- one fetch -------------------------------------------------------------------------------
 
 
 def fetch_snapshot(
@@ -78,22 +311,46 @@ def fetch_snapshot(
     user_filter: UserDataFilter | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     progress: bool | None = None,
+    workers: int = DEFAULT_WORKERS,
+    full: bool = False,
 ) -> Snapshot:
-    """List campaigns, fetch user data of the selected ones, and write one new snapshot."""
+    """List campaigns, fetch user data of the selected ones, and write one new snapshot.
+
+    Builds on the store's latest snapshot when it can (see the module docstring); ``full=True``
+    downloads every selected campaign. ``workers`` campaigns are fetched at once.
+    """
+    check_workers(workers)
     user_filter = user_filter or UserDataFilter()
     campaigns = select_campaigns(list_campaigns(client), campaign_ids)
-    items = fetch_user_items(client, campaigns, user_filter, page_size=page_size, progress=progress)
-    frames = build_frames(campaigns, items)
+    plan = plan_refresh(store, campaigns, user_filter, api_host=client.settings.host, full=full)
+    items = fetch_user_items(
+        client,
+        plan.download,
+        user_filter,
+        page_size=page_size,
+        progress=progress,
+        workers=workers,
+    )
+    if plan.base is not None and plan.reuse_ids:
+        frames = _frames.reuse_frames(plan.base.frames, plan.reuse_ids, campaigns, items)
+    else:
+        frames = _frames.build_frames(campaigns, items)
     query: dict[str, Any] = {
         "campaign_ids": list(campaign_ids),
         **user_filter.parameters(),
         "page_size": page_size,
     }
-    snapshot = store.write(frames, api_host=client.settings.host, query=query)
+    extra = {
+        "campaign_counters": [campaign_counters(c) for c in campaigns],
+        "refresh": plan.manifest_entry(),
+    }
+    snapshot = store.write(frames, api_host=client.settings.host, query=query, extra=extra)
     log.info(
-        "Wrote snapshot %s: %d campaigns, %d user rows (%d requests)",
+        "Wrote snapshot %s: %d campaigns (%d downloaded, %d reused), %d user rows (%d requests)",
         snapshot.snapshot_id,
         len(frames.campaigns),
+        len(plan.download),
+        len(plan.reuse_ids),
         len(frames.users),
         client.requests_sent,
     )

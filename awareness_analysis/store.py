@@ -23,11 +23,15 @@ The manifest (``schema_version`` 1) records ``snapshot_id``, ``fetched_at`` (ISO
 the same hash whatever the parquet writer or file times), ``files`` (``sha256:`` of each file's
 bytes, checked on load so a corrupted file is reported by name) and ``columns`` (dtypes with
 categories, so frames load back with exactly the dtypes they were written with, even when
-empty).
+empty). Writers may add further keys (``extra``); the fetch records ``campaign_counters`` (each
+stored campaign's get-campaigns counters) and ``refresh`` (full or incremental, which campaigns
+were downloaded and which were reused from which earlier snapshot). Readers ignore keys they do
+not know.
 
-No secrets are stored: :meth:`SnapshotStore.write` refuses (``ValueError``) a ``query`` with a key,
-at any depth, whose name contains ``secret``, ``key``, ``token``, ``password``, ``passwd``,
-``authorization``, ``authorisation`` or ``credential`` (case-insensitive).
+No secrets are stored: :meth:`SnapshotStore.write` refuses (``ValueError``) a ``query`` or
+``extra`` with a key, at any depth, whose name contains ``secret``, ``key``, ``token``,
+``password``, ``passwd``, ``authorization``, ``authorisation`` or ``credential``
+(case-insensitive).
 """
 
 from __future__ import annotations
@@ -65,6 +69,21 @@ _SECRET_KEY = re.compile(
     r"secret|key|token|password|passwd|authori[sz]ation|credential", re.IGNORECASE
 )
 _CHUNK = 1 << 20
+#: Manifest keys written by the store itself; ``extra`` may not replace them.
+RESERVED_MANIFEST_KEYS = frozenset(
+    {
+        "schema_version",
+        "snapshot_id",
+        "fetched_at",
+        "api_host",
+        "query",
+        "package_version",
+        "row_counts",
+        "content_hash",
+        "files",
+        "columns",
+    }
+)
 
 
 def content_hash(frames: Frames) -> str:
@@ -150,19 +169,33 @@ def _secret_keys(value: object, path: str = "") -> Iterator[str]:
             yield from _secret_keys(item, f"{path}[{index}]")
 
 
-def _checked_query(query: Mapping[str, Any]) -> dict[str, Any]:
+def _checked_query(query: Mapping[str, Any], what: str = "query") -> dict[str, Any]:
     if not isinstance(query, Mapping):
-        raise ValueError(f"query must be a mapping of fetch parameters, got {type(query).__name__}")
+        raise ValueError(
+            f"{what} must be a mapping of fetch parameters, got {type(query).__name__}"
+        )
     secret = list(_secret_keys(query))
     if secret:
         raise ValueError(
-            f"Refusing to store query keys that look like secrets: {', '.join(secret)}. "
+            f"Refusing to store {what} keys that look like secrets: {', '.join(secret)}. "
             "Snapshots record the fetch parameters only, never credentials."
         )
     try:
         return json.loads(json.dumps(query, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"query must be JSON-serialisable: {exc}") from None
+        raise ValueError(f"{what} must be JSON-serialisable: {exc}") from None
+
+
+def _checked_extra(extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    if extra is None:
+        return {}
+    checked = _checked_query(extra, "extra")
+    clash = sorted(RESERVED_MANIFEST_KEYS.intersection(checked))
+    if clash:
+        raise ValueError(
+            f"extra may not replace the store's own manifest keys: {', '.join(clash)}."
+        )
+    return checked
 
 
 def _column_schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -228,18 +261,22 @@ class SnapshotStore:
         api_host: str,
         query: Mapping[str, Any],
         fetched_at: datetime | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Snapshot:
         """Store ``frames`` as a new snapshot, atomically; returns it.
 
-        ``fetched_at`` defaults to now; a naive datetime is taken as UTC. Raises ``ValueError``
-        for a query holding secret-looking keys or an unusable ``api_host``, and
-        :class:`StoreError` when the snapshot id already exists.
+        ``fetched_at`` defaults to now; a naive datetime is taken as UTC. ``extra`` is merged
+        into the manifest (JSON values; it may not replace the store's own keys). Raises
+        ``ValueError`` for a query or extra holding secret-looking keys, an extra key that
+        clashes, or an unusable ``api_host``, and :class:`StoreError` when the snapshot id
+        already exists.
         """
         if not isinstance(frames, Frames):
             raise TypeError(f"frames must be a Frames instance, got {type(frames).__name__}")
         when = _parse_time(fetched_at) if fetched_at is not None else datetime.now(UTC)
         host = _host_only(api_host)
         stored_query = _checked_query(query)
+        stored_extra = _checked_extra(extra)
         data_hash = content_hash(frames)
         snapshot_id = f"{when:%Y%m%dT%H%M%S%f}Z-{data_hash.removeprefix('sha256:')[:8]}"
         final = self.snapshots_dir / snapshot_id
@@ -266,6 +303,7 @@ class SnapshotStore:
                 "content_hash": data_hash,
                 "files": files,
                 "columns": {name: _column_schema(getattr(frames, name)) for name in TABLES},
+                **stored_extra,
             }
             manifest_path = temp / MANIFEST_NAME
             manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

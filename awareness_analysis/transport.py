@@ -6,13 +6,20 @@ the endpoint layer (:mod:`awareness_analysis.endpoints`) says what to ask for.
 Retries are done here rather than with urllib3's ``Retry`` because every attempt must be
 signed afresh (new date and request id) and because Mimecast reports some failures inside an
 HTTP 200 body (``fail``), which urllib3 cannot see.
+
+A client may be shared by several threads (the concurrent fetch does). They share one rate-limit
+budget through a :class:`RateLimitGate`: when any response is HTTP 429, every thread holds its
+next request until the reset time the API gave (``X-RateLimit-Reset``, bounded by
+:attr:`RetryPolicy.rate_limit_max_wait_s`).
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -44,8 +51,8 @@ _HINTS = {
     "token_expired": "The OAuth token expired and a fresh one was refused too; check "
     "MIMECAST_CLIENT_ID and MIMECAST_CLIENT_SECRET",
     "token_invalid": "Check MIMECAST_CLIENT_ID and MIMECAST_CLIENT_SECRET",
-    "err_rate_limit_exceeded": "Mimecast's rate limit stayed exhausted; try again later or "
-    "fetch fewer campaigns at once",
+    "err_rate_limit_exceeded": "Mimecast's rate limit stayed exhausted; try again later, or "
+    "fetch with fewer --workers or fewer campaigns at once",
 }
 
 
@@ -75,6 +82,56 @@ class _Retry(Exception):
         self.wait_s = wait_s
 
 
+class RateLimitGate:
+    """One rate-limit budget shared by every thread sending through one client.
+
+    :meth:`pause` (called on an HTTP 429) moves the resume time forward to now plus the reset
+    time, never backward; :meth:`wait` (called before every request) blocks until that time.
+    Thread-safe: the resume time is guarded by a lock, and waiting happens outside it.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._resume_at = -math.inf
+        #: How many 429s have paused the gate so far.
+        self.pauses = 0
+
+    @property
+    def resume_at(self) -> float:
+        """Monotonic time before which no request is sent (``-inf`` when never paused)."""
+        with self._lock:
+            return self._resume_at
+
+    def pause(self, seconds: float) -> float:
+        """Hold every request for ``seconds`` from now (or longer if already held); returns
+        the resume time."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._clock() + max(0.0, seconds))
+            self.pauses += 1
+            return self._resume_at
+
+    def wait(self, sleep: Callable[[float], None]) -> float:
+        """Block with ``sleep`` until no pause is in force; returns the seconds slept.
+
+        After sleeping until the resume time it returns unless another thread moved that time
+        on meanwhile (so an injected ``sleep`` that does not pass real time cannot loop).
+        """
+        slept = 0.0
+        last: float | None = None
+        while True:
+            with self._lock:
+                resume_at = self._resume_at
+                remaining = resume_at - self._clock()
+            if remaining <= 0 or resume_at == last:
+                return slept
+            if last is None:
+                log.debug("Rate limit: holding this request %.2f s", remaining)
+            sleep(remaining)
+            slept += remaining
+            last = resume_at
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a paginated call: the envelope's ``data[0]`` and its pagination meta."""
@@ -100,9 +157,9 @@ class MimecastClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self.session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self._pool_size = 0
+        self._adapter: HTTPAdapter | None = None
+        self.ensure_pool_size(pool_size)
         self.session.headers.update(
             {
                 "Accept": "application/json",
@@ -119,7 +176,30 @@ class MimecastClient:
                 session=self.session,
                 timeout=settings.timeout,
             )
-        self.requests_sent = 0
+        #: Shared by every thread using this client: a 429 holds them all.
+        self.rate_limit_gate = RateLimitGate()
+        self._counter_lock = threading.Lock()
+        self._requests_sent = 0
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests sent so far (every attempt counts), over all threads."""
+        with self._counter_lock:
+            return self._requests_sent
+
+    def ensure_pool_size(self, size: int) -> None:
+        """Keep at least ``size`` connections per host, so ``size`` threads never wait for one.
+
+        Call before the threads start (it remounts the session's adapters).
+        """
+        if size <= self._pool_size:
+            return
+        adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        if self._adapter is not None:
+            self._adapter.close()
+        self._adapter, self._pool_size = adapter, size
 
     def __repr__(self) -> str:
         return (
@@ -168,20 +248,24 @@ class MimecastClient:
                 retries_done += 1
                 if retries_done >= self.retry.max_attempts:
                     raise error from None
-                wait = (
-                    retry.wait_s if retry.wait_s is not None else self.retry.backoff(retries_done)
-                )
+                rate_limited = retry.wait_s is not None
+                wait = retry.wait_s if rate_limited else self.retry.backoff(retries_done)
                 log.warning(
-                    "%s; waiting %.2f s before retry %d of %d",
+                    "%s; waiting %.2f s before retry %d of %d%s",
                     _describe(error),
                     wait,
                     retries_done,
                     self.retry.max_attempts - 1,
+                    " (every request of this client waits too)" if rate_limited else "",
                 )
-                self._sleep(wait)
+                if not rate_limited:
+                    self._sleep(wait)
+                # A rate-limit wait happens in the gate, at the start of the next attempt.
 
     def _attempt(self, url: str, path: str, body: Mapping[str, Any]) -> JsonDict:
-        self.requests_sent += 1
+        self.rate_limit_gate.wait(self._sleep)
+        with self._counter_lock:
+            self._requests_sent += 1
         try:
             response = self.session.post(
                 url, json=body, auth=self.auth, timeout=self.settings.timeout
@@ -203,6 +287,8 @@ class MimecastClient:
 
         if status == 429:
             wait = self._rate_limit_wait(response)
+            # Hold every thread now, before this one even logs, so no one spends the budget.
+            self.rate_limit_gate.pause(wait)
             raise _Retry(
                 MimecastAPIError(
                     "err_rate_limit_exceeded",

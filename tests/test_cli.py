@@ -12,6 +12,7 @@ import pytest
 
 from awareness_analysis.cli import main
 from awareness_analysis.fakeapi.server import FakeMimecastServer
+from awareness_analysis.store import SnapshotStore
 from tests.conftest import BIG_CAMPAIGN_USERS, SMALL_CAMPAIGN
 
 
@@ -91,6 +92,8 @@ def test_fetch_with_campaign_status_and_search(api_env: FakeMimecastServer, tmp_
         ),
         (["--campaign", " "], "empty id"),
         (["--page-size", "0"], "--page-size must be between"),
+        (["--workers", "0"], "--workers must be at least 1 (got 0)"),
+        (["--workers", "-2", "--full"], "--workers must be at least 1 (got -2)"),
     ],
 )
 def test_fetch_invalid_input_fails_before_any_request(
@@ -107,6 +110,33 @@ def test_fetch_invalid_input_fails_before_any_request(
     assert len(err.strip().splitlines()) == 1
     assert not [r for r in api_env.requests if r.path.startswith("/api/")]
     assert not (tmp_path / "s" / "snapshots").exists()
+
+
+def test_workers_must_be_a_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fetch", "--out", "x", "--workers", "many"])
+    assert info.value.code == 2
+    assert "invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_fetch_refreshes_incrementally_unless_full(
+    api_env: FakeMimecastServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    assert main(["fetch", "--out", str(store), "--no-progress", "--workers", "1"]) == 0
+    assert "reused" not in capsys.readouterr().out
+    api_env.clear_requests()
+    assert main(["fetch", "--out", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "0 campaigns downloaded, 2 unchanged reused from" in out
+    assert [r.path for r in api_env.requests if r.path.startswith("/api/")] == [
+        "/api/awareness-training/campaign/get-campaigns"
+    ]
+    assert main(["fetch", "--out", str(store), "--no-progress", "--full", "--workers", "8"]) == 0
+    assert "reused" not in capsys.readouterr().out
+    latest = SnapshotStore(store).load()
+    assert latest.manifest["refresh"]["full"] is True
+    assert len(latest.frames.users) == BIG_CAMPAIGN_USERS + 3
 
 
 def test_unknown_status_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:

@@ -68,7 +68,7 @@ def test_failed_fetch_keeps_previous_snapshot(
         client.settings, retry=RetryPolicy(max_attempts=2), sleep=lambda _s: None
     )
     with pytest.raises(MimecastResponseError):
-        fetch_snapshot(failing, store, progress=False)
+        fetch_snapshot(failing, store, progress=False, full=True)
     assert store.snapshot_ids() == [first.snapshot_id]
     assert [p.name for p in (tmp_path / "store").iterdir()] == ["snapshots"]
 
@@ -89,6 +89,6 @@ def test_interrupted_fetch_keeps_previous_snapshot(
 
     monkeypatch.setattr(fetch_module, "iter_user_data_pages", interrupt_on_second_campaign)
     with pytest.raises(KeyboardInterrupt):
-        fetch_snapshot(client, store, progress=False)
+        fetch_snapshot(client, store, progress=False, full=True)
     assert store.snapshot_ids() == [first.snapshot_id]
     assert store.load().frames.users.shape == first.frames.users.shape
