@@ -272,26 +272,42 @@ def campaign_rates(users: pd.DataFrame) -> pd.DataFrame:
         }
     )
     per_campaign = flags.groupby(["campaign_id", "campaign_name"], observed=True, sort=True).sum()
+    return _campaign_rates_table(
+        per_campaign.index.get_level_values("campaign_id"),
+        per_campaign.index.get_level_values("campaign_name"),
+        sent=per_campaign["sent"].to_numpy(),
+        acknowledged=per_campaign["acknowledged"].to_numpy(),
+        answered=per_campaign["answered"].to_numpy(),
+        all_correct=per_campaign["all_correct"].to_numpy(),
+    )
+
+
+def _campaign_rates_table(
+    campaign_ids: pd.Index,
+    campaign_names: pd.Index,
+    *,
+    sent: np.ndarray,
+    acknowledged: np.ndarray,
+    answered: np.ndarray,
+    all_correct: np.ndarray,
+) -> pd.DataFrame:
+    """The :func:`campaign_rates` table from per-campaign counts (one entry per campaign).
+
+    Shared by :func:`campaign_rates` and the precomputed path of
+    :mod:`awareness_analysis.prepared`, so both build the very same table.
+    """
     n_metrics = len(USER_METRICS)
     # Campaign-major stacking: row i * 3 + j is campaign i, metric j.
-    successes = np.column_stack(
-        [per_campaign["acknowledged"], per_campaign["answered"], per_campaign["all_correct"]]
-    ).reshape(-1)
-    n = np.column_stack(
-        [per_campaign["sent"], per_campaign["sent"], per_campaign["answered"]]
-    ).reshape(-1)
+    successes = np.column_stack([acknowledged, answered, all_correct]).reshape(-1)
+    n = np.column_stack([sent, sent, answered]).reshape(-1)
     table = pd.DataFrame(
         {
-            "campaign_id": _compact_categorical(
-                per_campaign.index.get_level_values("campaign_id").repeat(n_metrics)
-            ),
-            "campaign_name": _compact_categorical(
-                per_campaign.index.get_level_values("campaign_name").repeat(n_metrics)
-            ),
+            "campaign_id": _compact_categorical(campaign_ids.repeat(n_metrics)),
+            "campaign_name": _compact_categorical(campaign_names.repeat(n_metrics)),
         }
     )
     columns = _rate_columns("", successes, n)
-    columns["metric"] = pd.array(list(USER_METRICS) * len(per_campaign), dtype="str")
+    columns["metric"] = pd.array(list(USER_METRICS) * len(sent), dtype="str")
     for name in _COMMON_COLUMNS:
         table[name] = columns[name]
     return table
@@ -318,20 +334,45 @@ def question_accuracy(answers: pd.DataFrame, users: pd.DataFrame) -> pd.DataFram
         }
     )
     per_question = counts.groupby(["campaign_id", "question"], observed=True, sort=True).sum()
-    campaign_ids = per_question.index.get_level_values("campaign_id")
+    return _question_accuracy_table(
+        per_question.index.get_level_values("campaign_id"),
+        per_question.index.get_level_values("question"),
+        correct=per_question["correct"].to_numpy(),
+        incorrect=per_question["incorrect"].to_numpy(),
+        not_answered=per_question["not_answered"].to_numpy(),
+        name_of=_campaign_name_of(users),
+    )
+
+
+def _campaign_name_of(users: pd.DataFrame) -> dict[str, str]:
+    """Campaign id -> name, from the first row of each campaign in ``users``."""
     names = users.drop_duplicates("campaign_id").set_index("campaign_id")["campaign_name"]
-    name_of = dict(zip(names.index.astype(str), names.astype(str), strict=True))
+    return dict(zip(names.index.astype(str), names.astype(str), strict=True))
+
+
+def _question_accuracy_table(
+    campaign_ids: pd.Index,
+    questions: pd.Index,
+    *,
+    correct: np.ndarray,
+    incorrect: np.ndarray,
+    not_answered: np.ndarray,
+    name_of: dict[str, str],
+) -> pd.DataFrame:
+    """The :func:`question_accuracy` table from per campaign x question counts.
+
+    Shared by :func:`question_accuracy` and the precomputed path of
+    :mod:`awareness_analysis.prepared`, so both build the very same table.
+    """
     row_names = [name_of.get(cid, "") for cid in campaign_ids.astype(str)]  # one per row, small
-    correct = per_question["correct"].to_numpy()
-    incorrect = per_question["incorrect"].to_numpy()
     table = pd.DataFrame(
         {
             "campaign_id": _compact_categorical(campaign_ids),
             "campaign_name": pd.Categorical(pd.array(row_names, dtype="str")),
-            "question": per_question.index.get_level_values("question").to_numpy(),
+            "question": questions.to_numpy(),
             "correct": pd.array(correct, dtype="Int64"),
             "incorrect": pd.array(incorrect, dtype="Int64"),
-            "not_answered": pd.array(per_question["not_answered"].to_numpy(), dtype="Int64"),
+            "not_answered": pd.array(not_answered, dtype="Int64"),
         }
     )
     for name, values in _rate_columns("accuracy", correct, correct + incorrect).items():
@@ -392,18 +433,37 @@ def department_comparison(
     column marks rows hidden by :func:`awareness_analysis.privacy.suppress_rows`.
     """
     departments, success, counted = _department_flags(users, metric, answers)
-    org_successes = int(np.count_nonzero(success & counted))
-    org_n = int(np.count_nonzero(counted))
-    org_rate = org_successes / org_n if org_n else float("nan")
-
     per_department = (
         pd.DataFrame({"department": departments, "successes": success & counted, "n": counted})
         .groupby("department", observed=True, sort=True)
         .sum()
     )
-    successes = per_department["successes"].to_numpy(dtype=np.int64)
-    n = per_department["n"].to_numpy(dtype=np.int64)
-    names = pd.array(np.asarray(per_department.index, dtype=object), dtype="str")
+    return _comparison_table(
+        per_department.index,
+        per_department["successes"].to_numpy(dtype=np.int64),
+        per_department["n"].to_numpy(dtype=np.int64),
+        metric=metric,
+        org_successes=int(np.count_nonzero(success & counted)),
+        org_n=int(np.count_nonzero(counted)),
+    )
+
+
+def _comparison_table(
+    departments: pd.Index,
+    successes: np.ndarray,
+    n: np.ndarray,
+    *,
+    metric: str,
+    org_successes: int,
+    org_n: int,
+) -> pd.DataFrame:
+    """The :func:`department_comparison` table from per-department counts.
+
+    Shared by :func:`department_comparison` and the precomputed path of
+    :mod:`awareness_analysis.prepared`, so both build the very same table.
+    """
+    org_rate = org_successes / org_n if org_n else float("nan")
+    names = pd.array(np.asarray(departments, dtype=object), dtype="str")
     table = pd.DataFrame({"department": names})
     for name, values in _rate_columns(metric, successes, n).items():
         table[name] = values

@@ -78,6 +78,10 @@ _NOTE_SIZE = 8.0
 _LABEL_WRAP = 34  # characters per line of a campaign or department tick label
 _COMBINED_LABEL = "(suppressed)"  # privacy.SUPPRESSED_LABEL; not imported so plots stand alone
 _LOG_SPAN = 30.0  # department sizes spanning more than this factor get a log n axis
+# Panel titles sit at the top of their axes. Automatic placement would put them there too
+# (nothing is drawn above these axes), but it measures every tick label again on each layout
+# pass and draw; a fixed position draws the same pixels in less time.
+_TITLE_Y = 1.0
 
 
 # --- shared pieces --------------------------------------------------------------------------
@@ -407,7 +411,7 @@ def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
                 same_n = base_row is not None and base_row.n == row.n
                 text = _pct(row.rate) if same_n else f"{_pct(row.rate)} ({_n_text(row, rates)})"
                 _value_label(ax, y, row, text, panel_width)
-        ax.set_title(_metric_label(metric), fontsize=10, loc="left")
+        ax.set_title(_metric_label(metric), fontsize=10, loc="left", y=_TITLE_Y)
         _percent_axis(ax, "x")
         _row_axis(ax, len(order))
     axes[0].set_yticks(range(len(order)), labels)
@@ -477,7 +481,7 @@ def plot_question_accuracy(accuracy: pd.DataFrame, selection_text: str = "") -> 
             # the first panel names the campaign; its n is question 1's, as in the other panels
             ticks = [f"{name}  {tick}" for name, tick in zip(names, ticks, strict=True)]
         ax.set_yticks(range(len(order)), ticks)
-        ax.set_title(f"Question {question}", fontsize=10, loc="left")
+        ax.set_title(f"Question {question}", fontsize=10, loc="left", y=_TITLE_Y)
         _percent_axis(ax, "x", ticks=3 if panel_width < 2.2 else 6)
         _row_axis(ax, len(order))
     if any_suppressed:
@@ -784,9 +788,14 @@ _LABEL_OFFSETS = [
 def _label_outliers(fig: Figure, ax: Axes, outliers: Sequence[_Row]) -> None:
     """Name each outlier where its label covers the fewest points, lines and other labels.
 
-    Runs after layout (draw_without_rendering) so data-to-pixel transforms are final.
+    Runs after layout so data-to-pixel transforms are final. Running the layout engine alone
+    gives the same positions as a full draw_without_rendering, at a fraction of the cost.
     """
-    fig.draw_without_rendering()
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+    else:
+        fig.draw_without_rendering()
     scale = fig.dpi / 72
     # Pixel positions of what a label should not cover: each line (sampled densely along
     # its grid) is one obstacle, each marker another.

@@ -34,7 +34,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,22 +146,12 @@ def suppress_departments(
     size_of = {name: len(group) for name, group in members.items() if group}
 
     total = int(people[department.notna()].nunique())
-    if total < threshold:
-        hidden = sorted(size_of)
-        primary = hidden
-    else:
-        primary = sorted(name for name, size in size_of.items() if size < threshold)
-        hidden = list(primary)
-        shown = sorted(
-            (name for name in size_of if name not in primary), key=lambda d: (size_of[d], d)
-        )
-        hidden_people: set[str] = set().union(*(members[name] for name in hidden))
-        while hidden and (len(hidden) == 1 or len(hidden_people) < threshold) and shown:
-            name = shown.pop(0)
-            hidden.append(name)
-            hidden_people |= members[name]
-        hidden.sort()
-
+    hidden, primary = _choose_hidden(
+        size_of,
+        total,
+        threshold,
+        lambda names: len(set().union(*(members[name] for name in names))),
+    )
     if not hidden:
         return SuppressionResult(users=users.copy(), hidden=(), primary=(), k=threshold)
     result = users.copy()
@@ -175,21 +165,53 @@ def suppress_departments(
     )
 
 
+def _choose_hidden(
+    size_of: Mapping[str, int],
+    total: int,
+    threshold: int,
+    people_in: Callable[[Sequence[str]], int],
+) -> tuple[list[str], list[str]]:
+    """(hidden, primary) department names, both sorted, for :func:`suppress_departments`.
+
+    ``size_of`` gives the distinct people of each department present, ``total`` the distinct
+    people of the whole selection and ``people_in(names)`` the distinct people of several
+    departments together. Shared with the precomputed path of
+    :mod:`awareness_analysis.prepared`, so both hide the very same departments.
+    """
+    if total < threshold:
+        hidden = sorted(size_of)
+        return hidden, hidden
+    primary = sorted(name for name, size in size_of.items() if size < threshold)
+    hidden = list(primary)
+    shown = sorted((name for name in size_of if name not in primary), key=lambda d: (size_of[d], d))
+    hidden_people = people_in(hidden) if hidden else 0
+    while hidden and (len(hidden) == 1 or hidden_people < threshold) and shown:
+        hidden.append(shown.pop(0))
+        hidden_people = people_in(hidden)
+    hidden.sort()
+    return hidden, primary
+
+
+def _relabel_codes(
+    categories: pd.Index, hidden: set[str], ordered: bool
+) -> tuple[np.ndarray, pd.CategoricalDtype]:
+    """Old code -> new code (the last slot maps missing, -1, to -1) and the new dtype."""
+    kept = [str(c) for c in categories if str(c) not in hidden and str(c) != SUPPRESSED_LABEL]
+    new = [*kept, SUPPRESSED_LABEL]
+    position = {name: code for code, name in enumerate(new)}
+    mapping = np.array(
+        [position[SUPPRESSED_LABEL if str(c) in hidden else str(c)] for c in categories] + [-1],
+        dtype=np.int32,
+    )
+    return mapping, pd.CategoricalDtype(pd.Index(new, dtype="str"), ordered=ordered)
+
+
 def _relabel(department: pd.Series, hidden: set[str]) -> pd.Categorical:
     """``department`` with ``hidden`` values mapped to :data:`SUPPRESSED_LABEL` (category)."""
     if not isinstance(department.dtype, pd.CategoricalDtype):
         department = department.astype("category")
-    old = department.cat.categories
-    kept = [str(c) for c in old if str(c) not in hidden and str(c) != SUPPRESSED_LABEL]
-    new = [*kept, SUPPRESSED_LABEL]
-    position = {name: code for code, name in enumerate(new)}
-    # Old code -> new code; the last slot maps missing values (code -1) back to -1.
-    mapping = np.array(
-        [position[SUPPRESSED_LABEL if str(c) in hidden else str(c)] for c in old] + [-1],
-        dtype=np.int64,
-    )
+    mapping, dtype = _relabel_codes(department.cat.categories, hidden, department.cat.ordered)
     codes = mapping[department.cat.codes.to_numpy(dtype=np.int64)]
-    dtype = pd.CategoricalDtype(pd.Index(new, dtype="str"), ordered=department.cat.ordered)
     return pd.Categorical.from_codes(codes, dtype=dtype)
 
 

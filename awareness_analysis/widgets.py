@@ -5,6 +5,12 @@ never pile up. A redraw applies the filters, then small-group suppression, then 
 draws into an ``Output`` widget. The last figure and table stay on the object (``figure``,
 ``table``, ``redraws``), so tests can set a control's ``value`` and observe the effect without a
 browser.
+
+By default a dashboard filters through :mod:`awareness_analysis.prepared`: codes, flags and join
+keys computed once per frames (and shared by every dashboard of the same analysis), so a filter
+change is a few array operations rather than a re-scan of the frames. ``precompute=False``
+keeps the plain path (filter the frames, suppress, compute the metric on the result); both
+draw the same figures from the same tables.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from awareness_analysis.plots import (
     plot_funnel,
     plot_question_accuracy,
 )
+from awareness_analysis.prepared import PreparedFrames, PreparedView, prepare
 from awareness_analysis.privacy import SUPPRESSED_LABEL, suppress_departments, suppress_rows
 
 #: What a dashboard view draws: its figures, and the table behind them.
@@ -48,17 +55,25 @@ _CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
 _LABEL_STYLE = {"description_width": "initial"}
 
 
+#: zlib level of the PNGs: charts are flat colour, so level 1 is as small as the default level
+#: 6 (often smaller) and encodes faster. The pixels are the same at every level.
+PNG_COMPRESS_LEVEL = 1
+
+
 def figure_png(figure: Figure, dpi: int = 100) -> bytes:
     """The figure as PNG bytes: shows the same in JupyterLab, nbval and exported HTML."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return buffer.getvalue()
 
 
 class Dashboard:
     """Filter controls (campaign, department, status, search, minimum group size) and a view.
 
-    Subclasses implement :meth:`render`, returning the figures and table to show.
+    Subclasses implement :meth:`render`, returning the figures and table to show, and may
+    implement :meth:`render_view` to compute them from a precomputed
+    :class:`~awareness_analysis.prepared.PreparedView` (the default materialises its frames
+    and calls :meth:`render`). ``precompute=False`` uses the plain path throughout.
     """
 
     title = "Dashboard"
@@ -69,10 +84,16 @@ class Dashboard:
         *,
         campaign_ids: Sequence[str] = (),
         autodraw: bool = True,
+        precompute: bool = True,
     ) -> None:
         self.analysis = analysis
         self.users = analysis.frames.users
         self.answers = analysis.frames.answers
+        self.prepared: PreparedFrames | None = None
+        if precompute:
+            prepared = prepare(self.users, self.answers)
+            # Frames the prepared path cannot mirror exactly take the plain path.
+            self.prepared = prepared if prepared.supported else None
         names = analysis.campaign_names
         self.campaign = w.SelectMultiple(
             options=[(name, cid) for cid, name in names.items()],
@@ -154,6 +175,19 @@ class Dashboard:
         k = self.min_group_size.value
         return f"{text}; groups under {k} suppressed" if k > 1 else f"{text}; no suppression"
 
+    @property
+    def precompute(self) -> bool:
+        """Whether redraws use the precomputed path (:mod:`awareness_analysis.prepared`)."""
+        return self.prepared is not None
+
+    def view_for(self, selection: Selection) -> PreparedView:
+        """The precomputed view of ``selection`` after suppression (see :meth:`frames_for`)."""
+        if self.prepared is None:
+            raise RuntimeError("this dashboard was made with precompute=False")
+        view = self.prepared.view(selection, self.min_group_size.value)
+        self.hidden_departments = view.hidden
+        return view
+
     def frames_for(self, selection: Selection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Users and answers of ``selection`` after suppression, as every view sees them.
 
@@ -161,6 +195,9 @@ class Dashboard:
         size is judged within what is shown, and hidden departments never reach the options.
         Returns (users, answers, users before the department filter).
         """
+        if self.prepared is not None:
+            view = self.view_for(selection)
+            return view.users(), view.answers(), view.before_department().users()
         before_department = Selection(
             campaign_ids=selection.campaign_ids,
             statuses=selection.statuses,
@@ -173,8 +210,19 @@ class Dashboard:
             users = users[users["department"].isin(selection.departments)]
         return users, selection.apply_answers(self.answers, users), suppressed.users
 
+    def selected_view(self) -> PreparedView:
+        """The precomputed view for the controls' current state (syncs the department options,
+        as :meth:`selected_frames` does)."""
+        selection = self.selection()
+        before = self.view_for(replace(selection, departments=())).suppressed
+        self._set_department_options(before.department_options())
+        return before.view(self.department.value)
+
     def selected_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Users and answers for the controls' current state."""
+        if self.prepared is not None:
+            view = self.selected_view()
+            return view.users(), view.answers()
         selection = self.selection()
         _, _, users = self.frames_for(replace(selection, departments=()))
         # Options first: a department that became hidden must leave the selection too.
@@ -187,6 +235,9 @@ class Dashboard:
         shown = sorted(str(d) for d in users["department"].unique() if d != SUPPRESSED_LABEL)
         if (users["department"] == SUPPRESSED_LABEL).any():
             shown.append(SUPPRESSED_LABEL)
+        self._set_department_options(shown)
+
+    def _set_department_options(self, shown: list[str]) -> None:
         if list(self.department.options) == shown:
             return
         kept = tuple(d for d in self.department.value if d in shown)
@@ -206,10 +257,38 @@ class Dashboard:
     def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         raise NotImplementedError
 
+    def render_view(self, view: PreparedView, text: str) -> View:
+        """What :meth:`render` returns, from a precomputed view (override to skip frames)."""
+        return self.render(view.users(), view.answers(), text)
+
+    def _render_prepared(self, view: PreparedView, text: str) -> View:
+        # A subclass that overrides render() below the class defining render_view() gets its
+        # own render(), on frames materialised from the view.
+        mro = type(self).__mro__
+        depth = {
+            name: next(i for i, cls in enumerate(mro) if name in cls.__dict__)
+            for name in ("render", "render_view")
+        }
+        if depth["render_view"] <= depth["render"]:
+            return self.render_view(view, text)
+        return self.render(view.users(), view.answers(), text)
+
+    def _render_selection(self, selection: Selection, text: str) -> View:
+        """Figures and table of ``selection`` (a report view), by either path."""
+        if self.prepared is not None:
+            return self._render_prepared(self.view_for(selection), text)
+        users, answers, _ = self.frames_for(selection)
+        return self.render(users, answers, text)
+
     def redraw(self) -> None:
-        users, answers = self.selected_frames()
-        text = self.selection_text()
-        self.figures, self.table = self.render(users, answers, text)
+        if self.prepared is not None:
+            view = self.selected_view()
+            text = self.selection_text()
+            self.figures, self.table = self._render_prepared(view, text)
+        else:  # the plain path: filter, suppress and compute on the frames themselves
+            users, answers = self.selected_frames()
+            text = self.selection_text()
+            self.figures, self.table = self.render(users, answers, text)
         self.redraws += 1
         self.note.value = self._note_html()
         self._show(*self.displayed(self.figures, self.table, text))
@@ -250,6 +329,9 @@ class Dashboard:
 
     def report_departments(self, base: Selection) -> list[str]:
         """Departments shown (not suppressed) in ``base``: the department views of a report."""
+        if self.prepared is not None:
+            options = self.view_for(base).suppressed.department_options()
+            return [name for name in options if name != SUPPRESSED_LABEL]
         _, _, before_department = self.frames_for(base)
         return sorted(
             str(d) for d in before_department["department"].unique() if d != SUPPRESSED_LABEL
@@ -272,9 +354,8 @@ class Dashboard:
                     options.append(f'<optgroup label="{html.escape(view_group)}">')
                 group = view_group
             options.append(f'<option value="v{index}">{html.escape(label)}</option>')
-            users, answers, _ = self.frames_for(selection)
             text = self.selection_text(selection)
-            figures, table = self.render(users, answers, text)
+            figures, table = self._render_selection(selection, text)
             body = "".join(
                 f'<img alt="{html.escape(self.title)}: {html.escape(label)}" '
                 f'src="data:image/png;base64,{base64.b64encode(figure_png(f)).decode()}">'
@@ -305,7 +386,13 @@ class CampaignOverview(Dashboard):
     title = "Campaign overview"
 
     def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        rates = suppress_rows(campaign_rates(users), self.min_group_size.value)
+        return self._draw(campaign_rates(users), text)
+
+    def render_view(self, view: PreparedView, text: str) -> View:
+        return self._draw(view.campaign_rates(), text)
+
+    def _draw(self, rates: pd.DataFrame, text: str) -> View:
+        rates = suppress_rows(rates, self.min_group_size.value)
         return [plot_campaign_rates(rates, text)], rates
 
 
@@ -315,7 +402,13 @@ class QuestionAccuracy(Dashboard):
     title = "Per-question accuracy"
 
     def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        accuracy = suppress_rows(question_accuracy(answers, users), self.min_group_size.value)
+        return self._draw(question_accuracy(answers, users), text)
+
+    def render_view(self, view: PreparedView, text: str) -> View:
+        return self._draw(view.question_accuracy(), text)
+
+    def _draw(self, accuracy: pd.DataFrame, text: str) -> View:
+        accuracy = suppress_rows(accuracy, self.min_group_size.value)
         return [plot_question_accuracy(accuracy, text)], accuracy
 
 
@@ -343,7 +436,12 @@ class DepartmentComparison(Dashboard):
         return []
 
     def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        comparison = department_comparison(users, self.metric.value, answers=answers)
+        return self._draw(department_comparison(users, self.metric.value, answers=answers), text)
+
+    def render_view(self, view: PreparedView, text: str) -> View:
+        return self._draw(view.department_comparison(self.metric.value), text)
+
+    def _draw(self, comparison: pd.DataFrame, text: str) -> View:
         return [plot_department_intervals(comparison, text), plot_funnel(comparison, text)], (
             comparison
         )
@@ -385,6 +483,9 @@ class UserExplorer(Dashboard):
     def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
         table = users.loc[:, list(USER_COLUMNS)].reset_index(drop=True)
         return [], table
+
+    def render_view(self, view: PreparedView, text: str) -> View:
+        return [], view.user_table(USER_COLUMNS)
 
     def caption(self, table: pd.DataFrame, text: str) -> str:
         shown = min(len(table), self.max_rows_shown)

@@ -1,0 +1,70 @@
+"""Reports benchmark: time to render the demo report set (target under 60 s on 2 cores).
+
+    python benchmarks/bench_reports.py        (or: python -m benchmarks.bench_reports)
+
+The demo store is built into a temporary folder first (outside the timing); then
+``awareness_analysis.report.render_reports(store, out)`` runs every notebook in ``notebooks/``
+in a kernel and writes the offline HTML pages, as ``make report`` does. Prints the total time
+and each notebook's execution time (kernel start, cells, pre-rendered views), measured by
+wrapping the renderer's per-notebook step.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from awareness_analysis import report
+from awareness_analysis.demo import build_demo_store
+
+TARGET_S = 60.0
+
+
+def main() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(
+        f"Reports benchmark: demo store, notebooks in {report.default_notebook_dir()}; "
+        f"{cores} cores, Python {platform.python_version()}, {platform.machine()}"
+    )
+    timings: list[tuple[str, float]] = []
+    execute = report._execute
+
+    def timed(notebook: Any, name: str, workdir: Path, bar: Any) -> None:
+        start = time.perf_counter()
+        try:
+            execute(notebook, name, workdir, bar)
+        finally:
+            timings.append((name, time.perf_counter() - start))
+
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
+        store = Path(tmp) / "demo-store"
+        start = time.perf_counter()
+        build_demo_store(store, progress=False)
+        print(f"demo store built in {time.perf_counter() - start:.1f} s (not timed)")
+        report._execute = timed
+        try:
+            start = time.perf_counter()
+            pages = report.render_reports(store, Path(tmp) / "reports", progress=False)
+            total = time.perf_counter() - start
+        finally:
+            report._execute = execute
+        size = sum(page.stat().st_size for page in pages)
+    for name, seconds in timings:
+        print(f"  {name:<36} {seconds:6.1f} s")
+    other = total - sum(seconds for _, seconds in timings)
+    print(f"  {'(checks, HTML export, index)':<36} {other:6.1f} s")
+    verdict = "met" if total < TARGET_S else "NOT met"
+    print(
+        f"render_reports: {total:.1f} s for {len(pages)} pages ({size / 1e6:.1f} MB); "
+        f"target < {TARGET_S:.0f} s on 2 cores: {verdict}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
