@@ -26,6 +26,7 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+from IPython.core.formatters import format_display_data
 from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
 
@@ -298,11 +299,14 @@ class Dashboard:
         return [Image(figure_png(figure)) for figure in figures]
 
     def _show(self, *objects: object) -> None:
-        # Replacing the outputs (rather than `with output: display(...)`) works from any
-        # thread and outside a kernel, so tests see exactly what a notebook would.
-        self.output.outputs = ()
+        # One assignment of the whole output list (rather than `with output: display(...)`)
+        # works from any thread and outside a kernel, and the front end never shows a
+        # half-replaced set of charts.
+        outputs = []
         for obj in objects:
-            self.output.append_display_data(obj)
+            data, metadata = format_display_data(obj)
+            outputs.append({"output_type": "display_data", "data": data, "metadata": metadata})
+        self.output.outputs = tuple(outputs)
 
     def _note_html(self) -> str:
         hidden = len(self.hidden_departments)

@@ -234,8 +234,9 @@ def test_dashboard_redraws_when_campaign_changes(
             pytest.fail(f"the chart did not change after choosing {chosen!r} ({exc})")
         assert campaigns.evaluate("s => [...s.selectedOptions].map(o => o.value)") == [chosen]
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.widget-output img')]"
-            ".every(i => i.complete && i.naturalWidth > 0)"
+            "() => { const imgs = [...document.querySelectorAll('.widget-output img')];"
+            " return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+            timeout=REDRAW_TIMEOUT_MS,
         )
         assert page.locator(".widget-output img").count() == 2
 
