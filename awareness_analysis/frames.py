@@ -240,7 +240,12 @@ def _date_field(obj: Mapping[str, Any], field: str, cid: object) -> datetime | N
         if parsed is not None:
             if parsed.tzinfo is None:
                 raise _bad(field, cid, value, "a date with a UTC offset")
-            return parsed.astimezone(UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:
+                raise _bad(
+                    field, cid, value, "a date between the years 1 and 9999 in UTC"
+                ) from None
     raise _bad(field, cid, value, "a date like '2022-01-11T23:32:00+0000'")
 
 
@@ -371,7 +376,7 @@ def _campaigns_df(
     return frame
 
 
-def campaigns_frame(campaigns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def _campaigns_frame_unchecked(campaigns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per campaign from ``get-campaigns`` objects (columns: :data:`CAMPAIGN_DTYPES`)."""
     rows = _parse_campaigns(campaigns)
     ids = [row["campaign_id"] for row in rows]
@@ -859,7 +864,7 @@ def _check_user_items(user_items: object, label: str = "user items") -> None:
             raise _bad("id", cid, cid, "a non-empty campaign id string", "(user items key)")
 
 
-def build_frames(
+def _build_frames_unchecked(
     campaigns: Sequence[Mapping[str, Any]],
     user_items: Mapping[str, Sequence[Mapping[str, Any]]],
 ) -> Frames:
@@ -1036,7 +1041,7 @@ def _pieces_from_frames(
     return pieces, ambiguous
 
 
-def reuse_frames(
+def _reuse_frames_unchecked(
     previous: Frames,
     keep_campaign_ids: Collection[str],
     campaigns: Sequence[Mapping[str, Any]],
@@ -1080,3 +1085,53 @@ def reuse_frames(
     extra_ids = [cid for cid in [*kept_ids, *new_user_items] if cid not in known]
     all_ids = [row["campaign_id"] for row in rows] + extra_ids
     return _assemble(rows, extra_ids, _pieces_in_order(all_ids, new_user_items, reused))
+
+
+# -- public entry points --------------------------------------------------------------------------
+#
+# Text that is not valid Unicode (a lone surrogate, which json.loads accepts) fails deep inside
+# pandas and pyarrow; the entry points turn it into the package's own clear error.
+
+
+def _invalid_text(exc: UnicodeEncodeError) -> MimecastResponseError:
+    bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+    return MimecastResponseError(
+        f"Unexpected Mimecast data: text containing {bad!r} is not valid Unicode; "
+        "the API answer is corrupt, fetch again"
+    )
+
+
+def campaigns_frame(campaigns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per campaign from ``get-campaigns`` objects (columns: :data:`CAMPAIGN_DTYPES`)."""
+    try:
+        return _campaigns_frame_unchecked(campaigns)
+    except UnicodeEncodeError as exc:
+        raise _invalid_text(exc) from None
+
+
+def build_frames(
+    campaigns: Sequence[Mapping[str, Any]], user_items: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> Frames:
+    """The three tidy frames from campaigns and user items grouped by campaign id.
+
+    See :func:`_build_frames_unchecked` for the details; bad data raises
+    :class:`MimecastResponseError`.
+    """
+    try:
+        return _build_frames_unchecked(campaigns, user_items)
+    except UnicodeEncodeError as exc:
+        raise _invalid_text(exc) from None
+
+
+def reuse_frames(
+    previous: Frames,
+    keep_campaign_ids: Collection[str],
+    campaigns: Sequence[Mapping[str, Any]],
+    new_user_items: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> Frames:
+    """Frames of a refreshed snapshot reusing kept campaigns' rows (see
+    :func:`_reuse_frames_unchecked`); equal to :func:`build_frames` on all the items."""
+    try:
+        return _reuse_frames_unchecked(previous, keep_campaign_ids, campaigns, new_user_items)
+    except UnicodeEncodeError as exc:
+        raise _invalid_text(exc) from None

@@ -333,7 +333,7 @@ class MimecastClient:
         content_type = response.headers.get("Content-Type", "unknown content type")
         try:
             envelope = response.json() if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             envelope = None
         if isinstance(envelope, dict):
             return envelope
