@@ -321,7 +321,11 @@ def fetch_snapshot(
     """
     check_workers(workers)
     user_filter = user_filter or UserDataFilter()
-    campaigns = select_campaigns(list_campaigns(client), campaign_ids)
+    listed = list_campaigns(client)
+    # Check the campaign list before any user-data request: a campaign without an id, or with
+    # counters of the wrong type, is a clear error now rather than a crash mid-fetch.
+    _frames.campaigns_frame(listed)
+    campaigns = select_campaigns(listed, campaign_ids)
     plan = plan_refresh(store, campaigns, user_filter, api_host=client.settings.host, full=full)
     items = fetch_user_items(
         client,

@@ -35,8 +35,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
@@ -113,7 +113,7 @@ class FakeCredentials:
     ``secret_key`` is base64 text, as Mimecast issues it. Secrets are left out of ``repr``.
     """
 
-    access_key: str
+    access_key: str = field(repr=False)
     secret_key: str = field(repr=False)
     app_id: str
     app_key: str = field(repr=False)
@@ -280,6 +280,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily, app: Any) -> None:
         self.address_family = family
         self.app = app
+        #: Seconds since the epoch on the fake's own clock (its ``Date`` header).
+        self.clock: Any = time.time
         self._tracked_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._workers: set[threading.Thread] = set()
@@ -367,6 +369,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header follows the fake's own clock, which may be set off from this host's.
+        if timestamp is None:
+            timestamp = self.server.clock()
+        return formatdate(timestamp, usegmt=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake Mimecast %s: " + format, self.address_string(), *args)
 
@@ -376,6 +384,10 @@ class FakeMimecastServer:
 
     ``dataset`` may be replaced between fetches. All state is guarded by one lock so several
     client threads can call at once.
+
+    ``clock_offset_s`` sets the fake's own clock that many seconds ahead of this host's (behind
+    when negative): its ``Date`` header and its ``x-mc-date`` check both use it, so a client
+    whose clock is far from the server's can be simulated.
     """
 
     def __init__(
@@ -391,6 +403,7 @@ class FakeMimecastServer:
         token_ttl_s: float = 1800,
         latency_s: float = 0.0,
         max_clock_skew_s: float = 900,
+        clock_offset_s: float = 0.0,
     ) -> None:
         self._bind_host, self._family = _loopback_bind_address(host)
         if not 0 <= port <= 65535:
@@ -414,6 +427,9 @@ class FakeMimecastServer:
         self.token_ttl_s = token_ttl_s
         self.latency_s = latency_s
         self.max_clock_skew_s = max_clock_skew_s
+        if not math.isfinite(clock_offset_s):
+            raise ValueError(f"clock_offset_s must be a finite number, not {clock_offset_s}.")
+        self.clock_offset_s = float(clock_offset_s)
 
         self._lock = threading.Lock()
         self._lifecycle_lock = threading.Lock()
@@ -440,6 +456,7 @@ class FakeMimecastServer:
             if self._stopped:
                 raise RuntimeError("FakeMimecastServer was stopped; create a new one.")
             httpd = _HTTPServer((self._bind_host, self.port), self._family, self._serve)
+            httpd.clock = self._timestamp
             port = httpd.server_address[1]
             host = f"[{self._bind_host}]" if self._family == socket.AF_INET6 else self._bind_host
             self._base_url = f"http://{host}:{port}"
@@ -573,6 +590,14 @@ class FakeMimecastServer:
         with self._lock:
             self._requests.append(record)
         return response
+
+    def _timestamp(self) -> float:
+        """Now on the fake's clock, in seconds since the epoch."""
+        return time.time() + self.clock_offset_s
+
+    def _now(self) -> datetime:
+        """Now on the fake's clock (``clock_offset_s`` from this host's)."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -843,7 +868,7 @@ class FakeMimecastServer:
                 "The signature does not match (check access key, secret key and application key)",
             )
         sent = _parse_mc_date(date)
-        now = datetime.now(UTC)
+        now = self._now()
         server_time = now.strftime(MC_DATE_FORMAT)
         if sent is None:
             message = f"x-mc-date {date!r} is not a date like {server_time!r} (server time)"
