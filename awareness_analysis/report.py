@@ -108,7 +108,8 @@ def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqd
     # other "python3" kernels the user has registered.
     specs = KernelSpecManager()
     specs.kernel_dirs = []
-    # IPC sockets in the work folder: the kernel listens on no network port at all.
+    # IPC sockets in the work folder for the kernel's channels (ipykernel still binds one
+    # internal pipe on 127.0.0.1: loopback only).
     manager = KernelManager(
         kernel_name="python3",
         kernel_spec_manager=specs,
