@@ -22,7 +22,6 @@ from awareness_analysis.config import load_settings
 from awareness_analysis.demo import build_demo_store
 from awareness_analysis.endpoints import (
     DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
     SEARCH_FIELDS,
     STATUSES,
     UserDataFilter,
@@ -34,7 +33,7 @@ from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
 from awareness_analysis.fetch import DEFAULT_WORKERS, fetch_snapshot
 from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.store import Snapshot, SnapshotStore
-from awareness_analysis.transport import MimecastClient
+from awareness_analysis.transport import MAX_PAGE_SIZE, MimecastClient
 
 TABLES = ("campaigns", "users", "answers")
 

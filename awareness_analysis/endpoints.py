@@ -21,8 +21,6 @@ SEARCH_FIELDS = ("name", "email", "department", "customAttribute")
 STATUSES = ("sent", "correct", "incorrect")
 MAX_ATTRIBUTE_IDS = 3
 DEFAULT_PAGE_SIZE = 500
-#: The API documents no maximum; larger requests are simply answered with smaller pages.
-MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from awareness_analysis.endpoints import (
     list_campaigns,
 )
 from awareness_analysis.errors import StoreError
-from awareness_analysis.store import Snapshot, SnapshotStore, _host_only
+from awareness_analysis.store import Snapshot, SnapshotStore, host_only
 from awareness_analysis.transport import JsonDict, MimecastClient
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def _unusable_base(
         )
     if not isinstance(manifest.get("campaign_counters"), list):
         return None, f"{name} records no campaign counters (it predates incremental refresh)"
-    if manifest.get("api_host") != _host_only(api_host):
+    if manifest.get("api_host") != host_only(api_host):
         return None, f"{name} was fetched from {manifest.get('api_host')}, not {api_host}"
     previous = manifest.get("query")
     if not isinstance(previous, Mapping) or _filter_key(previous) != _filter_key(

@@ -141,7 +141,7 @@ def _format_time(value: datetime) -> str:
     return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _host_only(api_host: str) -> str:
+def host_only(api_host: str) -> str:
     """Host (and port) of a host name or URL; drops scheme, userinfo, path and query."""
     text = api_host.strip()
     parts = urlsplit(text if "://" in text else "//" + text)
@@ -274,7 +274,7 @@ class SnapshotStore:
         if not isinstance(frames, Frames):
             raise TypeError(f"frames must be a Frames instance, got {type(frames).__name__}")
         when = _parse_time(fetched_at) if fetched_at is not None else datetime.now(UTC)
-        host = _host_only(api_host)
+        host = host_only(api_host)
         stored_query = _checked_query(query)
         stored_extra = _checked_extra(extra)
         data_hash = content_hash(frames)

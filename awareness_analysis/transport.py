@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 
+#: The API documents no maximum page size; larger requests are answered with smaller pages.
+MAX_PAGE_SIZE = 1000
+
 #: Server clocks further than this from ours make signed requests fail; say so in errors.
 CLOCK_SKEW_WARNING_S = 300.0
 
@@ -383,8 +386,8 @@ class MimecastClient:
         ``data=None`` sends ``"data": []`` and ``page_size=None`` leaves the page size to the
         API, as the recorded get-campaigns traffic does.
         """
-        if page_size is not None and not 1 <= page_size <= 1000:
-            raise ValueError(f"page_size must be between 1 and 1000 (got {page_size}).")
+        if page_size is not None and not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (got {page_size}).")
         token: str | None = None
         seen_tokens: set[str] = set()
         received = 0
