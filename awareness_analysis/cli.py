@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from awareness_analysis import __version__
-from awareness_analysis.config import load_settings
-from awareness_analysis.demo import build_demo_store
-from awareness_analysis.endpoints import (
+from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
+from awareness_analysis.api.config import load_settings
+from awareness_analysis.api.endpoints import (
     DEFAULT_PAGE_SIZE,
     SEARCH_FIELDS,
     STATUSES,
@@ -29,13 +29,12 @@ from awareness_analysis.endpoints import (
     list_campaigns,
     parse_search,
 )
+from awareness_analysis.api.fetch import DEFAULT_WORKERS, fetch_snapshot
+from awareness_analysis.api.transport import MAX_PAGE_SIZE, MimecastClient
+from awareness_analysis.data.store import Snapshot, SnapshotStore
+from awareness_analysis.demo import build_demo_store
 from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
-from awareness_analysis.fetch import DEFAULT_WORKERS, fetch_snapshot
-from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE
-from awareness_analysis.store import Snapshot, SnapshotStore
-from awareness_analysis.transport import MAX_PAGE_SIZE, MimecastClient
-
-TABLES = ("campaigns", "users", "answers")
+from awareness_analysis.vocabulary import TABLES
 
 ENVIRONMENT_HELP = """\
 environment variables:
@@ -299,7 +298,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from awareness_analysis.report import render_reports
+    from awareness_analysis.views.report import render_reports
 
     pages = render_reports(
         args.store,

@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from awareness_analysis.config import HmacCredentials, Settings
+from awareness_analysis.api.config import HmacCredentials, Settings
+from awareness_analysis.api.fetch import fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient
+from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.fakeapi.demo_org import DEMO_SEED, build_demo_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.fetch import fetch_snapshot
-from awareness_analysis.store import Snapshot, SnapshotStore
-from awareness_analysis.transport import MimecastClient
-
-#: Environment variable naming the store notebooks open when given no store path.
-STORE_ENV = "AWARENESS_STORE"
 
 
 def default_demo_store() -> Path:

@@ -22,13 +22,13 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from awareness_analysis.config import HmacCredentials, Settings
-from awareness_analysis.endpoints import DEFAULT_PAGE_SIZE
+from awareness_analysis.api.config import HmacCredentials, Settings
+from awareness_analysis.api.endpoints import DEFAULT_PAGE_SIZE
+from awareness_analysis.api.fetch import DEFAULT_WORKERS, fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient
+from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.fakeapi.demo_org import synthetic_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.fetch import DEFAULT_WORKERS, fetch_snapshot
-from awareness_analysis.store import SnapshotStore
-from awareness_analysis.transport import MimecastClient
 
 N_CAMPAIGNS = 20
 N_USERS = 5_000

@@ -40,13 +40,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from awareness_analysis.fakeapi.demo_org import synthetic_dataset
-from awareness_analysis.frames import (
+from awareness_analysis.data.frames import (
     OUTCOME_DTYPE,
     UNASSIGNED_DEPARTMENT,
     build_frames,
     campaigns_frame,
 )
+from awareness_analysis.fakeapi.demo_org import synthetic_dataset
 
 N_CAMPAIGNS = 20
 SIZES = (("10k", 500), ("100k", 5_000), ("1M", 50_000))  # (label, users per campaign)

@@ -3,7 +3,7 @@
     python benchmarks/bench_reports.py        (or: python -m benchmarks.bench_reports)
 
 The demo store is built into a temporary folder first (outside the timing); then
-``awareness_analysis.report.render_reports(store, out)`` runs every notebook in ``notebooks/``
+``awareness_analysis.views.report.render_reports(store, out)`` runs every notebook in ``notebooks/``
 in a kernel and writes the offline HTML pages, as ``make report`` does. Prints the total time
 and each notebook's execution time (kernel start, cells, pre-rendered views), measured by
 wrapping the renderer's per-notebook step.
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from awareness_analysis import report
+from awareness_analysis.views import report
 from awareness_analysis.demo import build_demo_store
 
 TARGET_S = 60.0

@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from awareness_analysis.api.endpoints import DEFAULT_PAGE_SIZE, GET_USER_DATA_PATH
+from awareness_analysis.api.fetch import fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient
+from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.demo import fake_server_settings
-from awareness_analysis.endpoints import DEFAULT_PAGE_SIZE, GET_USER_DATA_PATH
 from awareness_analysis.fakeapi.dataset import FakeDataset
 from awareness_analysis.fakeapi.demo_org import campaign_counters, synthetic_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.fetch import fetch_snapshot
-from awareness_analysis.store import Snapshot, SnapshotStore
-from awareness_analysis.transport import MimecastClient
 
 N_CAMPAIGNS = 20
 N_USERS = 5_000

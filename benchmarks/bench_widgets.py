@@ -12,7 +12,7 @@ figure, PNG encoding into the Output widget), so the time measured is the time f
 change to the redrawn figure. Every change is checked to have caused exactly one redraw.
 
 Each dashboard is measured twice in the same run: with the precomputed path (the default,
-:mod:`awareness_analysis.prepared`) and with ``precompute=False`` (the plain path: filter the
+:mod:`awareness_analysis.analysis.prepared`) and with ``precompute=False`` (the plain path: filter the
 frames, suppress, join answers and compute the metric on every change). Both share the same
 figure code, so the ratio is the data path's gain; the figure-level savings (panel titles at a
 fixed position, PNG zlib level 1, layout-only placement of the funnel's labels; all pixel for
@@ -38,12 +38,12 @@ from typing import Any
 import matplotlib
 import pandas as pd
 
-from awareness_analysis import widgets
-from awareness_analysis.analysis import Analysis
+from awareness_analysis.views import widgets
+from awareness_analysis.analysis.prepared import PreparedFrames
+from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.data.frames import build_frames
 from awareness_analysis.fakeapi.demo_org import synthetic_dataset
-from awareness_analysis.frames import build_frames
-from awareness_analysis.prepared import PreparedFrames
-from awareness_analysis.widgets import (
+from awareness_analysis.views.widgets import (
     CampaignOverview,
     Dashboard,
     DepartmentComparison,
@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     PreparedFrames(users, analysis.frames.answers)
     print(
-        f"precomputation (awareness_analysis.prepared, once per analysis and shared by its "
+        f"precomputation (awareness_analysis.analysis.prepared, once per analysis and shared by its "
         f"dashboards): {(time.perf_counter() - start) * 1000:.0f} ms"
     )
     print(

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from awareness_analysis.config import HmacCredentials, OAuthCredentials, Settings
+from awareness_analysis.api.config import HmacCredentials, OAuthCredentials, Settings
+from awareness_analysis.api.transport import MimecastClient, RetryPolicy
 from awareness_analysis.fakeapi.dataset import FakeDataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.transport import MimecastClient, RetryPolicy
 
 BIG_CAMPAIGN = "camp-big"
 SMALL_CAMPAIGN = "camp-small"

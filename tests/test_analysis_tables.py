@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from awareness_analysis.analysis import Analysis, load_analysis, open_store
+from awareness_analysis.analysis.metrics import DEFINITIONS
+from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.app import load_analysis, open_store
 from awareness_analysis.demo import build_demo_store
-from awareness_analysis.metrics import DEFINITIONS
-from awareness_analysis.tables import campaign_summary, hardest_questions, significant_departments
+from awareness_analysis.views.tables import (
+    campaign_summary,
+    hardest_questions,
+    significant_departments,
+)
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from awareness_analysis.auth import (
+from awareness_analysis.api.auth import (
     MimecastHmacAuth,
     OAuthClientAuth,
     format_mc_date,
     hmac_signature,
 )
-from awareness_analysis.config import HmacCredentials, OAuthCredentials
+from awareness_analysis.api.config import HmacCredentials, OAuthCredentials
 
 SECRET_B64 = "c2VjcmV0LWtleS1mb3ItdGVzdHM="  # base64("secret-key-for-tests")
 DATE = "Tue, 24 Nov 2015 12:50:11 UTC"

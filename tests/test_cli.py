@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from awareness_analysis.cli import main
+from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.fakeapi.server import FakeMimecastServer
-from awareness_analysis.store import SnapshotStore
 from tests.conftest import BIG_CAMPAIGN_USERS, SMALL_CAMPAIGN
 
 

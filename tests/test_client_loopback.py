@@ -7,17 +7,17 @@ import math
 
 import pytest
 
-from awareness_analysis.config import Settings
-from awareness_analysis.endpoints import (
+from awareness_analysis.api.config import Settings
+from awareness_analysis.api.endpoints import (
     GET_USER_DATA_PATH,
     UserDataFilter,
     UserDataQuery,
     get_user_data,
     list_campaigns,
 )
+from awareness_analysis.api.transport import MimecastClient, RetryPolicy
 from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.transport import MimecastClient, RetryPolicy
 from tests.conftest import (
     BIG_CAMPAIGN,
     BIG_CAMPAIGN_USERS,

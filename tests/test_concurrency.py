@@ -13,15 +13,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from awareness_analysis.endpoints import GET_USER_DATA_PATH
+from awareness_analysis.api.endpoints import GET_USER_DATA_PATH
+from awareness_analysis.api.fetch import DEFAULT_WORKERS, fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient, RateLimitGate, RetryPolicy
+from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.errors import MimecastAPIError
 from awareness_analysis.fakeapi import server as server_module
 from awareness_analysis.fakeapi.dataset import FakeDataset
 from awareness_analysis.fakeapi.demo_org import synthetic_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.fetch import DEFAULT_WORKERS, fetch_snapshot
-from awareness_analysis.store import Snapshot, SnapshotStore
-from awareness_analysis.transport import MimecastClient, RateLimitGate, RetryPolicy
 from tests.conftest import hmac_settings
 
 N_USERS = 300

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from awareness_analysis.config import (
+from awareness_analysis.api.config import (
     API2_DEFAULT_BASE_URL,
     HmacCredentials,
     OAuthCredentials,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from awareness_analysis.data.frames import build_frames
 from awareness_analysis.fakeapi.dataset import FakeDataset
 from awareness_analysis.fakeapi.demo_org import (
     ALIAS_DOMAIN,
@@ -25,7 +26,6 @@ from awareness_analysis.fakeapi.demo_org import (
     campaign_counters,
     synthetic_dataset,
 )
-from awareness_analysis.frames import build_frames
 from tests.recorded import load_recorded
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"

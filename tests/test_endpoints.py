@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from awareness_analysis.endpoints import UserDataFilter, UserDataQuery, parse_search
+from awareness_analysis.api.endpoints import UserDataFilter, UserDataQuery, parse_search
 
 
 def test_plain_query_body_puts_campaign_in_data_id() -> None:

@@ -31,13 +31,13 @@ import pandas as pd
 import pytest
 import requests
 
-from awareness_analysis.config import Settings
-from awareness_analysis.endpoints import GET_USER_DATA_PATH
+from awareness_analysis.api.config import Settings
+from awareness_analysis.api.endpoints import GET_USER_DATA_PATH
+from awareness_analysis.api.fetch import fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient, RetryPolicy
+from awareness_analysis.data.store import INCOMPLETE_PREFIX, TABLES, SnapshotStore
 from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
 from awareness_analysis.fakeapi.server import CAMPAIGNS_PATH, FakeCredentials, FakeMimecastServer
-from awareness_analysis.fetch import fetch_snapshot
-from awareness_analysis.store import INCOMPLETE_PREFIX, TABLES, SnapshotStore
-from awareness_analysis.transport import MimecastClient, RetryPolicy
 from tests.conftest import SleepRecorder, hmac_settings, oauth_settings, small_dataset
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from awareness_analysis import fetch as fetch_module
-from awareness_analysis.endpoints import GET_USER_DATA_PATH, UserDataFilter
+from awareness_analysis.api import fetch as fetch_module
+from awareness_analysis.api.endpoints import GET_USER_DATA_PATH, UserDataFilter
+from awareness_analysis.api.fetch import fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient, RetryPolicy
+from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.errors import MimecastResponseError
 from awareness_analysis.fakeapi.server import FakeMimecastServer
-from awareness_analysis.fetch import fetch_snapshot
-from awareness_analysis.store import SnapshotStore
-from awareness_analysis.transport import MimecastClient, RetryPolicy
 from tests.conftest import BIG_CAMPAIGN, BIG_CAMPAIGN_USERS, SMALL_CAMPAIGN
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from awareness_analysis.filters import Selection
-from awareness_analysis.frames import Frames, build_frames
-from awareness_analysis.privacy import SUPPRESSED_LABEL, suppress_departments
+from awareness_analysis.analysis.filters import Selection
+from awareness_analysis.analysis.privacy import SUPPRESSED_LABEL, suppress_departments
+from awareness_analysis.data.frames import Frames, build_frames
 
 NAMES = {"c1": "Phishing Basics", "c22": "Password Hygiene"}
 

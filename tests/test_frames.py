@@ -14,10 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from awareness_analysis import frames as frames_module
-from awareness_analysis.errors import MimecastResponseError
-from awareness_analysis.fakeapi.demo_org import build_demo_dataset, synthetic_dataset
-from awareness_analysis.frames import (
+from awareness_analysis.data import frames as frames_module
+from awareness_analysis.data.frames import (
     ANSWER_DTYPES,
     CAMPAIGN_DTYPES,
     OUTCOMES,
@@ -29,7 +27,9 @@ from awareness_analysis.frames import (
     reusable_campaign_ids,
     reuse_frames,
 )
-from awareness_analysis.store import SnapshotStore
+from awareness_analysis.data.store import SnapshotStore
+from awareness_analysis.errors import MimecastResponseError
+from awareness_analysis.fakeapi.demo_org import build_demo_dataset, synthetic_dataset
 from tests.recorded import load_recorded
 
 CORP = "alex.doe@corp.mime-api.example"

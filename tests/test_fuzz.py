@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from awareness_analysis.config import HmacCredentials, Settings
-from awareness_analysis.endpoints import (
+from awareness_analysis.api.config import HmacCredentials, Settings
+from awareness_analysis.api.endpoints import (
     GET_USER_DATA_PATH,
     MAX_ATTRIBUTE_IDS,
     SEARCH_FIELDS,
@@ -46,8 +46,8 @@ from awareness_analysis.endpoints import (
     get_user_data,
     list_campaigns,
 )
-from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
-from awareness_analysis.frames import (
+from awareness_analysis.api.transport import MimecastClient, RetryPolicy
+from awareness_analysis.data.frames import (
     ANSWER_DTYPES,
     CAMPAIGN_DTYPES,
     OUTCOMES,
@@ -56,7 +56,7 @@ from awareness_analysis.frames import (
     build_frames,
     campaigns_frame,
 )
-from awareness_analysis.transport import MimecastClient, RetryPolicy
+from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
 
 #: Examples run per property (name -> count), reported by test_fuzz_totals.
 FUZZED: Counter[str] = Counter()

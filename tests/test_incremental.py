@@ -13,14 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from awareness_analysis.endpoints import GET_CAMPAIGNS_PATH, GET_USER_DATA_PATH, UserDataFilter
+from awareness_analysis.api.endpoints import GET_CAMPAIGNS_PATH, GET_USER_DATA_PATH, UserDataFilter
+from awareness_analysis.api.fetch import fetch_snapshot
+from awareness_analysis.api.transport import MimecastClient
+from awareness_analysis.data.frames import Frames
+from awareness_analysis.data.store import MANIFEST_NAME, Snapshot, SnapshotStore
 from awareness_analysis.fakeapi.dataset import FakeDataset
 from awareness_analysis.fakeapi.demo_org import campaign_counters, synthetic_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.fetch import fetch_snapshot
-from awareness_analysis.frames import Frames
-from awareness_analysis.store import MANIFEST_NAME, Snapshot, SnapshotStore
-from awareness_analysis.transport import MimecastClient
 from tests.conftest import hmac_settings
 
 N_USERS = 230
@@ -204,7 +204,7 @@ def test_changed_filter_is_a_full_fetch(
     store = SnapshotStore(tmp_path / "store")
     fetch(org_client, store)
     org_server.clear_requests()
-    with caplog.at_level(logging.INFO, logger="awareness_analysis.fetch"):
+    with caplog.at_level(logging.INFO, logger="awareness_analysis.api.fetch"):
         filtered = fetch(
             org_client, store, user_filter=UserDataFilter(statuses=("incorrect", "sent"))
         )
@@ -288,7 +288,7 @@ def test_snapshot_without_counters_is_a_full_fetch(
     del manifest["campaign_counters"]  # as written before incremental refresh existed
     manifest_path.write_text(json.dumps(manifest))
     org_server.clear_requests()
-    with caplog.at_level(logging.INFO, logger="awareness_analysis.fetch"):
+    with caplog.at_level(logging.INFO, logger="awareness_analysis.api.fetch"):
         second = fetch(org_client, store)
     assert "records no campaign counters" in caplog.text
     assert len(api_calls(org_server)) == 1 + N_CAMPAIGNS * PAGES

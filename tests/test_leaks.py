@@ -28,17 +28,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from awareness_analysis.analysis import load_analysis
-from awareness_analysis.auth import MimecastHmacAuth, OAuthClientAuth
+from awareness_analysis.api.auth import MimecastHmacAuth, OAuthClientAuth
+from awareness_analysis.api.config import HmacCredentials, OAuthCredentials, Settings, load_settings
+from awareness_analysis.api.endpoints import list_campaigns
+from awareness_analysis.api.transport import MimecastClient, RetryPolicy
+from awareness_analysis.app import load_analysis
 from awareness_analysis.cli import main
-from awareness_analysis.config import HmacCredentials, OAuthCredentials, Settings, load_settings
-from awareness_analysis.endpoints import list_campaigns
+from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.errors import AwarenessAnalysisError
 from awareness_analysis.fakeapi.dataset import FakeDataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
-from awareness_analysis.store import SnapshotStore
-from awareness_analysis.transport import MimecastClient, RetryPolicy
-from awareness_analysis.widgets import UserExplorer
+from awareness_analysis.views.widgets import UserExplorer
 from tests.conftest import _campaign
 
 # -- distinctive fake secrets ----------------------------------------------------------------

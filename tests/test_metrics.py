@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from awareness_analysis.frames import Frames, build_frames
-from awareness_analysis.metrics import (
+from awareness_analysis.analysis.metrics import (
     DEFINITIONS,
     SUPPRESSED_DEPARTMENT,
     benjamini_hochberg,
@@ -21,6 +20,7 @@ from awareness_analysis.metrics import (
     question_accuracy,
     wilson_interval,
 )
+from awareness_analysis.data.frames import Frames, build_frames
 
 # z for 95%: Phi^-1(0.975) = 1.959964, z^2 = 3.841459. For 99.8%: Phi^-1(0.999) = 3.090232.
 Z95 = 1.959964
@@ -476,5 +476,5 @@ def test_department_comparison_degenerate_and_empty(frames: Frames) -> None:
 
 
 def test_suppressed_label_matches_privacy() -> None:
-    privacy = pytest.importorskip("awareness_analysis.privacy")
+    privacy = pytest.importorskip("awareness_analysis.analysis.privacy")
     assert privacy.SUPPRESSED_LABEL == SUPPRESSED_DEPARTMENT == "(suppressed)"

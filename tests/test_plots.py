@@ -19,9 +19,9 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import PercentFormatter
 
-from awareness_analysis import plots
-from awareness_analysis.metrics import DEFINITIONS, funnel_limits
-from awareness_analysis.plots import (
+from awareness_analysis.views import plots
+from awareness_analysis.analysis.metrics import DEFINITIONS, funnel_limits
+from awareness_analysis.views.plots import (
     NO_DATA_MESSAGE,
     PALETTE,
     plot_campaign_rates,

@@ -1,4 +1,4 @@
-"""The precomputed path (awareness_analysis.prepared) gives exactly what the plain path gives.
+"""The precomputed path (awareness_analysis.analysis.prepared) gives exactly what the plain path gives.
 
 Every comparison is against the plain functions the package had before: ``Selection.mask``,
 ``Selection.apply``/``apply_answers``, ``suppress_departments`` and the metric functions, on the
@@ -15,19 +15,20 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from awareness_analysis.analysis import Analysis, load_analysis
-from awareness_analysis.demo import build_demo_store
-from awareness_analysis.filters import Selection
-from awareness_analysis.frames import Frames
-from awareness_analysis.metrics import (
+from awareness_analysis.analysis.filters import Selection
+from awareness_analysis.analysis.metrics import (
     DEPARTMENT_METRICS,
     campaign_rates,
     department_comparison,
     question_accuracy,
 )
-from awareness_analysis.prepared import PreparedFrames, prepare
-from awareness_analysis.privacy import suppress_departments
-from awareness_analysis.widgets import (
+from awareness_analysis.analysis.prepared import PreparedFrames, prepare
+from awareness_analysis.analysis.privacy import suppress_departments
+from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.app import load_analysis
+from awareness_analysis.data.frames import Frames
+from awareness_analysis.demo import build_demo_store
+from awareness_analysis.views.widgets import (
     CampaignOverview,
     Dashboard,
     DepartmentComparison,

@@ -17,8 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from awareness_analysis.frames import UNASSIGNED_DEPARTMENT, build_frames
-from awareness_analysis.privacy import (
+from awareness_analysis.analysis.privacy import (
     DEFAULT_KEY_FILE,
     DEFAULT_MIN_GROUP_SIZE,
     KEY_ENV,
@@ -29,6 +28,7 @@ from awareness_analysis.privacy import (
     suppress_departments,
     suppress_rows,
 )
+from awareness_analysis.data.frames import UNASSIGNED_DEPARTMENT, build_frames
 
 K = 5
 

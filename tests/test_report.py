@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from awareness_analysis.cli import main
-from awareness_analysis.report import REPORT_MARKER, ReportError, render_reports
-from awareness_analysis.store import SnapshotStore
+from awareness_analysis.data.store import SnapshotStore
+from awareness_analysis.views.report import REPORT_MARKER, ReportError, render_reports
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STEMS = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))]

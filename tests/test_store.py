@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from awareness_analysis import __version__
+from awareness_analysis.data.frames import Frames, build_frames
+from awareness_analysis.data.store import TABLES, Snapshot, SnapshotStore, content_hash
 from awareness_analysis.errors import StoreError
-from awareness_analysis.frames import Frames, build_frames
-from awareness_analysis.store import TABLES, Snapshot, SnapshotStore, content_hash
 
 RECORDED = Path(__file__).parent / "data" / "recorded-exchanges.json"
 T1 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

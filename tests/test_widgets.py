@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from awareness_analysis.analysis import Analysis, load_analysis
+from awareness_analysis.analysis.privacy import SUPPRESSED_LABEL
+from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.app import load_analysis
 from awareness_analysis.demo import build_demo_store
-from awareness_analysis.privacy import SUPPRESSED_LABEL
-from awareness_analysis.widgets import (
+from awareness_analysis.views.widgets import (
     CampaignOverview,
     Dashboard,
     DepartmentComparison,

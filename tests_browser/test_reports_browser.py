@@ -61,7 +61,7 @@ def report(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Report
     given = os.environ.get("AWARENESS_REPORT_DIR")
     if given:
         return Report(Path(given).resolve(), None)
-    from awareness_analysis.store import SnapshotStore
+    from awareness_analysis.data.store import SnapshotStore
 
     if not CLI.exists():
         pytest.fail(f"{CLI} is missing: install the project into this venv (make install)")

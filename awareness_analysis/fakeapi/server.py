@@ -43,6 +43,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from awareness_analysis.fakeapi.dataset import ApiDict, FakeDataset
+from awareness_analysis.vocabulary import OUTCOMES
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ MC_DATE_FORMAT = "%a, %d %b %Y %H:%M:%S UTC"
 DEFAULT_PAGE_SIZE = 25
 MAX_ATTRIBUTE_IDS = 3
 SEARCH_FIELDS = ("name", "email", "department", "customAttribute")
-STATUSES = ("sent", "correct", "incorrect")
+STATUSES = OUTCOMES
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 #: Fault kinds -> their parameters and defaults. ``None`` defaults depend on the endpoint.

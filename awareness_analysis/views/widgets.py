@@ -6,7 +6,7 @@ draws into an ``Output`` widget. The last figure and table stay on the object (`
 ``table``, ``redraws``), so tests can set a control's ``value`` and observe the effect without a
 browser.
 
-By default a dashboard filters through :mod:`awareness_analysis.prepared`: codes, flags and join
+By default a dashboard filters through :mod:`awareness_analysis.analysis.prepared`: codes, flags and join
 keys computed once per frames (and shared by every dashboard of the same analysis), so a filter
 change is a few array operations rather than a re-scan of the frames. ``precompute=False``
 keeps the plain path (filter the frames, suppress, compute the metric on the result); both
@@ -30,22 +30,26 @@ from IPython.core.formatters import format_display_data
 from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
 
-from awareness_analysis.analysis import Analysis
-from awareness_analysis.filters import Selection
-from awareness_analysis.metrics import (
+from awareness_analysis.analysis.filters import Selection
+from awareness_analysis.analysis.metrics import (
     DEFINITIONS,
     campaign_rates,
     department_comparison,
     question_accuracy,
 )
-from awareness_analysis.plots import (
+from awareness_analysis.analysis.prepared import PreparedFrames, PreparedView, prepare
+from awareness_analysis.analysis.privacy import (
+    SUPPRESSED_LABEL,
+    suppress_departments,
+    suppress_rows,
+)
+from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.views.plots import (
     plot_campaign_rates,
     plot_department_intervals,
     plot_funnel,
     plot_question_accuracy,
 )
-from awareness_analysis.prepared import PreparedFrames, PreparedView, prepare
-from awareness_analysis.privacy import SUPPRESSED_LABEL, suppress_departments, suppress_rows
 
 #: What a dashboard view draws: its figures, and the table behind them.
 View = tuple[list[Figure], pd.DataFrame]
@@ -73,7 +77,7 @@ class Dashboard:
 
     Subclasses implement :meth:`render`, returning the figures and table to show, and may
     implement :meth:`render_view` to compute them from a precomputed
-    :class:`~awareness_analysis.prepared.PreparedView` (the default materialises its frames
+    :class:`~awareness_analysis.analysis.prepared.PreparedView` (the default materialises its frames
     and calls :meth:`render`). ``precompute=False`` uses the plain path throughout.
     """
 
@@ -178,7 +182,7 @@ class Dashboard:
 
     @property
     def precompute(self) -> bool:
-        """Whether redraws use the precomputed path (:mod:`awareness_analysis.prepared`)."""
+        """Whether redraws use the precomputed path (:mod:`awareness_analysis.analysis.prepared`)."""
         return self.prepared is not None
 
     def view_for(self, selection: Selection) -> PreparedView:

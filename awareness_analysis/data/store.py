@@ -53,13 +53,13 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from awareness_analysis import __version__
+from awareness_analysis.data.frames import Frames
 from awareness_analysis.errors import StoreError
-from awareness_analysis.frames import Frames
+from awareness_analysis.vocabulary import TABLES
 
 __all__ = ["SCHEMA_VERSION", "TABLES", "Snapshot", "SnapshotStore", "content_hash"]
 
 SCHEMA_VERSION = 1
-TABLES = ("campaigns", "users", "answers")
 MANIFEST_NAME = "manifest.json"
 SNAPSHOTS_DIR = "snapshots"
 INCOMPLETE_PREFIX = ".incomplete-"

@@ -29,9 +29,9 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 
 from awareness_analysis import __version__
+from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
+from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.errors import AwarenessAnalysisError
-from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE
-from awareness_analysis.store import Snapshot, SnapshotStore
 
 #: Marks a folder as written by this renderer, so replacing it never deletes anything else.
 REPORT_MARKER = ".awareness-analysis-report"

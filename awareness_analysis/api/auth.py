@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from awareness_analysis.config import HmacCredentials, OAuthCredentials
+from awareness_analysis.api.config import HmacCredentials, OAuthCredentials
 from awareness_analysis.errors import MimecastAPIError, MimecastResponseError
 
 log = logging.getLogger(__name__)

@@ -11,14 +11,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from awareness_analysis.api.transport import JsonDict, MimecastClient, Page
 from awareness_analysis.errors import MimecastResponseError
-from awareness_analysis.transport import JsonDict, MimecastClient, Page
+from awareness_analysis.vocabulary import OUTCOMES
 
 GET_CAMPAIGNS_PATH = "/api/awareness-training/campaign/get-campaigns"
 GET_USER_DATA_PATH = "/api/awareness-training/campaign/get-user-data"
 
 SEARCH_FIELDS = ("name", "email", "department", "customAttribute")
-STATUSES = ("sent", "correct", "incorrect")
+STATUSES = OUTCOMES
 MAX_ATTRIBUTE_IDS = 3
 DEFAULT_PAGE_SIZE = 500
 

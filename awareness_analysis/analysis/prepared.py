@@ -18,7 +18,7 @@ milliseconds at 100,000 user rows. :class:`PreparedFrames` does the per-row work
 A selection is then a boolean mask; suppression counts people with ``np.bincount`` over the
 pair codes and is cached per (selection without departments, k), so changing only the
 department filter reuses it; metrics are ``np.bincount`` over group codes, turned into tables
-by the same builders the plain functions in :mod:`awareness_analysis.metrics` use. The
+by the same builders the plain functions in :mod:`awareness_analysis.analysis.metrics` use. The
 results equal the plain path exactly (``tests/test_prepared.py`` compares them).
 
 Frames are treated as immutable once prepared (as everywhere in this package).
@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.filters import Selection
-from awareness_analysis.metrics import (
+from awareness_analysis.analysis.filters import Selection
+from awareness_analysis.analysis.metrics import (
     USER_METRICS,
     _all_correct,
     _answered,
@@ -50,7 +50,7 @@ from awareness_analysis.metrics import (
     _question_accuracy_table,
     _user_metric,
 )
-from awareness_analysis.privacy import (
+from awareness_analysis.analysis.privacy import (
     SUPPRESSED_LABEL,
     _choose_hidden,
     _person_keys,
@@ -129,7 +129,7 @@ class Suppressed:
 
     ``mask``: user rows selected. ``department_codes``: every user row's department code after
     relabelling, in ``department_dtype``. ``hidden``/``primary``/``everything_hidden`` as in
-    :class:`awareness_analysis.privacy.SuppressionResult`.
+    :class:`awareness_analysis.analysis.privacy.SuppressionResult`.
     """
 
     prepared: PreparedFrames = field(repr=False)
@@ -225,7 +225,7 @@ class PreparedView:
     # -- metrics ------------------------------------------------------------------------------
 
     def campaign_rates(self) -> pd.DataFrame:
-        """Same table as :func:`awareness_analysis.metrics.campaign_rates` of :meth:`users`."""
+        """Same table as :func:`awareness_analysis.analysis.metrics.campaign_rates` of :meth:`users`."""
         p = self.prepared
         groups = p.campaign_group[self.mask]
         groups = groups[groups >= 0]
@@ -262,7 +262,7 @@ class PreparedView:
         return np.sort(rows[index])
 
     def question_accuracy(self) -> pd.DataFrame:
-        """Same table as :func:`awareness_analysis.metrics.question_accuracy` of
+        """Same table as :func:`awareness_analysis.analysis.metrics.question_accuracy` of
         :meth:`answers` and :meth:`users`."""
         p = self.prepared
         answer_mask = self.answer_mask()
@@ -285,7 +285,7 @@ class PreparedView:
         )
 
     def department_comparison(self, metric: str) -> pd.DataFrame:
-        """Same table as :func:`awareness_analysis.metrics.department_comparison` of
+        """Same table as :func:`awareness_analysis.analysis.metrics.department_comparison` of
         :meth:`users` (and :meth:`answers` for accuracy)."""
         p = self.prepared
         codes = self.suppressed.department_codes
@@ -299,7 +299,7 @@ class PreparedView:
             success = p.user_success[metric][self.mask]
             counted = p.user_counted[metric][self.mask]
         else:  # the plain function raises the right error
-            from awareness_analysis.metrics import department_comparison
+            from awareness_analysis.analysis.metrics import department_comparison
 
             return department_comparison(self.users(), metric, answers=self.answers())
         categories = self.suppressed.department_dtype.categories

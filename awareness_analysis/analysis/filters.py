@@ -3,7 +3,7 @@
 A selection narrows the users frame by campaign, department, outcome (status), user state and a
 free-text search, the way the Mimecast campaign page filters its user list. Every empty field
 means "no restriction", so ``Selection()`` selects everything. Apply the selection first and
-small-group suppression (:mod:`awareness_analysis.privacy`) second, so group sizes are judged
+small-group suppression (:mod:`awareness_analysis.analysis.privacy`) second, so group sizes are judged
 within what is shown.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.frames import OUTCOMES
+from awareness_analysis.data.frames import OUTCOMES
 
 __all__ = ["STATUSES", "Selection"]
 

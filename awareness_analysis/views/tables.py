@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from awareness_analysis.analysis import Analysis
-from awareness_analysis.metrics import DEFINITIONS, department_comparison, question_accuracy
-from awareness_analysis.privacy import suppress_departments, suppress_rows
+from awareness_analysis.analysis.metrics import (
+    DEFINITIONS,
+    department_comparison,
+    question_accuracy,
+)
+from awareness_analysis.analysis.privacy import suppress_departments, suppress_rows
+from awareness_analysis.analysis.session import Analysis
 
 
 @dataclass(frozen=True)

@@ -13,24 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from awareness_analysis import __version__
-from awareness_analysis.demo import STORE_ENV, ensure_demo_store
-from awareness_analysis.frames import Frames
-from awareness_analysis.privacy import DEFAULT_MIN_GROUP_SIZE, load_pseudonym_key, pseudonymise
-from awareness_analysis.store import Snapshot, SnapshotStore
-
-
-def open_store(store_path: str | os.PathLike[str] | None = None) -> SnapshotStore:
-    """The store at ``store_path``; else ``$AWARENESS_STORE``; else the demo store.
-
-    The demo store is built on first use (about a second), so notebooks run on a fresh machine
-    with no credentials.
-    """
-    if store_path is not None and str(store_path).strip():
-        return SnapshotStore(store_path)
-    from_env = os.environ.get(STORE_ENV, "").strip()
-    if from_env:
-        return SnapshotStore(from_env)
-    return ensure_demo_store()
+from awareness_analysis.analysis.privacy import (
+    DEFAULT_MIN_GROUP_SIZE,
+    load_pseudonym_key,
+    pseudonymise,
+)
+from awareness_analysis.data.frames import Frames
+from awareness_analysis.data.store import Snapshot, SnapshotStore
 
 
 @dataclass(frozen=True)
@@ -87,8 +76,8 @@ class Analysis:
         return replace(self, min_group_size=k)
 
 
-def load_analysis(
-    store_path: str | os.PathLike[str] | None = None,
+def open_analysis(
+    store: SnapshotStore | str | os.PathLike[str],
     *,
     min_group_size: int | None = DEFAULT_MIN_GROUP_SIZE,
     pseudonymise_people: bool = False,
@@ -97,11 +86,12 @@ def load_analysis(
     key_file: str | os.PathLike[str] | None = None,
     report: bool = False,
 ) -> Analysis:
-    """Open a store (see :func:`open_store`), load a snapshot, and pseudonymise if asked."""
+    """Load a snapshot of ``store`` and pseudonymise it if asked."""
     k = int(min_group_size or 0)
     if k < 0:
         raise ValueError(f"min_group_size must be 0 (off) or more, not {k}.")
-    snapshot = open_store(store_path).load(at, snapshot_id=snapshot_id)
+    store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
+    snapshot = store.load(at, snapshot_id=snapshot_id)
     frames = snapshot.frames
     if pseudonymise_people:
         key = load_pseudonym_key(**({} if key_file is None else {"key_file": Path(key_file)}))

@@ -1,4 +1,4 @@
-"""Charts of rate tables: a rate table (see :mod:`awareness_analysis.metrics`) in, a Figure out.
+"""Charts of rate tables: a rate table (see :mod:`awareness_analysis.analysis.metrics`) in, a Figure out.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly, never through pyplot, so
 dashboards that redraw on every filter change leave no figures behind in pyplot's registry; the
@@ -175,13 +175,15 @@ def _chars_per_line(width_in: float, fontsize: float) -> int:
 
 
 def _definitions(metrics: Iterable[str]) -> list[str]:
-    from awareness_analysis.metrics import DEFINITIONS  # lazy: plots must import without it
+    from awareness_analysis.analysis.metrics import (
+        DEFINITIONS,  # lazy: plots must import without it
+    )
 
     return [DEFINITIONS[m].text() for m in metrics if m in DEFINITIONS]
 
 
 def _metric_label(metric: str) -> str:
-    from awareness_analysis.metrics import DEFINITIONS
+    from awareness_analysis.analysis.metrics import DEFINITIONS
 
     definition = DEFINITIONS.get(metric)
     return definition.label if definition is not None else metric.replace("_", " ").capitalize()
@@ -639,11 +641,11 @@ def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = ""
 def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
     """Department rate against department size n, inside 95% and 99.8% control limits.
 
-    Limits come from :func:`awareness_analysis.metrics.funnel_limits` around the organisation
+    Limits come from :func:`awareness_analysis.analysis.metrics.funnel_limits` around the organisation
     rate. Departments outside the 99.8% limits are labelled by name; filled markers are the
     departments the comparison table marks significant (Benjamini-Hochberg q < 0.05).
     """
-    from awareness_analysis.metrics import funnel_limits
+    from awareness_analysis.analysis.metrics import funnel_limits
 
     metric = _comparison_metric(comparison)
     label = _metric_label(metric) if metric else "Rate"

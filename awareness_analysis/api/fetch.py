@@ -7,7 +7,7 @@ Concurrency
     Campaigns' user data is fetched by up to ``workers`` threads (default
     :data:`DEFAULT_WORKERS`; 1 fetches one campaign after another). They share one client and so
     one rate-limit budget: an HTTP 429 to any of them holds all of them until the reset time
-    (see :class:`~awareness_analysis.transport.RateLimitGate`). The snapshot does not depend on
+    (see :class:`~awareness_analysis.api.transport.RateLimitGate`). The snapshot does not depend on
     which campaign finished first. The first failure stops the other workers (each stops before
     its next request) and is raised; nothing is written.
 
@@ -40,17 +40,17 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from awareness_analysis import __version__
-from awareness_analysis import frames as _frames
-from awareness_analysis.endpoints import (
+from awareness_analysis.api.endpoints import (
     DEFAULT_PAGE_SIZE,
     UserDataFilter,
     UserDataQuery,
     iter_user_data_pages,
     list_campaigns,
 )
+from awareness_analysis.api.transport import JsonDict, MimecastClient
+from awareness_analysis.data import frames as _frames
+from awareness_analysis.data.store import Snapshot, SnapshotStore, host_only
 from awareness_analysis.errors import StoreError
-from awareness_analysis.store import Snapshot, SnapshotStore, host_only
-from awareness_analysis.transport import JsonDict, MimecastClient
 
 log = logging.getLogger(__name__)
 

@@ -84,6 +84,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from awareness_analysis.errors import MimecastResponseError
+from awareness_analysis.vocabulary import OUTCOMES, UNASSIGNED_DEPARTMENT
 
 __all__ = [
     "ANSWER_DTYPES",
@@ -98,8 +99,6 @@ __all__ = [
     "reuse_frames",
 ]
 
-UNASSIGNED_DEPARTMENT = "(unassigned)"
-OUTCOMES = ("sent", "correct", "incorrect")
 UNKNOWN_USER_STATE = "UNKNOWN"
 API_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 # Guards the dense users x questions matrix against a absurd key such as forQuestion99999.

@@ -176,7 +176,7 @@ def _choose_hidden(
     ``size_of`` gives the distinct people of each department present, ``total`` the distinct
     people of the whole selection and ``people_in(names)`` the distinct people of several
     departments together. Shared with the precomputed path of
-    :mod:`awareness_analysis.prepared`, so both hide the very same departments.
+    :mod:`awareness_analysis.analysis.prepared`, so both hide the very same departments.
     """
     if total < threshold:
         hidden = sorted(size_of)
@@ -218,7 +218,7 @@ def _relabel(department: pd.Series, hidden: set[str]) -> pd.Categorical:
 def suppress_rows(table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE) -> pd.DataFrame:
     """Mark rate-table rows with ``0 < n < k`` as suppressed and blank their numbers.
 
-    For the rate tables of :mod:`awareness_analysis.metrics`: such rows get ``suppressed`` True,
+    For the rate tables of :mod:`awareness_analysis.analysis.metrics`: such rows get ``suppressed`` True,
     the counts (``successes``, ``n`` and, where present, ``correct``, ``incorrect``,
     ``not_answered``) become ``<NA>`` (nullable Int64) and the rates, intervals and test
     statistics NaN; ``significant`` becomes False and ``direction`` "suppressed" where those

@@ -1,12 +1,12 @@
 """Rates, intervals and department comparisons computed from the tidy frames.
 
-Every metric function is a pure function of the frames in :mod:`awareness_analysis.frames` (or a
+Every metric function is a pure function of the frames in :mod:`awareness_analysis.data.frames` (or a
 filtered subset of them) and returns a *rate table*: a DataFrame with a plain RangeIndex and the
 common columns
 
 ``metric`` (str), ``successes`` (Int64), ``n`` (Int64), ``rate`` (float64, NaN when n == 0),
 ``ci_low``, ``ci_high`` (float64, 95% Wilson score interval, NaN when n == 0), ``suppressed``
-(bool; always False here, :func:`awareness_analysis.privacy.suppress_rows` sets it).
+(bool; always False here, :func:`awareness_analysis.analysis.privacy.suppress_rows` sets it).
 
 ``successes`` and ``n`` are nullable so that suppressed rows can hold ``<NA>``.
 
@@ -55,7 +55,7 @@ CONFIDENCE = 0.95
 #: A department differs from the organisation when its BH-adjusted q-value is below this.
 SIGNIFICANCE_LEVEL = 0.05
 #: Department label of rows pooled by small-group suppression. Same value as
-#: ``awareness_analysis.privacy.SUPPRESSED_LABEL``; repeated here because privacy builds on
+#: ``awareness_analysis.analysis.privacy.SUPPRESSED_LABEL``; repeated here because privacy builds on
 #: metrics, not the other way round.
 SUPPRESSED_DEPARTMENT = "(suppressed)"
 #: Metrics computed per user, in the order :func:`campaign_rates` lists them.
@@ -294,7 +294,7 @@ def _campaign_rates_table(
     """The :func:`campaign_rates` table from per-campaign counts (one entry per campaign).
 
     Shared by :func:`campaign_rates` and the precomputed path of
-    :mod:`awareness_analysis.prepared`, so both build the very same table.
+    :mod:`awareness_analysis.analysis.prepared`, so both build the very same table.
     """
     n_metrics = len(USER_METRICS)
     # Campaign-major stacking: row i * 3 + j is campaign i, metric j.
@@ -320,7 +320,7 @@ def question_accuracy(answers: pd.DataFrame, users: pd.DataFrame) -> pd.DataFram
     ``not_answered`` (Int64), then the common rate-table columns with metric ``"accuracy"``,
     successes = correct and n = correct + incorrect (n = 0 -> NaN rate and interval when nobody
     answered). ``answers`` should already hold only the selected users
-    (:meth:`awareness_analysis.filters.Selection.apply_answers`); ``users`` supplies campaign
+    (:meth:`awareness_analysis.analysis.filters.Selection.apply_answers`); ``users`` supplies campaign
     names (``""`` for a campaign it lacks). Ordered by campaign category order, then question.
     """
     result = answers["result"]
@@ -362,7 +362,7 @@ def _question_accuracy_table(
     """The :func:`question_accuracy` table from per campaign x question counts.
 
     Shared by :func:`question_accuracy` and the precomputed path of
-    :mod:`awareness_analysis.prepared`, so both build the very same table.
+    :mod:`awareness_analysis.analysis.prepared`, so both build the very same table.
     """
     row_names = [name_of.get(cid, "") for cid in campaign_ids.astype(str)]  # one per row, small
     table = pd.DataFrame(
@@ -425,12 +425,12 @@ def department_comparison(
     ``attrs`` holds metric, org_rate, org_successes, org_n and confidence.
 
     The ``"(suppressed)"`` pseudo-department (:data:`SUPPRESSED_DEPARTMENT`, the rows that
-    :func:`awareness_analysis.privacy.suppress_departments` pooled) keeps its numbers, since
+    :func:`awareness_analysis.analysis.privacy.suppress_departments` pooled) keeps its numbers, since
     its combined size is at least k and it is part of the organisation total, but it is not a
     real group: it is left out of the test and the BH family (z, p and q NaN, significant False,
     direction "suppressed"). Departments with n == 0 (e.g. nobody answered, for all-correct)
     likewise get NaN statistics and direction "no data". ``suppressed`` stays False: that
-    column marks rows hidden by :func:`awareness_analysis.privacy.suppress_rows`.
+    column marks rows hidden by :func:`awareness_analysis.analysis.privacy.suppress_rows`.
     """
     departments, success, counted = _department_flags(users, metric, answers)
     per_department = (
@@ -460,7 +460,7 @@ def _comparison_table(
     """The :func:`department_comparison` table from per-department counts.
 
     Shared by :func:`department_comparison` and the precomputed path of
-    :mod:`awareness_analysis.prepared`, so both build the very same table.
+    :mod:`awareness_analysis.analysis.prepared`, so both build the very same table.
     """
     org_rate = org_successes / org_n if org_n else float("nan")
     names = pd.array(np.asarray(departments, dtype=object), dtype="str")

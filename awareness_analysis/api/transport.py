@@ -1,7 +1,7 @@
 """HTTP transport for the Mimecast API: signing, envelope checks, retries and pagination.
 
 One :class:`MimecastClient` wraps one ``requests.Session``. It knows nothing about campaigns:
-the endpoint layer (:mod:`awareness_analysis.endpoints`) says what to ask for.
+the endpoint layer (:mod:`awareness_analysis.api.endpoints`) says what to ask for.
 
 Retries are done here rather than with urllib3's ``Retry`` because every attempt must be
 signed afresh (new date and request id) and because Mimecast reports some failures inside an
@@ -30,8 +30,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from awareness_analysis import __version__
-from awareness_analysis.auth import MimecastHmacAuth, OAuthClientAuth
-from awareness_analysis.config import HmacCredentials, Settings
+from awareness_analysis.api.auth import MimecastHmacAuth, OAuthClientAuth
+from awareness_analysis.api.config import HmacCredentials, Settings
 from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
 
 log = logging.getLogger(__name__)
