@@ -1,7 +1,7 @@
 """Widgets benchmark: time from a filter change to the redrawn figure, at 100,000 user rows.
 
     python benchmarks/bench_widgets.py        (or: python -m benchmarks.bench_widgets)
-    python benchmarks/bench_widgets.py --changes 5 --no-plain     (quicker)
+    python benchmarks/bench_widgets.py --changes 5     (quicker)
 
 A synthetic organisation of 5,000 users x 20 campaigns (``synthetic_dataset``; 100,000 user
 rows, 10 departments) is built into frames once. For each dashboard and each filter control
@@ -11,15 +11,12 @@ each assignment: the dashboard redraws synchronously inside it (filters, suppres
 figure, PNG encoding into the Output widget), so the time measured is the time from the
 change to the redrawn figure. Every change is checked to have caused exactly one redraw.
 
-Each dashboard is measured twice in the same run: with the precomputed path (the default,
-:mod:`awareness_analysis.analysis.prepared`) and with ``precompute=False`` (the plain path: filter the
-frames, suppress, join answers and compute the metric on every change). Both share the same
-figure code, so the ratio is the data path's gain; the figure-level savings (panel titles at a
-fixed position, PNG zlib level 1, layout-only placement of the funnel's labels; all pixel for
-pixel the same images as before) help both paths and are not in the ratio. Printed: median and
-p90 per dashboard and filter with the plain path's and the ratio; where each change's time goes
-(data work, building the figure, PNG layout/render/encode); and each dashboard's median over
-all its changes against the 200 ms target.
+Every dashboard computes through the one analysis engine
+(:mod:`awareness_analysis.analysis.engine`), built once per analysis and shared by its
+dashboards. Printed: the engine's build time; median and p90 per dashboard and filter; where
+each change's time goes (data work, building the figure, PNG layout/render/encode); and each
+dashboard's median over all its changes against the 200 ms target, beside the figures of the
+former two-path design (README, 2026-11-27) for comparison.
 """
 
 from __future__ import annotations
@@ -38,11 +35,11 @@ from typing import Any
 import matplotlib
 import pandas as pd
 
-from awareness_analysis.views import widgets
-from awareness_analysis.analysis.prepared import PreparedFrames
+from awareness_analysis.analysis.engine import Engine
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.data.frames import build_frames
 from awareness_analysis.fakeapi.demo_org import synthetic_dataset
+from awareness_analysis.views import widgets
 from awareness_analysis.views.widgets import (
     CampaignOverview,
     Dashboard,
@@ -54,6 +51,13 @@ from awareness_analysis.views.widgets import (
 N_USERS = 5_000
 N_CAMPAIGNS = 20
 TARGET_MS = 200.0
+#: Medians of the former design (precomputed second path), README 2026-11-27, same machine size.
+PREVIOUS_MS = {
+    "CampaignOverview": 276.0,
+    "QuestionAccuracy": 330.0,
+    "DepartmentComparison": 201.0,
+    "UserExplorer": 4.0,
+}
 DASHBOARDS: tuple[type[Dashboard], ...] = (
     CampaignOverview,
     QuestionAccuracy,
@@ -90,7 +94,7 @@ def build_analysis() -> Analysis:
         snapshot=_Snapshot(manifest={}),  # type: ignore[arg-type]
         frames=frames,
         min_group_size=5,
-        pseudonymised=False,
+        pseudonymise=False,
     )
 
 
@@ -224,10 +228,10 @@ def _median(changes: Sequence[Change], part: str = "total") -> float:
 
 
 def _measure(
-    analysis: Analysis, kind: type[Dashboard], precompute: bool, n: int
+    analysis: Analysis, kind: type[Dashboard], n: int
 ) -> tuple[float, dict[str, list[Change]]]:
     start = time.perf_counter()
-    dashboard = kind(analysis, precompute=precompute)
+    dashboard = kind(analysis)
     created = (time.perf_counter() - start) * 1000
     with Phases() as phases:
         return created, {k: time_changes(dashboard, k, n, phases) for k in _kinds(kind)}
@@ -236,9 +240,6 @@ def _measure(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=10, help="changes per filter (10)")
-    parser.add_argument(
-        "--no-plain", action="store_true", help="skip the plain (precompute=False) comparison"
-    )
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
@@ -257,75 +258,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{time.perf_counter() - start:.1f} s (not timed)"
     )
     start = time.perf_counter()
-    PreparedFrames(users, analysis.frames.answers)
+    Engine(users, analysis.frames.answers)
     print(
-        f"precomputation (awareness_analysis.analysis.prepared, once per analysis and shared by its "
-        f"dashboards): {(time.perf_counter() - start) * 1000:.0f} ms"
+        "analysis engine built (once per analysis, shared by its dashboards): "
+        f"{(time.perf_counter() - start) * 1000:.0f} ms"
     )
     print(
         f"{args.changes} changes per filter; ms from the .value change to the redraw done "
         "(filter, suppression, metric, figure, PNG into the Output widget)"
     )
     print()
-    header = f"{'dashboard':<22} {'filter':<15} {'median':>7} {'p90':>7}"
-    if not args.no_plain:
-        header += f" {'plain med':>10} {'plain p90':>10} {'speed-up':>9}"
-    print(header)
-    results: list[tuple[str, float, list[Change], list[Change], float | None]] = []
+    print(f"{'dashboard':<22} {'filter':<15} {'median':>7} {'p90':>7}")
+    results: list[tuple[str, float, list[Change]]] = []
     for kind in DASHBOARDS:
-        created, fast = _measure(analysis, kind, True, args.changes)
-        plain: dict[str, list[Change]] = {}
-        plain_created = None
-        if not args.no_plain:
-            plain_created, plain = _measure(analysis, kind, False, args.changes)
+        created, changes = _measure(analysis, kind, args.changes)
         for name in _kinds(kind):
-            times = [c.total for c in fast[name]]
-            line = (
+            times = [c.total for c in changes[name]]
+            print(
                 f"{kind.__name__:<22} {name:<15} {statistics.median(times):7.0f} {_p90(times):7.0f}"
             )
-            if plain:
-                plain_times = [c.total for c in plain[name]]
-                ratio = statistics.median(plain_times) / statistics.median(times)
-                line += (
-                    f" {statistics.median(plain_times):10.0f} {_p90(plain_times):10.0f} "
-                    f"{ratio:8.1f}x"
-                )
-            print(line)
-        every = [c for changes in fast.values() for c in changes]
-        every_plain = [c for changes in plain.values() for c in changes]
-        results.append((kind.__name__, created, every, every_plain, plain_created))
+        every = [c for kind_changes in changes.values() for c in kind_changes]
+        results.append((kind.__name__, created, every))
 
     print()
     print("Where a change's time goes (medians over all changes of a dashboard, ms):")
-    print(
-        f"{'dashboard':<22} {'path':<12} {'total':>6} {'data':>6} {'figure':>7} {'PNG':>6} "
-        f"{'created':>8}"
-    )
-    for name, created, every, every_plain, plain_created in results:
-        rows = [("precomputed", every, created)]
-        if every_plain:
-            rows.append(("plain", every_plain, plain_created))
-        for path, changes, made in rows:
-            print(
-                f"{name:<22} {path:<12} {_median(changes):6.0f} {_median(changes, 'data'):6.1f} "
-                f"{_median(changes, 'build'):7.0f} {_median(changes, 'png'):6.0f} "
-                f"{made or 0:8.0f}"
-            )
+    print(f"{'dashboard':<22} {'total':>6} {'data':>6} {'figure':>7} {'PNG':>6} {'created':>8}")
+    for name, created, every in results:
+        print(
+            f"{name:<22} {_median(every):6.0f} {_median(every, 'data'):6.1f} "
+            f"{_median(every, 'build'):7.0f} {_median(every, 'png'):6.0f} {created:8.0f}"
+        )
     print(
         "(data = filter, suppression, metric table, department options and showing the "
         "output; figure = building the matplotlib figure; PNG = layout, rendering and "
-        "encoding; created = dashboard construction and first draw, incl. precomputation "
-        "unless a live dashboard of the same analysis already holds it)"
+        "encoding; created = dashboard construction and first draw, incl. the engine unless "
+        "the analysis already holds it)"
     )
     print()
-    for name, _, every, every_plain, _ in results:
+    for name, _, every in results:
         median = _median(every)
         verdict = "met" if median < TARGET_MS else "NOT met"
-        line = f"{name:<22} median over all changes {median:5.0f} ms"
-        if every_plain:
-            plain_median = _median(every_plain)
-            line += f" (plain {plain_median:5.0f} ms, {plain_median / median:.1f}x)"
-        print(f"{line}; target < {TARGET_MS:.0f} ms: {verdict}")
+        previous = PREVIOUS_MS[name]
+        print(
+            f"{name:<22} median over all changes {median:5.0f} ms (former design {previous:.0f} "
+            f"ms: {previous / median:.2f}x); target < {TARGET_MS:.0f} ms: {verdict}"
+        )
     return 0
 
 

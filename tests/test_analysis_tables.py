@@ -46,17 +46,15 @@ def test_open_store_prefers_path_then_environment_then_demo(
 def test_provenance_names_snapshot_hash_and_privacy(analysis: Analysis) -> None:
     provenance = analysis.provenance()
     assert provenance["content_hash"].startswith("sha256:")
-    assert provenance["min_group_size"] == 5 and provenance["pseudonymised"] is False
+    assert provenance["min_group_size"] == 5 and provenance["pseudonymise"] is False
     text = analysis.provenance_text()
-    assert analysis.snapshot.snapshot_id in text and "groups under 5 users suppressed" in text
+    assert analysis.snapshot.snapshot_id in text and "groups under 5 people suppressed" in text
 
 
 def test_pseudonymised_analysis_holds_no_raw_email_or_name(
     demo_store: Path, analysis: Analysis, tmp_path: Path
 ) -> None:
-    masked = load_analysis(
-        demo_store, pseudonymise_people=True, key_file=tmp_path / "pseudonym.key"
-    )
+    masked = load_analysis(demo_store, pseudonymise=True, key_file=tmp_path / "pseudonym.key")
     raw_emails = set(analysis.frames.users["email"])
     raw_names = set(analysis.frames.users["name"]) - {""}
     assert not raw_emails & set(masked.frames.users["email"])
@@ -79,7 +77,7 @@ def test_campaign_summary(analysis: Analysis) -> None:
         "module",
         "launched",
         "questions",
-        "users sent",
+        "people sent",
     ]
     assert len(table.frame) == len(analysis.frames.campaigns)
     assert table.frame["questions"].max() == 4
@@ -99,13 +97,50 @@ def test_hardest_questions_lowest_accuracy_first_with_definition(analysis: Analy
 
 
 def test_significant_departments_and_suppression(analysis: Analysis) -> None:
-    table = significant_departments(analysis, "acknowledgement")
+    table = significant_departments(analysis, ("acknowledgement",))
     directions = dict(zip(table.frame["department"], table.frame["direction"], strict=True))
     assert directions["Customer Service"] == "below"
     assert directions["IT"] == "above"
     assert "Board Secretariat" not in directions  # 3 people: suppressed at k=5
-    assert (table.frame["q value"] < 0.05).all()
+    assert all(q == "< 0.0001" or float(q) < 0.05 for q in table.frame["q value"])
     assert any("Benjamini-Hochberg" in note for note in table.notes)
+    assert any("rest of the organisation" in note for note in table.notes)
+
+
+def test_significant_departments_list_every_metric_with_units(analysis: Analysis) -> None:
+    table = significant_departments(analysis)
+    labels = {DEFINITIONS[m].label for m in ("acknowledgement", "completion", "accuracy")}
+    assert labels <= set(table.frame["metric"])
+    accuracy = table.frame[table.frame["metric"] == DEFINITIONS["accuracy"].label]
+    # Pooled over campaigns: people and answers are separate figures.
+    assert accuracy["n"].str.endswith(" answers").all()
+    assert all(
+        people < int(n.split()[0].replace(",", ""))
+        for people, n in zip(accuracy["people"], accuracy["n"], strict=True)
+    )
+
+
+def test_campaign_selection_limits_every_table(demo_store: Path) -> None:
+    full = load_analysis(demo_store)
+    one = full.campaigns["campaign_id"].astype(str).iloc[2]
+    limited = load_analysis(demo_store, campaign_ids=[one])
+    assert list(limited.campaigns["campaign_id"].astype(str)) == [one]
+    assert set(limited.users["campaign_id"].astype(str)) == {one}
+    assert set(limited.answers["campaign_id"].astype(str)) == {one}
+    name = str(limited.campaigns["campaign_name"].iloc[0])
+    assert list(campaign_summary(limited).frame["campaign"]) == [name]
+    assert set(hardest_questions(limited).frame["campaign"]) == {name}
+    people = limited.users["email"].nunique()
+    assert limited.view().department_comparison("completion").attrs["org_people"] == people
+    with pytest.raises(ValueError, match="Unknown campaign id"):
+        load_analysis(demo_store, campaign_ids=["nope"])
+
+
+def test_analysis_frames_to_continue_in_pandas(analysis: Analysis) -> None:
+    assert analysis.users is analysis.frames.users
+    assert analysis.answers is analysis.frames.answers
+    assert analysis.campaigns is analysis.frames.campaigns
+    assert "@" not in repr(analysis)  # a repr names no person
 
 
 def test_suppression_off_is_announced(analysis: Analysis) -> None:

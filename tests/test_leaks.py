@@ -2,9 +2,9 @@
 
 One module-scoped run serves an organisation with very small departments on a loopback fake
 API configured with distinctive fake secrets, then drives the CLI (in process and once as a
-subprocess with ``-vv``), the client's failure paths and ``report --anonymize`` while capturing
+subprocess with ``-vv``), the client's failure paths and ``report --pseudonymise`` while capturing
 everything, and greps all of it for the secrets. The same store checks suppression and
-pseudonymisation of the anonymized pages and of a pseudonymised CSV export.
+pseudonymisation of the pseudonymised pages and of a pseudonymised CSV export.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ def leak_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     store,
                     "--out",
                     str(run.reports),
-                    "--anonymize",
+                    "--pseudonymise",
                     "--min-group-size",
                     str(MIN_GROUP),
                     "--no-progress",
@@ -508,7 +508,7 @@ def test_readable_config_file_warns_once_on_stderr_via_cli(
         assert creds.app_key not in done.stderr + done.stdout
 
 
-# -- 3. anonymized reports and pseudonymised exports ------------------------------------------
+# -- 3. pseudonymised reports and pseudonymised exports ------------------------------------------
 
 
 def _people(store: Path) -> tuple[set[str], set[str]]:
@@ -522,7 +522,7 @@ def test_store_holds_the_small_departments(leak_run: Run) -> None:
     assert {str(k): v for k, v in sizes.items()} == DEPARTMENTS
 
 
-def test_anonymized_reports_hide_people_and_small_departments(leak_run: Run) -> None:
+def test_pseudonymised_reports_hide_people_and_small_departments(leak_run: Run) -> None:
     emails, names = _people(leak_run.store)
     assert len(emails) == sum(DEPARTMENTS.values())
     pages = {n: t for n, t in _report_texts(leak_run.reports).items() if n.endswith(".html")}
@@ -544,7 +544,7 @@ def test_pseudonymised_export_hides_people_and_small_departments(
     emails, names = _people(leak_run.store)
     analysis = load_analysis(
         leak_run.store,
-        pseudonymise_people=True,
+        pseudonymise=True,
         key_file=tmp_path / "pseudonym.key",
         min_group_size=MIN_GROUP,
     )

@@ -12,7 +12,7 @@ import pytest
 
 from awareness_analysis.analysis.metrics import (
     DEFINITIONS,
-    SUPPRESSED_DEPARTMENT,
+    SUPPRESSED_LABEL,
     benjamini_hochberg,
     campaign_rates,
     department_comparison,
@@ -30,16 +30,18 @@ COMMON_DTYPES = {
     "metric": "str",
     "successes": "Int64",
     "n": "Int64",
+    "people": "Int64",
     "rate": "float64",
     "ci_low": "float64",
     "ci_high": "float64",
+    "design_effect": "float64",
     "suppressed": "bool",
 }
 CAMPAIGN_RATE_DTYPES = {"campaign_id": "category", "campaign_name": "category", **COMMON_DTYPES}
 ACCURACY_DTYPES = {
     "campaign_id": "category",
     "campaign_name": "category",
-    "question": "int8",
+    "question": "int64",
     "correct": "Int64",
     "incorrect": "Int64",
     "not_answered": "Int64",
@@ -48,6 +50,9 @@ ACCURACY_DTYPES = {
 COMPARISON_DTYPES = {
     "department": "str",
     **COMMON_DTYPES,
+    "n_effective": "float64",
+    "rest_rate": "float64",
+    "rest_n": "Int64",
     "org_rate": "float64",
     "z": "float64",
     "p_value": "float64",
@@ -133,13 +138,13 @@ def test_definitions_text_and_keys() -> None:
     assert set(DEFINITIONS) == {"acknowledgement", "completion", "accuracy", "all_correct"}
     assert all(key == definition.name for key, definition in DEFINITIONS.items())
     assert DEFINITIONS["acknowledgement"].text() == (
-        "Acknowledgement rate = acknowledged users / users sent the campaign (n). "
-        "Excludes: none. 95% Wilson interval."
+        "Acknowledgement rate = enrolments acknowledged / enrolments sent (one per person per "
+        "campaign) (n). Excludes: none. 95% Wilson interval on the effective n."
     )
     accuracy = DEFINITIONS["accuracy"].text()
     assert accuracy.startswith("Question accuracy = correct answers / answered questions")
     assert "not answered (SENT)" in accuracy
-    assert "answered nothing" in DEFINITIONS["all_correct"].text()
+    assert "nothing answered" in DEFINITIONS["all_correct"].text()
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFINITIONS["completion"].label = "changed"  # type: ignore[misc]
 
@@ -337,45 +342,46 @@ def department_users(counts: dict[str, tuple[int, int]]) -> pd.DataFrame:
     return build_frames([camp], {"c1": items}).users
 
 
+# Each department is compared with the rest of the organisation by the pooled two-proportion
+# z-test: p = (s1 + s0) / (n1 + n0), z = (s1/n1 - s0/n0) / sqrt(p (1 - p) (1/n1 + 1/n0)),
+# two-sided normal p; one campaign, so each person is one enrolment and effective n = n.
+
+
 def test_department_comparison_one_clearly_below() -> None:
-    # A 2/40, B, C, D 26/40 each, pooled "(suppressed)" 5/10:
-    # org = (2 + 3 * 26 + 5) / (4 * 40 + 10) = 85 / 170 = 0.5.
-    # se(n = 40) = sqrt(0.5 * 0.5 / 40) = 0.0790569
-    # z_A = (0.05 - 0.5) / 0.0790569 = -5.6921; p_A = 2 (1 - Phi(5.6921)) = 1.2549e-8
-    # z_B = (0.65 - 0.5) / 0.0790569 = 1.8974; p_B = 2 (1 - Phi(1.8974)) = 0.057780
-    # BH over the 4 real departments (m = 4): A rank 1 -> 4 * 1.2549e-8 = 5.0195e-8;
-    # B, C, D ranks 2-4 tie at 0.057780: rank 4 gives 0.057780 * 4 / 4 = 0.057780, and the
-    # running minimum carries it down. Had "(suppressed)" (z = 0, p = 1) been in the family,
-    # m = 5 would make B's q = 0.057780 * 5 / 4 = 0.072225.
+    # A 2/40, B, C, D 26/40 each, pooled "(suppressed)" 5/10: org = 85/170 = 0.5.
+    # A against the rest 83/130: p = 0.5, se = sqrt(0.25 (1/40 + 1/130)) = 0.0904051,
+    # z_A = (0.05 - 0.6384615) / 0.0904051 = -6.5092, p_A = 7.557e-11.
+    # B against the rest 59/130: z_B = (0.65 - 0.4538462) / 0.0904051 = 2.1697, p_B = 0.030028.
+    # BH over the 4 real departments (m = 4): A rank 1 -> 3.0228e-10; B, C, D tie at ranks
+    # 2-4: q = 0.030028 * 4 / 4 = 0.030028 < 0.05, so they are significant too.
     users = department_users(
-        {"A": (2, 40), "B": (26, 40), "C": (26, 40), "D": (26, 40), SUPPRESSED_DEPARTMENT: (5, 10)}
+        {"A": (2, 40), "B": (26, 40), "C": (26, 40), "D": (26, 40), SUPPRESSED_LABEL: (5, 10)}
     )
     table = department_comparison(users, "acknowledgement")
     assert_schema(table, COMPARISON_DTYPES)
-    assert table.attrs == {
-        "metric": "acknowledgement",
-        "org_rate": 0.5,
-        "org_successes": 85,
-        "org_n": 170,
-        "confidence": 0.95,
-    }
+    attrs = table.attrs
+    assert (attrs["metric"], attrs["unit"], attrs["org_rate"]) == (
+        "acknowledgement",
+        "enrolments",
+        0.5,
+    )
+    assert (attrs["org_successes"], attrs["org_n"], attrs["org_people"]) == (85, 170, 170)
     # Sorted by rate descending, ties by name.
-    assert list(table["department"]) == ["B", "C", "D", SUPPRESSED_DEPARTMENT, "A"]
+    assert list(table["department"]) == ["B", "C", "D", SUPPRESSED_LABEL, "A"]
     assert (table["org_rate"] == 0.5).all()
     rows = table.set_index("department")
-    assert rows.loc["A", "z"] == pytest.approx(-5.6921, abs=5e-5)
-    assert rows.loc["A", "p_value"] == pytest.approx(1.2549e-8, rel=1e-3)
-    assert rows.loc["A", "q_value"] == pytest.approx(5.0195e-8, rel=1e-3)
-    assert rows.loc["A", "significant"]
-    assert rows.loc["A", "direction"] == "below"
+    assert rows.loc["A", "rest_n"] == 130 and rows.loc["A", "rest_rate"] == pytest.approx(83 / 130)
+    assert rows.loc["A", "z"] == pytest.approx(-6.5092, abs=5e-5)
+    assert rows.loc["A", "p_value"] == pytest.approx(7.557e-11, rel=1e-3)
+    assert rows.loc["A", "q_value"] == pytest.approx(4 * 7.557e-11, rel=1e-3)
+    assert rows.loc["A", "significant"] and rows.loc["A", "direction"] == "below"
     for dept in ("B", "C", "D"):
-        assert rows.loc[dept, "z"] == pytest.approx(1.8974, abs=5e-5)
-        assert rows.loc[dept, "p_value"] == pytest.approx(0.057780, abs=5e-6)
-        assert rows.loc[dept, "q_value"] == pytest.approx(0.057780, abs=5e-6)
-        assert not rows.loc[dept, "significant"]
-        assert rows.loc[dept, "direction"] == "as expected"
+        assert rows.loc[dept, "z"] == pytest.approx(2.1697, abs=5e-5)
+        assert rows.loc[dept, "p_value"] == pytest.approx(0.030028, abs=5e-6)
+        assert rows.loc[dept, "q_value"] == pytest.approx(0.030028, abs=5e-6)
+        assert rows.loc[dept, "significant"] and rows.loc[dept, "direction"] == "above"
     # The pooled pseudo-department keeps its numbers but is not tested.
-    pooled = rows.loc[SUPPRESSED_DEPARTMENT]
+    pooled = rows.loc[SUPPRESSED_LABEL]
     assert (pooled["successes"], pooled["n"], pooled["rate"]) == (5, 10, 0.5)
     assert not math.isnan(pooled["ci_low"])
     assert np.isnan(pooled[["z", "p_value", "q_value"]].astype(float)).all()
@@ -386,8 +392,8 @@ def test_department_comparison_one_clearly_below() -> None:
 def test_department_comparison_above_and_no_data() -> None:
     # all_correct: answered users only. One question; per department results:
     # Good: 9 C, 1 I -> 9/10; Mixed: 5 C, 5 I -> 5/10; Late: 3 users all SENT -> 0/0.
-    # org = 14/20 = 0.7; se(n = 10) = sqrt(0.21 / 10) = 0.1449138
-    # z_Good = 0.2 / 0.1449138 = 1.3801, z_Mixed = -0.2 / 0.1449138 = -1.3801
+    # Good against Mixed (the rest that answered): p = 0.7, se = sqrt(0.21 (1/10 + 1/10))
+    # = 0.2049390, z = 0.4 / 0.2049390 = 1.9518 (p = 0.05096), Mixed the mirror image.
     items = (
         [user(f"g{i}@x.example", "C" if i < 9 else "I", department="Good") for i in range(10)]
         + [user(f"m{i}@x.example", "C" if i < 5 else "I", department="Mixed") for i in range(10)]
@@ -399,40 +405,37 @@ def test_department_comparison_above_and_no_data() -> None:
     assert list(table["department"]) == ["Good", "Mixed", "Late"]  # NaN rate sorts last
     assert list(table["n"]) == [10, 10, 0]
     assert table.attrs["org_rate"] == pytest.approx(0.7)
-    np.testing.assert_allclose(table["z"], [1.3801, -1.3801, np.nan], atol=5e-5)
+    np.testing.assert_allclose(table["z"], [1.9518, -1.9518, np.nan], atol=5e-5)
     late = table.iloc[2]
     assert late["direction"] == "no data" and not late["significant"]
     assert np.isnan(late["q_value"])
-    # Two tests, equal p: q = p; neither is significant at n = 10.
     assert list(table["direction"][:2]) == ["as expected", "as expected"]
 
-    # completion on the same users: 20/23 overall; Late 0/3 is the only zero, yet significant:
-    # org = 0.8695652, se(3) = sqrt(0.8695652 * 0.1304348 / 3) = 0.1944407, z = -4.4721.
+    # completion: Late 0/3 against the rest 20/20: p = 20/23, se = sqrt(0.8695652 * 0.1304348
+    # * (1/3 + 1/20)) = 0.2085144, z = -1 / 0.2085144 = -4.7958 (p = 1.62e-6): below.
     completion = department_comparison(users, "completion").set_index("department")
-    assert completion.loc["Late", "z"] == pytest.approx(-4.4721, abs=5e-5)
+    assert completion.loc["Late", "z"] == pytest.approx(-4.7958, abs=5e-5)
     assert completion.loc["Late", "direction"] == "below"
     assert completion.loc["Good", "direction"] == "as expected"
 
 
 def test_department_comparison_clearly_above() -> None:
-    # Top 38/40, others 20/40 each (3 departments): org = 98/160 = 0.6125;
-    # se(40) = sqrt(0.6125 * 0.3875 / 40) = 0.0770298; z_Top = (0.95 - 0.6125) / 0.0770298
-    # = 4.3814; z_other = (0.5 - 0.6125) / 0.0770298 = -1.4605 (p = 0.1442, q = 0.1442).
+    # Top 38/40 against the rest 60/120: p = 98/160, z = 5.0592; X 20/40 against 78/120:
+    # z = -1.6864 (p = 0.091717); X, Y, Z tie as ranks 2-4 of m = 4: q = 0.091717.
     users = department_users({"Top": (38, 40), "X": (20, 40), "Y": (20, 40), "Z": (20, 40)})
     table = department_comparison(users, "acknowledgement").set_index("department")
-    assert table.loc["Top", "z"] == pytest.approx(4.3814, abs=5e-5)
+    assert table.loc["Top", "z"] == pytest.approx(5.0592, abs=5e-5)
     assert table.loc["Top", "direction"] == "above" and table.loc["Top", "significant"]
-    assert table.loc["X", "z"] == pytest.approx(-1.4605, abs=5e-5)
-    # X, Y, Z tie at p = 0.1442 as ranks 2-4 of m = 4: q = 0.1442 * 4 / 4 = 0.1442.
-    np.testing.assert_allclose(table.loc[["X", "Y", "Z"], "q_value"], 0.1442, atol=5e-5)
+    assert table.loc["X", "z"] == pytest.approx(-1.6864, abs=5e-5)
+    np.testing.assert_allclose(table.loc[["X", "Y", "Z"], "q_value"], 0.091717, atol=5e-6)
     assert set(table.loc[["X", "Y", "Z"], "direction"]) == {"as expected"}
 
 
 def test_department_comparison_accuracy_joins_answers() -> None:
     # Two questions. X: x1 C C, x2 C I -> 3 correct of 4 answered.
     # Y: y1 I S, y2 S S -> 0 of 1 answered (SENT answers are left out, not wrong).
-    # org = 3/5 = 0.6; z_X = (0.75 - 0.6) / sqrt(0.24 / 4) = 0.15 / 0.2449490 = 0.6124;
-    # z_Y = (0 - 0.6) / sqrt(0.24 / 1) = -0.6 / 0.4898979 = -1.2247.
+    # org = 3/5 = 0.6; X against Y: se = sqrt(0.24 (1/4 + 1/1)) = 0.5477226, z = 1.3693.
+    # X's 4 answers come from 2 people: people 2, n 4, unit "answers".
     items = [
         user("x1@x.example", "CC", department="X"),
         user("x2@x.example", "CI", department="X"),
@@ -443,26 +446,27 @@ def test_department_comparison_accuracy_joins_answers() -> None:
     table = department_comparison(built.users, "accuracy", answers=built.answers)
     assert list(table["department"]) == ["X", "Y"]
     assert list(table["successes"]) == [3, 0] and list(table["n"]) == [4, 1]
+    assert list(table["people"]) == [2, 1] and table.attrs["unit"] == "answers"
     assert table.attrs["org_rate"] == pytest.approx(0.6)
-    np.testing.assert_allclose(table["z"], [0.6124, -1.2247], atol=5e-5)
+    np.testing.assert_allclose(table["z"], [1.3693, -1.3693], atol=5e-5)
     assert (table["metric"] == "accuracy").all()
 
-    # Users filtered to X: answers of other users drop out of the join, org becomes 3/4.
+    # Users filtered to X: answers of other users drop out of the join, org becomes 3/4, and
+    # with no rest of the organisation there is nothing to test.
     only_x = built.users[built.users["department"] == "X"]
     table = department_comparison(only_x, "accuracy", answers=built.answers)
     assert list(table["department"]) == ["X"]
     assert table.attrs["org_n"] == 4 and table.attrs["org_rate"] == 0.75
-    # One department equal to the organisation: z = 0, p = 1.
-    assert table.iloc[0]["z"] == 0.0 and table.iloc[0]["p_value"] == pytest.approx(1.0)
+    assert np.isnan(table.iloc[0]["z"]) and not table.iloc[0]["significant"]
 
     with pytest.raises(ValueError, match="answers"):
         department_comparison(built.users, "accuracy")
-    with pytest.raises(ValueError, match="unknown metric"):
+    with pytest.raises(ValueError, match="Unknown metric"):
         department_comparison(built.users, "speed")
 
 
 def test_department_comparison_degenerate_and_empty(frames: Frames) -> None:
-    # Nobody acknowledged: org = 0, se = 0; every department equals it, so z = 0, p = 1.
+    # Nobody acknowledged: pooled rate 0, se = 0; no difference is possible, so z = 0, p = 1.
     users = department_users({"A": (0, 5), "B": (0, 7)})
     table = department_comparison(users, "acknowledgement")
     assert list(table["z"]) == [0.0, 0.0]
@@ -473,8 +477,3 @@ def test_department_comparison_degenerate_and_empty(frames: Frames) -> None:
     assert len(empty) == 0
     assert_schema(empty, COMPARISON_DTYPES)
     assert empty.attrs["org_n"] == 0 and math.isnan(empty.attrs["org_rate"])
-
-
-def test_suppressed_label_matches_privacy() -> None:
-    privacy = pytest.importorskip("awareness_analysis.analysis.privacy")
-    assert privacy.SUPPRESSED_LABEL == SUPPRESSED_DEPARTMENT == "(suppressed)"

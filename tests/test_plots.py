@@ -19,8 +19,8 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import PercentFormatter
 
-from awareness_analysis.views import plots
 from awareness_analysis.analysis.metrics import DEFINITIONS, funnel_limits
+from awareness_analysis.views import plots
 from awareness_analysis.views.plots import (
     NO_DATA_MESSAGE,
     PALETTE,
@@ -278,7 +278,7 @@ def test_campaign_rates_plots_each_metric_with_intervals_and_n() -> None:
     ticks = _tick_labels(axes[0])
     assert "(n=200)" in ticks[0] and "Phishing Basics" in ticks[0]
     assert "(n=150)" in _flat(ticks[1])
-    assert "n < 5" in ticks[2]
+    assert "fewer than 5" in _flat(ticks[2])
     # the long name is wrapped onto several short lines, nothing cut off
     assert ticks[1].count("\n") >= 2
     assert _flat(ticks[1]).replace("- ", "-").startswith("Invoice Fraud")
@@ -309,7 +309,7 @@ def test_campaign_rates_names_suppressed_and_empty_rows_without_dots() -> None:
         assert [t.get_text() for t in suppressed] == ["(suppressed: n < k)"]
         assert suppressed[0].get_position()[1] == 1  # on the suppressed campaign's row
         assert all(y != 1 for _, y in _points(ax))
-    assert "n < k" in _tick_labels(_axes(fig)[0])[1]
+    assert "fewer than k people" in _flat(_tick_labels(_axes(fig)[0])[1])
 
 
 def test_campaign_rates_marks_rows_with_no_users_as_no_data() -> None:
@@ -363,14 +363,14 @@ def test_question_accuracy_panels_per_question_with_n() -> None:
 
     assert _tick_labels(axes[0]) == ["Phishing Basics  n=100", "Password Hygiene  n=40"]
     assert _tick_labels(axes[1]) == ["n=90", "n=0"]
-    assert _tick_labels(axes[2]) == ["n < 5", "not asked"]
+    assert _tick_labels(axes[2]) == ["fewer than 5 people", "not asked"]
     assert [t.get_text() for t in _texts(axes[1], "no-data")] == ["no data"]
     assert [t.get_text() for t in _texts(axes[2], "suppressed")] == ["(suppressed: n < 5)"]
 
     assert SELECTION in _title(fig)
     footnote = _footnote(fig)
     assert _flat(DEFINITIONS["accuracy"].text()) in footnote
-    assert "users who answered that question" in footnote
+    assert "people (and answers) who answered that question" in footnote
     assert _renders(fig)
 
 
@@ -396,7 +396,7 @@ def test_department_intervals_sorted_with_org_line_and_direct_labels() -> None:
         "Marketing (n=100)",
         "Sales (n=200)",
         "New Team (n=0)",
-        "Board (n < 5)",
+        "Board (fewer than 5 people)",
     ]
     assert sorted(_points(ax), key=lambda p: p[1]) == [(0.8, 0.0), (0.52, 1.0), (0.2, 2.0)]
     assert _interval_segments(ax) == 3
@@ -406,9 +406,9 @@ def test_department_intervals_sorted_with_org_line_and_direct_labels() -> None:
     markers = {ln.get_gid(): ln.get_marker() for ln in _point_lines(ax) if len(ln.get_xdata())}
     assert markers == {"points-above": "^", "points-below": "v", "points-as-expected": "o"}
     values = {t.get_position()[1]: t for t in _texts(ax, "value")}
-    assert values[0].get_text() == "80%  \u25b2 above organisation"
+    assert values[0].get_text() == "80%  \u25b2 above the rest"
     assert values[0].get_color() == PALETTE["blue"]
-    assert values[2].get_text() == "20%  \u25bc below organisation"
+    assert values[2].get_text() == "20%  \u25bc below the rest"
     assert values[2].get_color() == PALETTE["vermillion"]
     assert values[1].get_text() == "52%"
     assert [t.get_text() for t in _texts(ax, "no-data")] == ["no data"]

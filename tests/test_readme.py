@@ -39,5 +39,8 @@ def test_analysis_layer_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     namespace: dict[str, object] = {}
     exec(compile(block, "README.md", "exec"), namespace)
     rates = namespace["rates"]
+    comparison = namespace["comparison"]
+    assert (comparison["people"] <= comparison["n"]).all()  # type: ignore[index]
+    assert comparison.attrs["org_people"] < comparison.attrs["org_n"]  # type: ignore[attr-defined]
     assert set(rates["metric"]) == {"acknowledgement", "completion", "all_correct"}  # type: ignore[index]
     assert (tmp_path / "funnel.png").stat().st_size > 10_000

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 
 from awareness_analysis.cli import main
 from awareness_analysis.data.store import SnapshotStore
-from awareness_analysis.views.report import REPORT_MARKER, ReportError, render_reports
+from awareness_analysis.views.report import (
+    REPORT_MARKER,
+    ReportError,
+    ReportParameters,
+    render_reports,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STEMS = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))]
@@ -27,9 +31,9 @@ def store() -> Path:
 
 
 @pytest.fixture(scope="module")
-def anonymized(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reports") / "anonymized"
-    render_reports(store, out, anonymize=True, progress=False)
+def pseudonymised(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports") / "pseudonymised"
+    render_reports(store, out, pseudonymise=True, progress=False)
     return out
 
 
@@ -37,16 +41,16 @@ def pages(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.html"))}
 
 
-def test_one_page_per_notebook_and_an_index(anonymized: Path) -> None:
-    assert sorted(pages(anonymized)) == sorted(["index.html", *(f"{s}.html" for s in STEMS)])
-    index = pages(anonymized)["index.html"]
+def test_one_page_per_notebook_and_an_index(pseudonymised: Path) -> None:
+    assert sorted(pages(pseudonymised)) == sorted(["index.html", *(f"{s}.html" for s in STEMS)])
+    index = pages(pseudonymised)["index.html"]
     for stem in STEMS:
         assert f'href="{stem}.html"' in index
-    assert not list(anonymized.parent.glob(".anonymized.*"))  # nothing staged left behind
+    assert not list(pseudonymised.parent.glob(".pseudonymised.*"))  # nothing staged left behind
 
 
-def test_pages_are_self_contained_and_fetch_nothing(anonymized: Path) -> None:
-    for name, text in pages(anonymized).items():
+def test_pages_are_self_contained_and_fetch_nothing(pseudonymised: Path) -> None:
+    for name, text in pages(pseudonymised).items():
         assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), name
         assert not re.search(r"<link\b", text), name
         assert not re.search(r"<script[^>]*\bsrc=", text), name
@@ -56,22 +60,22 @@ def test_pages_are_self_contained_and_fetch_nothing(anonymized: Path) -> None:
         assert all(src.startswith("data:image/png;base64,") for src in images), name
 
 
-def test_code_is_hidden_but_charts_tables_and_definitions_show(anonymized: Path) -> None:
-    texts = pages(anonymized)
+def test_code_is_hidden_but_charts_tables_and_definitions_show(pseudonymised: Path) -> None:
+    texts = pages(pseudonymised)
     for stem in STEMS:
         text = texts[f"{stem}.html"]
         assert "load_analysis" not in text and "import " not in text
     overview = texts["01_campaign_overview.html"]
     assert overview.count("<img ") >= 10
-    assert "Acknowledgement rate = acknowledged users / users sent the campaign" in overview
+    assert "Acknowledgement rate = enrolments acknowledged / enrolments sent" in overview
     assert "<table" in overview  # the campaigns table
     accuracy = texts["02_question_accuracy.html"]
     assert "Hardest questions" in accuracy and "never" in accuracy  # SENT is never wrong
     assert "Benjamini-Hochberg" in texts["03_department_comparison.html"]
 
 
-def test_views_switch_campaigns_and_departments(anonymized: Path) -> None:
-    text = pages(anonymized)["01_campaign_overview.html"]
+def test_views_switch_campaigns_and_departments(pseudonymised: Path) -> None:
+    text = pages(pseudonymised)["01_campaign_overview.html"]
     blocks = re.findall(r'<div class="aa-views">(.*?)</div></div>(?=<|$)', text, re.S)
     assert blocks
     selects = re.findall(r'<select class="aa-view-select">(.*?)</select>', text, re.S)
@@ -86,9 +90,9 @@ def test_views_switch_campaigns_and_departments(anonymized: Path) -> None:
     assert "pick a <b>View</b>" in text and "make lab" in text  # says notebooks offer more
 
 
-def test_provenance_footer_on_every_page(anonymized: Path, store: Path) -> None:
+def test_provenance_footer_on_every_page(pseudonymised: Path, store: Path) -> None:
     manifest = SnapshotStore(store).load().manifest
-    for name, text in pages(anonymized).items():
+    for name, text in pages(pseudonymised).items():
         footer = text[text.index('<footer class="aa-provenance">') :]
         for expected in (
             manifest["content_hash"],
@@ -98,41 +102,56 @@ def test_provenance_footer_on_every_page(anonymized: Path, store: Path) -> None:
             "generated at",
             "k = 5",
             "pseudonymisation</dt><dd>on",
+            "--min-group-size 5 --pseudonymise",
         ):
             assert expected in footer, (name, expected)
 
 
-def test_anonymized_reports_hold_no_email_or_name_and_no_small_group(
-    anonymized: Path, store: Path
+def test_pseudonymised_reports_hold_no_email_or_name_and_no_small_group(
+    pseudonymised: Path, store: Path
 ) -> None:
     users = SnapshotStore(store).load().frames.users
     emails = set(users["email"])
     names = {n for n in users["name"] if n}
     assert len(emails) > 2000 and len(names) > 1000
-    for name, text in pages(anonymized).items():
+    for name, text in pages(pseudonymised).items():
         lowered = text.lower()
         assert not [e for e in emails if e.lower() in lowered], name
         assert not [n for n in names if n in text], name
         assert TINY_DEPARTMENT not in text, name
-    explorer = pages(anonymized)["04_user_explorer.html"]
+    explorer = pages(pseudonymised)["04_user_explorer.html"]
     assert "user-" in explorer and "person-" in explorer  # pseudonyms stand in
 
 
-def test_campaign_parameter_limits_the_views(store: Path, tmp_path: Path) -> None:
+def visible_text(page: str) -> str:
+    """What a reader sees: the page without tags, scripts, styles and embedded images."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r'src="data:[^"]*"', " ", page)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_campaign_parameter_limits_the_whole_report(store: Path, tmp_path: Path) -> None:
     campaigns = SnapshotStore(store).load().frames.campaigns
-    chosen = str(campaigns["campaign_id"].iloc[0])
-    only = tmp_path / "notebooks"
-    only.mkdir()
-    shutil.copy(NOTEBOOKS / "01_campaign_overview.ipynb", only)
-    render_reports(store, tmp_path / "out", campaign_ids=[chosen], notebooks=only, progress=False)
-    text = (tmp_path / "out" / "01_campaign_overview.html").read_text()
-    (select,) = re.findall(r'<select class="aa-view-select">(.*?)</select>', text, re.S)
+    chosen = str(campaigns["campaign_id"].iloc[2])
+    name = str(campaigns["campaign_name"].iloc[2])
+    others = [str(n) for n in campaigns["campaign_name"] if str(n) != name]
+    render_reports(store, tmp_path / "out", campaign_ids=[chosen], progress=False)
+    texts = pages(tmp_path / "out")
+    for page, text in texts.items():
+        if page == "index.html":
+            continue
+        seen = visible_text(text)
+        assert not [other for other in others if other in seen], page
+        assert f"--campaign {chosen}" in text, page
+    overview = texts["01_campaign_overview.html"]
+    (select,) = re.findall(r'<select class="aa-view-select">(.*?)</select>', overview, re.S)
     campaign_group = re.search(r'<optgroup label="Campaign">(.*?)</optgroup>', select, re.S)
     assert campaign_group is not None
-    assert re.findall(r">([^<]+)</option>", campaign_group.group(1)) == [
-        str(campaigns["campaign_name"].iloc[0])
-    ]
-    assert f"--campaign {chosen}" in text
+    assert re.findall(r">([^<]+)</option>", campaign_group.group(1)) == [name]
+    # The campaigns table, the hardest questions and the significance table: this campaign only.
+    assert name in visible_text(overview) and name in visible_text(
+        texts["02_question_accuracy.html"]
+    )
 
 
 def broken_notebooks(tmp_path: Path) -> Path:
@@ -172,7 +191,12 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(store: Path, tmp_path:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--anonymize", "--min-group-size", "0"], "--anonymize needs small-group suppression"),
+        (
+            ["--pseudonymise", "--min-group-size", "0"],
+            "--pseudonymise needs small-group suppression",
+        ),
+        # The old spelling is still accepted (same option).
+        (["--anonymize", "--min-group-size", "1"], "--pseudonymise needs small-group suppression"),
         (["--campaign", "no-such-campaign"], "Unknown campaign id"),
         (["--min-group-size", "-3"], "must be 0 or more"),
     ],
@@ -215,10 +239,19 @@ def test_missing_store_says_how_to_make_one(
     assert "awareness-analysis demo" in capsys.readouterr().err
 
 
-def test_explorer_table_matches_the_frames(anonymized: Path, store: Path) -> None:
-    text = pages(anonymized)["04_user_explorer.html"]
+def test_explorer_table_matches_the_frames(pseudonymised: Path, store: Path) -> None:
+    text = pages(pseudonymised)["04_user_explorer.html"]
     users = SnapshotStore(store).load().frames.users
-    assert f"{len(users)} users match" in text
-    incorrect = int((users["outcome"] == "incorrect").sum())
-    assert f"{incorrect} users match" in text
-    assert pd.notna(incorrect)
+    people = users["email"].str.lower().nunique()
+    assert f"{len(users):,} enrolments (campaign x person rows) of {people:,} people match" in text
+    incorrect = users[users["outcome"] == "incorrect"]
+    assert (
+        f"{len(incorrect):,} enrolments (campaign x person rows) of "
+        f"{incorrect['email'].str.lower().nunique():,} people match"
+    ) in text
+
+
+def test_notebooks_are_told_pseudonymise() -> None:
+    values = ReportParameters(store=Path("store"), pseudonymise=True).notebook_values()
+    assert values["pseudonymise"] is True
+    assert ReportParameters(store=Path("store")).notebook_values()["pseudonymise"] is False

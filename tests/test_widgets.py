@@ -75,7 +75,7 @@ def test_department_filter_changes_the_drawing(analysis: Analysis, kind: type[Da
     before = drawn(dashboard.figures)
     dashboard.department.value = ("Customer Service",)
     assert drawn(dashboard.figures) != before
-    assert set(dashboard.selected_frames()[0]["department"]) == {"Customer Service"}
+    assert set(dashboard.selected_users["department"]) == {"Customer Service"}
 
 
 @pytest.mark.parametrize("kind", DASHBOARDS)
@@ -84,7 +84,7 @@ def test_status_filter_changes_the_drawing(analysis: Analysis, kind: type[Dashbo
     before = drawn(dashboard.figures)
     dashboard.status.value = ("incorrect",)
     assert drawn(dashboard.figures) != before
-    assert set(dashboard.selected_frames()[0]["outcome"]) == {"incorrect"}
+    assert set(dashboard.selected_users["outcome"]) == {"incorrect"}
 
 
 @pytest.mark.parametrize("kind", DASHBOARDS)
@@ -160,3 +160,50 @@ def test_export_to_missing_folder_is_a_clear_error(analysis: Analysis, tmp_path:
     explorer.export_path.value = str(tmp_path / "nope" / "x.csv")
     explorer.export_button.click()
     assert "does not exist" in explorer.export_status.value
+
+
+def _org_label(dashboard: DepartmentComparison) -> list[str]:
+    texts = dashboard.figures[0].findobj(lambda artist: artist.get_gid() == "org-rate-label")
+    return [t.get_text() for t in texts]
+
+
+def test_departments_and_search_never_move_the_organisation_line(analysis: Analysis) -> None:
+    dashboard = DepartmentComparison(analysis)
+    keys = ("org_rate", "org_n", "org_people", "org_ci_low", "org_ci_high")
+    whole = {key: dashboard.table.attrs[key] for key in keys}
+    label = _org_label(dashboard)
+    assert label and "people" in label[0] and "enrolments" in label[0]  # pooled: both counts
+    options = [d for d in dashboard.department.options if d != SUPPRESSED_LABEL]
+    for change in (
+        lambda: setattr(dashboard.department, "value", tuple(options[:4])),
+        lambda: setattr(dashboard.department, "value", (SUPPRESSED_LABEL,)),
+        lambda: setattr(dashboard.department, "value", ()),
+        lambda: setattr(dashboard.search, "value", "finance"),
+    ):
+        change()
+        assert {key: dashboard.table.attrs[key] for key in keys} == whole
+        assert _org_label(dashboard) == label
+    # Campaigns and status choose the organisation: they do move it.
+    dashboard.search.value = ""
+    dashboard.status.value = ("correct", "incorrect")
+    assert dashboard.table.attrs["org_n"] < whole["org_n"]
+
+
+def test_dashboards_hand_their_selection_to_pandas(analysis: Analysis) -> None:
+    dashboard = DepartmentComparison(analysis)
+    dashboard.department.value = ("IT",)
+    users, answers = dashboard.selected_users, dashboard.selected_answers
+    assert set(users["department"].astype(str)) == {"IT"}
+    assert set(answers["email"]) <= set(users["email"])
+    it = dashboard.table.set_index("department").loc["IT"]
+    assert it["n"] == len(users) and it["people"] == users["email"].str.lower().nunique()
+    assert it["people"] < it["n"]  # pooled over campaigns: enrolments, not people
+
+
+def test_explorer_counts_enrolments_and_people(analysis: Analysis) -> None:
+    explorer = UserExplorer(analysis)
+    people = analysis.users["email"].str.lower().nunique()
+    caption = explorer.caption(explorer.table, "")
+    assert f"{len(analysis.users):,} enrolments (campaign x person rows) of {people:,} people" in (
+        caption
+    )

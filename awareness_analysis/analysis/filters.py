@@ -2,9 +2,10 @@
 
 A selection narrows the users frame by campaign, department, outcome (status), user state and a
 free-text search, the way the Mimecast campaign page filters its user list. Every empty field
-means "no restriction", so ``Selection()`` selects everything. Apply the selection first and
-small-group suppression (:mod:`awareness_analysis.analysis.privacy`) second, so group sizes are judged
-within what is shown.
+means "no restriction", so ``Selection()`` selects everything. The analysis engine
+(:mod:`awareness_analysis.analysis.engine`) applies it: campaigns and statuses choose the
+organisation (the baseline of every comparison, and where group sizes are judged for
+suppression); departments and the search choose what is shown.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.data.frames import OUTCOMES
+from awareness_analysis.vocabulary import OUTCOMES
 
 __all__ = ["STATUSES", "Selection"]
 
@@ -32,18 +33,6 @@ def _as_tuple(values: str | Iterable[str] | None) -> tuple[str, ...]:
     if isinstance(values, str):
         return (values,)
     return tuple(str(value) for value in values)
-
-
-def _contains(column: pd.Series, needle: str) -> np.ndarray:
-    """Rows of ``column`` containing ``needle`` (literal, case-insensitive; NA never matches)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        # Search the few categories, then map by code: fast, and the column stays categorical.
-        categories = column.cat.categories
-        hits = np.asarray(categories.astype("str").str.lower().str.contains(needle, regex=False))
-        codes = column.cat.codes.to_numpy()
-        return (codes >= 0) & np.append(hits, False)[codes]
-    lowered = column.astype("str").str.lower()
-    return lowered.str.contains(needle, regex=False).fillna(False).to_numpy(dtype=bool)
 
 
 def _listing(values: tuple[str, ...]) -> str:
@@ -101,65 +90,25 @@ class Selection:
             or self.search
         )
 
-    def _check_user_states(self, users: pd.DataFrame) -> None:
-        column = users["user_state"]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            valid = [str(c) for c in column.cat.categories]
-        else:
-            valid = sorted(str(v) for v in column.dropna().unique())
-        unknown = [s for s in self.user_states if s not in valid]
-        if unknown:
-            raise ValueError(
-                f"Unknown user state {', '.join(map(repr, unknown))}; "
-                f"valid user states in this data are {', '.join(valid) or '(none)'}."
-            )
-
     def mask(self, users: pd.DataFrame) -> np.ndarray:
-        """Boolean array: which rows of ``users`` the selection keeps."""
-        keep = np.ones(len(users), dtype=bool)
-        # isin on a categorical compares codes and returns plain booleans: no string copies.
-        if self.campaign_ids:
-            keep &= users["campaign_id"].isin(self.campaign_ids).to_numpy(dtype=bool)
-        if self.departments:
-            keep &= users["department"].isin(self.departments).to_numpy(dtype=bool)
-        if self.statuses:
-            keep &= users["outcome"].isin(self.statuses).to_numpy(dtype=bool)
-        if self.user_states:
-            self._check_user_states(users)
-            keep &= users["user_state"].isin(self.user_states).to_numpy(dtype=bool)
-        if self.search:
-            needle = self.search.lower()
-            found = np.zeros(len(users), dtype=bool)
-            for column in ("name", "email", "department"):
-                if column in users:
-                    found |= _contains(users[column], needle)
-            keep &= found
-        return keep
+        """Boolean array: which rows of ``users`` the selection keeps (no suppression)."""
+        from awareness_analysis.analysis.engine import Engine  # the engine applies selections
+
+        return Engine(users).view(self, 0).shown
 
     def apply(self, users: pd.DataFrame) -> pd.DataFrame:
-        """The rows of the users frame this selection keeps (a new frame; dtypes unchanged)."""
+        """The rows of the users frame this selection keeps (a new frame; dtypes unchanged).
+
+        Row-level frames are not suppressed; for figures fit to share use
+        :meth:`awareness_analysis.analysis.engine.Engine.view`.
+        """
         return users.loc[self.mask(users)].copy()
 
     def apply_answers(self, answers: pd.DataFrame, selected_users: pd.DataFrame) -> pd.DataFrame:
-        """Answers of the users in ``selected_users``, matched on ``campaign_id`` and ``email``.
+        """Answers of the users in ``selected_users``, matched on ``campaign_id`` and ``email``."""
+        from awareness_analysis.analysis.engine import Engine
 
-        Pass the users frame returned by :meth:`apply` (after suppression, if any), so answers
-        and users always describe the same people. Answers keep their own columns and dtypes.
-        """
-        # Keys compared as plain strings so differing category lists cannot break the match.
-        wanted = pd.MultiIndex.from_arrays(
-            [
-                selected_users["campaign_id"].astype("str").to_numpy(dtype=object),
-                selected_users["email"].astype("str").to_numpy(dtype=object),
-            ]
-        )
-        keys = pd.MultiIndex.from_arrays(
-            [
-                answers["campaign_id"].astype("str").to_numpy(dtype=object),
-                answers["email"].astype("str").to_numpy(dtype=object),
-            ]
-        )
-        return answers.loc[keys.isin(wanted)].copy()
+        return Engine(selected_users, answers).view().answers().copy()
 
     def describe(self, campaign_names: Mapping[str, str] | None = None) -> str:
         """Short text for chart titles, e.g. ``Campaigns: Phishing Basics; Departments: all;

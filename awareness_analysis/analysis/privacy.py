@@ -2,7 +2,7 @@
 
 Small-group suppression
 -----------------------
-A department with fewer than ``k`` people in the current selection is not shown on its own:
+A department with fewer than ``k`` people in the selected campaigns is not shown on its own:
 its rows are relabelled :data:`SUPPRESSED_LABEL`, so the organisation's totals stay honest while
 the small group's figures cannot be read off a chart. The default ``k`` is
 :data:`DEFAULT_MIN_GROUP_SIZE` (5), a common small-cell threshold in workforce reporting: below
@@ -12,6 +12,10 @@ Hiding one small group alone is not enough, because its count would be the organ
 minus the shown departments. :func:`suppress_departments` therefore also hides the next smallest
 departments (complementary suppression) until the hidden ones together cover at least two
 departments and at least ``k`` people.
+
+Any table row (a campaign, a question, a department under a search) covering fewer than ``k``
+people is blanked by :func:`suppress_rows`. Suppression is applied by the analysis engine
+(:mod:`awareness_analysis.analysis.engine`) to every view; this module holds the rules.
 
 Limits: suppression protects one table at a time. Someone comparing many different selections
 (for example the same chart with and without one campaign, or with slightly different filters)
@@ -41,12 +45,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from awareness_analysis.vocabulary import SUPPRESSED_LABEL
+
 __all__ = [
     "DEFAULT_KEY_FILE",
     "DEFAULT_MIN_GROUP_SIZE",
     "KEY_ENV",
     "SUPPRESSED_LABEL",
     "SuppressionResult",
+    "choose_hidden",
     "load_pseudonym_key",
     "pseudonymise",
     "suppress_departments",
@@ -54,15 +61,17 @@ __all__ = [
 ]
 
 DEFAULT_MIN_GROUP_SIZE = 5
-SUPPRESSED_LABEL = "(suppressed)"
 KEY_ENV = "AWARENESS_PSEUDONYM_KEY"
 DEFAULT_KEY_FILE = Path("~/.config/awareness-analysis/pseudonym.key")
 MIN_KEY_HEX_CHARS = 32
 PSEUDONYM_HEX_CHARS = 12
 
 # Rate-table columns that could reveal a suppressed row's size or successes.
-_INT_COLUMNS = ("successes", "n", "correct", "incorrect", "not_answered")
-_FLOAT_COLUMNS = ("rate", "ci_low", "ci_high", "z", "p_value", "q_value")
+_INT_COLUMNS = ("successes", "n", "people", "correct", "incorrect", "not_answered", "rest_n")
+_FLOAT_COLUMNS = (
+    "rate", "ci_low", "ci_high", "design_effect", "n_effective", "rest_rate", "z", "p_value",
+    "q_value",
+)  # fmt: skip
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _NEW_KEY_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
@@ -95,7 +104,7 @@ class SuppressionResult:
         )
 
 
-def _threshold(k: int | None) -> int:
+def threshold(k: int | None) -> int:
     """``k`` as an int, 0 meaning off (None, 0 and 1 all switch suppression off)."""
     if k is None:
         return 0
@@ -105,8 +114,8 @@ def _threshold(k: int | None) -> int:
     return k if k > 1 else 0
 
 
-def _person_keys(emails: pd.Series) -> pd.Series:
-    # One person may appear with different case or stray spaces; count them once.
+def person_keys(emails: pd.Series) -> pd.Series:
+    """One key per person: one person may appear with different case or stray spaces."""
     return emails.astype("str").str.strip().str.lower()
 
 
@@ -116,86 +125,58 @@ def suppress_departments(
     """Fold departments with fewer than ``k`` people into :data:`SUPPRESSED_LABEL`.
 
     A department's size is its number of distinct people (emails, case-insensitive) in
-    ``users`` as given, i.e. in the current selection, so filter first and suppress second.
-    Departments with ``0 < size < k`` are hidden (``primary``). Then, complementary suppression:
-    while exactly one department is hidden, or the hidden departments together have fewer than
-    ``k`` people, the smallest still-shown department (ties broken by name) is hidden too. So
-    the ``(suppressed)`` group is never one department's figures in disguise, and no hidden
-    department can be recovered as total minus the shown ones. If the whole frame has fewer
-    than ``k`` people every department is hidden (``everything_hidden``). ``(unassigned)`` is
-    treated like any other department.
+    ``users`` as given. Departments with ``0 < size < k`` are hidden (``primary``). Then,
+    complementary suppression (:func:`choose_hidden`): while exactly one department is hidden,
+    or the hidden departments together have fewer than ``k`` people, the smallest still-shown
+    department (ties broken by name) is hidden too. If the whole frame has fewer than ``k``
+    people every department is hidden (``everything_hidden``).
 
-    Rows are relabelled, never dropped, so organisation totals over the returned frame are
-    unchanged. The hidden names are removed from the ``department`` categories; unobserved
-    categories of the input stay. ``k`` defaults to :data:`DEFAULT_MIN_GROUP_SIZE` (5, a common
-    small-cell threshold in workforce reporting); ``k`` None, 0 or 1 turns suppression off and
-    returns the frame unchanged.
-
-    This protects one table at a time: differencing many different selections is outside what
-    it can prevent, so analysts sharing reports should keep ``k`` consistent.
+    Rows are relabelled, never dropped, so organisation totals are unchanged. ``k`` None, 0 or
+    1 turns suppression off. The analysis engine does the work
+    (:meth:`awareness_analysis.analysis.engine.Engine.view`), as for every view.
     """
-    threshold = _threshold(k)
-    if threshold == 0 or users.empty:
-        return SuppressionResult(users=users.copy(), hidden=(), primary=(), k=threshold)
+    from awareness_analysis.analysis.engine import Engine  # the engine builds on these rules
 
-    people = _person_keys(users["email"])
-    department = users["department"]
-    # People per department; sets also measure the hidden group by distinct people (someone
-    # who moved between two hidden departments counts once).
-    members = {str(name): set(group) for name, group in people.groupby(department, observed=True)}
-    size_of = {name: len(group) for name, group in members.items() if group}
-
-    total = int(people[department.notna()].nunique())
-    hidden, primary = _choose_hidden(
-        size_of,
-        total,
-        threshold,
-        lambda names: len(set().union(*(members[name] for name in names))),
-    )
-    if not hidden:
-        return SuppressionResult(users=users.copy(), hidden=(), primary=(), k=threshold)
-    result = users.copy()
-    result["department"] = _relabel(department, set(hidden))
+    view = Engine(users).view(None, k)
+    suppression = view.suppression
     return SuppressionResult(
-        users=result,
-        hidden=tuple(hidden),
-        primary=tuple(primary),
-        k=threshold,
-        everything_hidden=len(hidden) == len(size_of),
+        users=view.users().copy(),
+        hidden=suppression.hidden,
+        primary=suppression.primary,
+        k=suppression.k,
+        everything_hidden=suppression.everything_hidden,
     )
 
 
-def _choose_hidden(
+def choose_hidden(
     size_of: Mapping[str, int],
     total: int,
-    threshold: int,
+    k: int,
     people_in: Callable[[Sequence[str]], int],
 ) -> tuple[list[str], list[str]]:
-    """(hidden, primary) department names, both sorted, for :func:`suppress_departments`.
+    """(hidden, primary) department names, both sorted.
 
     ``size_of`` gives the distinct people of each department present, ``total`` the distinct
-    people of the whole selection and ``people_in(names)`` the distinct people of several
-    departments together. Shared with the precomputed path of
-    :mod:`awareness_analysis.analysis.prepared`, so both hide the very same departments.
+    people of the whole baseline and ``people_in(names)`` the distinct people of several
+    departments together (someone who moved between two hidden departments counts once).
     """
-    if total < threshold:
+    if total < k:
         hidden = sorted(size_of)
         return hidden, hidden
-    primary = sorted(name for name, size in size_of.items() if size < threshold)
+    primary = sorted(name for name, size in size_of.items() if size < k)
     hidden = list(primary)
     shown = sorted((name for name in size_of if name not in primary), key=lambda d: (size_of[d], d))
     hidden_people = people_in(hidden) if hidden else 0
-    while hidden and (len(hidden) == 1 or hidden_people < threshold) and shown:
+    while hidden and (len(hidden) == 1 or hidden_people < k) and shown:
         hidden.append(shown.pop(0))
         hidden_people = people_in(hidden)
     hidden.sort()
     return hidden, primary
 
 
-def _relabel_codes(
-    categories: pd.Index, hidden: set[str], ordered: bool
-) -> tuple[np.ndarray, pd.CategoricalDtype]:
-    """Old code -> new code (the last slot maps missing, -1, to -1) and the new dtype."""
+def relabel_codes(categories: pd.Index, hidden: set[str]) -> tuple[np.ndarray, pd.CategoricalDtype]:
+    """Old code -> new code (the last slot maps missing, -1, to -1) and the new dtype, with
+    ``hidden`` categories folded into :data:`SUPPRESSED_LABEL` (listed last)."""
     kept = [str(c) for c in categories if str(c) not in hidden and str(c) != SUPPRESSED_LABEL]
     new = [*kept, SUPPRESSED_LABEL]
     position = {name: code for code, name in enumerate(new)}
@@ -203,39 +184,27 @@ def _relabel_codes(
         [position[SUPPRESSED_LABEL if str(c) in hidden else str(c)] for c in categories] + [-1],
         dtype=np.int32,
     )
-    return mapping, pd.CategoricalDtype(pd.Index(new, dtype="str"), ordered=ordered)
-
-
-def _relabel(department: pd.Series, hidden: set[str]) -> pd.Categorical:
-    """``department`` with ``hidden`` values mapped to :data:`SUPPRESSED_LABEL` (category)."""
-    if not isinstance(department.dtype, pd.CategoricalDtype):
-        department = department.astype("category")
-    mapping, dtype = _relabel_codes(department.cat.categories, hidden, department.cat.ordered)
-    codes = mapping[department.cat.codes.to_numpy(dtype=np.int64)]
-    return pd.Categorical.from_codes(codes, dtype=dtype)
+    return mapping, pd.CategoricalDtype(pd.Index(new, dtype="str"))
 
 
 def suppress_rows(table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE) -> pd.DataFrame:
-    """Mark rate-table rows with ``0 < n < k`` as suppressed and blank their numbers.
+    """Mark rate-table rows covering ``0 < people < k`` as suppressed and blank their numbers.
 
-    For the rate tables of :mod:`awareness_analysis.analysis.metrics`: such rows get ``suppressed`` True,
-    the counts (``successes``, ``n`` and, where present, ``correct``, ``incorrect``,
-    ``not_answered``) become ``<NA>`` (nullable Int64) and the rates, intervals and test
-    statistics NaN; ``significant`` becomes False and ``direction`` "suppressed" where those
-    columns exist. Rows stay in place so charts can name them as suppressed. Rows with ``n`` 0
-    carry no figures and are left alone. Campaign rows are separate populations, so there is no
-    complementary step here (for departments use :func:`suppress_departments` before the
-    metric). ``k`` defaults to :data:`DEFAULT_MIN_GROUP_SIZE`; None, 0 or 1 means off (an
-    unchanged copy is returned).
+    People are the ``people`` column where the table has one (distinct people), else ``n``.
+    Such rows get ``suppressed`` True, their counts become ``<NA>`` and their rates, intervals
+    and test statistics NaN; ``significant`` becomes False and ``direction`` "suppressed" where
+    those columns exist. Rows stay in place so charts can name them as suppressed. Rows with
+    nobody carry no figures and are left alone. ``attrs["min_group_size"]`` records ``k``
+    (charts name it). ``k`` None, 0 or 1 means off (an unchanged copy is returned).
     """
-    threshold = _threshold(k)
+    k = threshold(k)
     result = table.copy()
-    # Charts name the threshold in their "n < k" labels.
-    result.attrs["min_group_size"] = threshold
-    if threshold == 0:
+    result.attrs["min_group_size"] = k
+    if k == 0:
         return result
-    n = result["n"].to_numpy(dtype="float64", na_value=np.nan)
-    hide = (n > 0) & (n < threshold)
+    size_column = "people" if "people" in result else "n"
+    size = result[size_column].to_numpy(dtype="float64", na_value=np.nan)
+    hide = (size > 0) & (size < k)
     previous = (
         result["suppressed"].fillna(False).to_numpy(dtype=bool)
         if "suppressed" in result
@@ -287,7 +256,7 @@ def pseudonymise(frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
         raise ValueError("pseudonymise needs an 'email' column (users or answers frame)")
     key = bytes(key)
     result = frame.copy()
-    normalised = _person_keys(frame["email"]).to_numpy(dtype=object, na_value=None)
+    normalised = person_keys(frame["email"]).to_numpy(dtype=object, na_value=None)
     # Hash each distinct address once: a users frame repeats every person per campaign.
     codes, uniques = pd.factorize(normalised, use_na_sentinel=True)
     email_of = np.array([f"user-{_digest(key, e)}" for e in uniques] + [None], dtype=object)

@@ -1,41 +1,83 @@
-"""One analysis session: a loaded snapshot plus the privacy settings every view must respect.
+"""One analysis session: a loaded snapshot plus the settings every view must respect.
 
-Notebooks and reports start here, so that the store they open, the suppression threshold and
-pseudonymisation are decided once and travel with the data into every chart and table.
+Notebooks and reports start here, so that the snapshot, the campaigns analysed, the suppression
+threshold and pseudonymisation are decided once and travel with the data into every chart,
+table, view and export. :func:`awareness_analysis.load_analysis` chooses the store (including the
+demo store) and calls :func:`open_analysis`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from awareness_analysis import __version__
+from awareness_analysis.analysis.engine import Engine, View
+from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.privacy import (
     DEFAULT_MIN_GROUP_SIZE,
     load_pseudonym_key,
-    pseudonymise,
 )
+from awareness_analysis.analysis.privacy import pseudonymise as pseudonymise_frame
 from awareness_analysis.data.frames import Frames
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """A snapshot's frames, prepared once for every view of one notebook or report."""
+    """A snapshot's frames, limited to the analysed campaigns, and the engine over them.
+
+    ``campaigns``, ``users`` and ``answers`` are the row-level frames to continue in pandas
+    (pseudonymised when ``pseudonymise`` is on). They are **not suppressed**: small-group
+    suppression applies to aggregates (every table, chart and view the engine computes), so
+    keep row-level frames private.
+    """
 
     snapshot: Snapshot
     frames: Frames
     min_group_size: int
-    pseudonymised: bool
+    pseudonymise: bool
+    #: The campaigns analysed; empty = all in the snapshot.
+    campaign_ids: tuple[str, ...] = ()
     #: True when rendering a shared report: dashboards show pre-rendered views, not widgets.
     report: bool = False
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def __repr__(self) -> str:
+        # No frames: a repr is for logs, and the frames hold people's data.
+        return (
+            f"Analysis(snapshot={self.snapshot.snapshot_id!r}, campaigns={len(self.campaigns)}, "
+            f"enrolments={len(self.users)}, min_group_size={self.min_group_size}, "
+            f"pseudonymise={self.pseudonymise})"
+        )
+
+    # -- frames to continue in pandas -------------------------------------------------------
+
+    @property
+    def campaigns(self) -> pd.DataFrame:
+        """One row per analysed campaign."""
+        return self.frames.campaigns
+
+    @property
+    def users(self) -> pd.DataFrame:
+        """One row per campaign x person (an enrolment). Row-level: not suppressed."""
+        return self.frames.users
+
+    @property
+    def answers(self) -> pd.DataFrame:
+        """One row per campaign x person x question. Row-level: not suppressed."""
+        return self.frames.answers
+
     @property
     def campaign_names(self) -> dict[str, str]:
+        """Campaign id -> name, in launch order."""
         campaigns = self.frames.campaigns
         return dict(
             zip(
@@ -44,6 +86,19 @@ class Analysis:
                 strict=True,
             )
         )
+
+    # -- the engine --------------------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The analysis engine over these frames (built once, shared by every dashboard)."""
+        return Engine(self.frames.users, self.frames.answers)
+
+    def view(self, selection: Selection | None = None) -> View:
+        """What ``selection`` shows, suppressed at this session's minimum group size."""
+        return self.engine.view(selection, self.min_group_size)
+
+    # -- provenance --------------------------------------------------------------------------
 
     def provenance(self) -> dict[str, Any]:
         """What a reader needs to trust and reproduce a chart (never a secret)."""
@@ -54,21 +109,27 @@ class Analysis:
             "fetched_at": manifest.get("fetched_at"),
             "api_host": manifest.get("api_host"),
             "content_hash": manifest.get("content_hash"),
+            "campaigns": list(self.campaign_ids) or "all",
             "min_group_size": self.min_group_size,
-            "pseudonymised": self.pseudonymised,
+            "pseudonymise": self.pseudonymise,
         }
 
     def provenance_text(self) -> str:
         p = self.provenance()
         suppression = (
-            f"groups under {p['min_group_size']} users suppressed"
+            f"groups under {p['min_group_size']} people suppressed"
             if p["min_group_size"] > 1
             else "small-group suppression OFF (private exploration only)"
         )
+        campaigns = (
+            "all campaigns"
+            if not self.campaign_ids
+            else f"{len(self.campaign_ids)} selected campaign(s)"
+        )
         return (
             f"Snapshot {p['snapshot_id']} fetched {p['fetched_at']} from {p['api_host']}; "
-            f"data {p['content_hash']}; {suppression}; "
-            f"pseudonymisation {'on' if p['pseudonymised'] else 'off'}; "
+            f"{campaigns}; data {p['content_hash']}; {suppression}; "
+            f"pseudonymisation {'on' if p['pseudonymise'] else 'off'}; "
             f"awareness-analysis {p['package_version']}."
         )
 
@@ -76,34 +137,63 @@ class Analysis:
         return replace(self, min_group_size=k)
 
 
+def _limit_to_campaigns(frames: Frames, campaign_ids: Sequence[str], store: Path) -> Frames:
+    known = [str(c) for c in frames.campaigns["campaign_id"].astype(str)]
+    unknown = [c for c in campaign_ids if c not in known]
+    if unknown:
+        raise ValueError(
+            f"Unknown campaign id(s) {', '.join(unknown)} in store {store}; list them with "
+            "`awareness-analysis export --store STORE --table campaigns`."
+        )
+    wanted = set(campaign_ids)
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        rows = frame.loc[frame["campaign_id"].astype(str).isin(wanted).to_numpy()].copy()
+        for column in ("campaign_id", "campaign_name"):
+            if column in rows and isinstance(rows[column].dtype, pd.CategoricalDtype):
+                rows[column] = rows[column].cat.remove_unused_categories()
+        return rows.reset_index(drop=True)
+
+    return Frames(
+        campaigns=keep(frames.campaigns), users=keep(frames.users), answers=keep(frames.answers)
+    )
+
+
 def open_analysis(
     store: SnapshotStore | str | os.PathLike[str],
     *,
     min_group_size: int | None = DEFAULT_MIN_GROUP_SIZE,
-    pseudonymise_people: bool = False,
+    pseudonymise: bool = False,
+    campaign_ids: Sequence[str] = (),
     snapshot_id: str | None = None,
     at: datetime | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
     report: bool = False,
 ) -> Analysis:
-    """Load a snapshot of ``store`` and pseudonymise it if asked."""
+    """Load a snapshot of ``store``, limit it to ``campaign_ids`` (empty = all), and
+    pseudonymise it if asked. Every table, chart, view and export of the session then covers
+    only those campaigns."""
     k = int(min_group_size or 0)
     if k < 0:
         raise ValueError(f"min_group_size must be 0 (off) or more, not {k}.")
     store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
     snapshot = store.load(at, snapshot_id=snapshot_id)
     frames = snapshot.frames
-    if pseudonymise_people:
+    chosen = tuple(dict.fromkeys(str(c) for c in campaign_ids))
+    if chosen:
+        frames = _limit_to_campaigns(frames, chosen, store.root)
+    if pseudonymise:
         key = load_pseudonym_key(**({} if key_file is None else {"key_file": Path(key_file)}))
         frames = Frames(
             campaigns=frames.campaigns,
-            users=pseudonymise(frames.users, key),
-            answers=pseudonymise(frames.answers, key),
+            users=pseudonymise_frame(frames.users, key),
+            answers=pseudonymise_frame(frames.answers, key),
         )
     return Analysis(
         snapshot=snapshot,
         frames=frames,
         min_group_size=k,
-        pseudonymised=pseudonymise_people,
+        pseudonymise=pseudonymise,
+        campaign_ids=chosen,
         report=report,
     )

@@ -1,10 +1,13 @@
-"""Charts of rate tables: a rate table (see :mod:`awareness_analysis.analysis.metrics`) in, a Figure out.
+"""Charts of rate tables: a rate table (see :mod:`awareness_analysis.analysis.metrics`) in, a
+Figure out.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly, never through pyplot, so
 dashboards that redraw on every filter change leave no figures behind in pyplot's registry; the
 caller decides how to show or save it. Each chart states the filter in force in its title, the
-metric definition(s) in a footnote, and n for every group. Rows hidden by small-group suppression
-are named as suppressed instead of vanishing, and an empty table gives a figure that says so.
+metric definition(s) in a footnote, and for every group what it counts: people, and enrolments
+or answers where a pooled view counts one person more than once. Rows hidden by small-group
+suppression are named as suppressed instead of vanishing, and an empty table gives a figure
+that says so.
 
 Rates are fractions (0-1) in the tables and shown as percent (0-100%) on the axes.
 """
@@ -23,6 +26,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
+
+from awareness_analysis.analysis.metrics import (
+    BASELINE_NOTE,
+    CLUSTERING_NOTE,
+    DEFINITIONS,
+    SIGNIFICANCE_NOTE,
+)
+from awareness_analysis.analysis.stats import funnel_limits
+from awareness_analysis.vocabulary import SUPPRESSED_LABEL, UNIT_PEOPLE
 
 __all__ = [
     "DIRECTION_COLOURS",
@@ -63,7 +75,7 @@ DIRECTION_COLOURS: dict[str, str] = {
     "as expected": NEUTRAL,
 }
 _DIRECTION_MARKERS = {"above": "^", "below": "v", "as expected": "o"}
-_DIRECTION_WORDS = {"above": "\u25b2 above organisation", "below": "\u25bc below organisation"}
+_DIRECTION_WORDS = {"above": "\u25b2 above the rest", "below": "\u25bc below the rest"}
 
 #: Width in inches: fits a notebook cell and an HTML report without rescaling the text.
 FIGURE_WIDTH = 10.0
@@ -76,7 +88,7 @@ _FOOTNOTE_SIZE = 7.5
 _TICK_SIZE = 8.5
 _NOTE_SIZE = 8.0
 _LABEL_WRAP = 34  # characters per line of a campaign or department tick label
-_COMBINED_LABEL = "(suppressed)"  # privacy.SUPPRESSED_LABEL; not imported so plots stand alone
+_COMBINED_LABEL = SUPPRESSED_LABEL
 _LOG_SPAN = 30.0  # department sizes spanning more than this factor get a log n axis
 # Panel titles sit at the top of their axes. Automatic placement would put them there too
 # (nothing is drawn above these axes), but it measures every tick label again on each layout
@@ -94,6 +106,7 @@ class _Row:
     label: str
     successes: float
     n: float
+    people: float
     rate: float
     ci_low: float
     ci_high: float
@@ -121,13 +134,16 @@ def _rows(table: pd.DataFrame, labels: Iterable[str], extra: Sequence[str] = ())
         if "suppressed" in table
         else np.zeros(len(table), dtype=bool)
     )
-    numbers = {c: _floats(table, c) for c in ("successes", "n", "rate", "ci_low", "ci_high")}
+    numbers = {
+        c: _floats(table, c) for c in ("successes", "n", "people", "rate", "ci_low", "ci_high")
+    }
     extras = {c: table[c].tolist() if c in table else [None] * len(table) for c in extra}
     return [
         _Row(
             label=label,
             successes=float(numbers["successes"][i]),
             n=float(numbers["n"][i]),
+            people=float(numbers["people"][i]),
             rate=float(numbers["rate"][i]),
             ci_low=float(numbers["ci_low"][i]),
             ci_high=float(numbers["ci_high"][i]),
@@ -158,11 +174,30 @@ def _suppression_note(table: pd.DataFrame) -> str:
     return f"Suppressed: groups of fewer than {size} are not shown, to protect individuals."
 
 
+def _count(value: float) -> str:
+    return f"{0 if math.isnan(value) else int(value):,}"
+
+
 def _n_text(row: _Row, table: pd.DataFrame) -> str:
+    """What the row counts: "600 people", or "600 people, 3,368 enrolments" when pooled."""
     if row.suppressed:
         k = _min_group_size(table)
-        return f"n < {k if k is not None else 'k'}"
-    return f"n={0 if math.isnan(row.n) else int(row.n):,}"
+        return f"fewer than {k if k is not None else 'k'} people"
+    return _units_text(row.people, row.n, table)
+
+
+def _units_text(people: float, n: float, table: pd.DataFrame) -> str:
+    unit = str(table.attrs.get("unit") or "")
+    if math.isnan(people):  # a table without a people column: say only n
+        return f"n={_count(n)}"
+    if people == n or not unit:
+        return f"{_count(people)} {UNIT_PEOPLE}"
+    return f"{_count(people)} {UNIT_PEOPLE}, {_count(n)} {unit}"
+
+
+def _pooled(rows: Iterable[_Row]) -> bool:
+    """Whether any row counts one person more than once (its intervals use effective n)."""
+    return any(not math.isnan(r.people) and r.people < r.n for r in rows)
 
 
 def _wrap(text: str, width: int) -> str:
@@ -175,16 +210,10 @@ def _chars_per_line(width_in: float, fontsize: float) -> int:
 
 
 def _definitions(metrics: Iterable[str]) -> list[str]:
-    from awareness_analysis.analysis.metrics import (
-        DEFINITIONS,  # lazy: plots must import without it
-    )
-
     return [DEFINITIONS[m].text() for m in metrics if m in DEFINITIONS]
 
 
 def _metric_label(metric: str) -> str:
-    from awareness_analysis.analysis.metrics import DEFINITIONS
-
     definition = DEFINITIONS.get(metric)
     return definition.label if definition is not None else metric.replace("_", " ").capitalize()
 
@@ -358,9 +387,9 @@ def _rows_height(labels: Sequence[str], per_line: float = 0.19, minimum: float =
 def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure:
     """Acknowledgement, completion and all-correct rate by campaign, one panel per metric.
 
-    Dots are rates with 95% Wilson intervals; tick labels carry each campaign's n (users sent),
-    and a rate whose n differs from that (all-correct counts only users who answered) prints
-    its own n beside the value.
+    Dots are rates with 95% Wilson intervals; tick labels carry each campaign's people sent,
+    and a rate whose n differs from that (all-correct counts only those who answered) prints
+    its own count beside the value.
     """
     title = "Campaign rates"
     present = [] if rates.empty else list(dict.fromkeys(rates["metric"].astype(str)))
@@ -417,8 +446,11 @@ def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
         _percent_axis(ax, "x")
         _row_axis(ax, len(order))
     axes[0].set_yticks(range(len(order)), labels)
-    if any(r.suppressed for rows in by_metric.values() for r in rows.values()):
+    all_rows = [r for rows in by_metric.values() for r in rows.values()]
+    if any(r.suppressed for r in all_rows):
         notes = [*notes, _suppression_note(rates)]
+    if _pooled(all_rows):
+        notes = [*notes, CLUSTERING_NOTE]
     notes = [*notes, "Dots: rate; lines: 95% Wilson score interval."]
     return _finish(fig, title, selection_text, notes)
 
@@ -429,7 +461,7 @@ def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
 def plot_question_accuracy(accuracy: pd.DataFrame, selection_text: str = "") -> Figure:
     """Accuracy per question (one panel each) by campaign, with 95% Wilson intervals.
 
-    Each panel's tick labels give that question's n (users who answered it); unanswered
+    Each panel's tick labels give that question's n (people who answered it); unanswered
     questions are not in n, and the footnote says so.
     """
     title = "Per-question accuracy"
@@ -488,9 +520,11 @@ def plot_question_accuracy(accuracy: pd.DataFrame, selection_text: str = "") -> 
         _row_axis(ax, len(order))
     if any_suppressed:
         notes = [*notes, _suppression_note(accuracy)]
+    if _pooled(r for rows in by_question.values() for r in rows.values()):
+        notes = [*notes, CLUSTERING_NOTE]
     notes = [
         *notes,
-        "n beside each row: users who answered that question. Dots: accuracy; "
+        "Beside each row: the people (and answers) who answered that question. Dots: accuracy; "
         "lines: 95% Wilson score interval.",
     ]
     return _finish(fig, title, selection_text, notes)
@@ -517,11 +551,26 @@ def _org_rate(comparison: pd.DataFrame) -> float:
     return float(rates[0]) if len(rates) else math.nan
 
 
-def _org_n(comparison: pd.DataFrame, rows: Sequence[_Row]) -> int:
-    value = comparison.attrs.get("org_n")
-    if value is not None and not pd.isna(value):
-        return int(value)
-    return int(sum(r.n for r in rows if not math.isnan(r.n)))
+def _org_text(comparison: pd.DataFrame, rows: Sequence[_Row], org_rate: float) -> str:
+    """ "Organisation 45% (2,402 people, 13,594 enrolments)" from the table's attrs."""
+    n = comparison.attrs.get("org_n")
+    if n is None or pd.isna(n):
+        n = sum(r.n for r in rows if not math.isnan(r.n))
+    people = comparison.attrs.get("org_people")
+    people = math.nan if people is None or pd.isna(people) else float(people)
+    return f"Organisation {_pct(org_rate)} ({_units_text(people, float(n), comparison)})"
+
+
+def _comparison_footnotes(comparison: pd.DataFrame, rows: Sequence[_Row]) -> list[str]:
+    """Suppression, baseline, test and clustering notes of a department chart."""
+    notes = [_suppression_note(comparison)] if any(r.suppressed for r in rows) else []
+    if comparison.attrs.get("org_suppressed"):
+        notes.append("The organisation line is hidden: fewer people than the minimum group size.")
+    notes += [BASELINE_NOTE, SIGNIFICANCE_NOTE]
+    people = comparison.attrs.get("org_people")
+    if _pooled(rows) or (people is not None and people != comparison.attrs.get("org_n")):
+        notes.append(CLUSTERING_NOTE)
+    return notes
 
 
 def _direction(row: _Row, org_rate: float) -> str:
@@ -537,7 +586,13 @@ def _direction(row: _Row, org_rate: float) -> str:
 
 def _department_rows(comparison: pd.DataFrame) -> list[_Row]:
     labels = comparison["department"].astype(str).tolist() if "department" in comparison else []
-    return _rows(comparison, labels, extra=("direction", "significant", "q_value"))
+    return _rows(comparison, labels, extra=("direction", "significant", "q_value", "n_effective"))
+
+
+def _effective_n(row: _Row) -> float:
+    """The row's effective n (n / design effect; n itself for a table without it)."""
+    value = row.extra.get("n_effective")
+    return row.n if value is None or pd.isna(value) else float(value)
 
 
 def _department_name(row: _Row) -> str:
@@ -550,12 +605,6 @@ def _department_name(row: _Row) -> str:
 
 def _comparison_notes(metric: str | None) -> list[str]:
     return _definitions([metric]) if metric else ["Rate = successes / n."]
-
-
-_SIGNIFICANCE_NOTE = (
-    "Above/below: the department's rate differs from the organisation's at Benjamini-Hochberg "
-    "q < 0.05 (two-sided normal test, adjusted over the departments shown)."
-)
 
 
 def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
@@ -621,7 +670,7 @@ def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = ""
         ax.text(
             org_rate,
             1.0,
-            f"Organisation {_pct(org_rate)} (n={_org_n(comparison, rows):,})",
+            _org_text(comparison, rows, org_rate),
             transform=ax.get_xaxis_transform(),
             ha="center",
             va="bottom",
@@ -632,21 +681,23 @@ def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = ""
     _percent_axis(ax, "x")
     _row_axis(ax, len(rows))
     ax.set_xlabel(label, fontsize=9)
-    if any(r.suppressed for r in rows):
-        notes = [*notes, _suppression_note(comparison)]
-    notes = [*notes, "Dots: rate; lines: 95% Wilson score interval. " + _SIGNIFICANCE_NOTE]
+    notes = [
+        *notes,
+        *_comparison_footnotes(comparison, rows),
+        "Dots: rate; lines: 95% Wilson score interval on the effective n.",
+    ]
     return _finish(fig, title, selection_text, notes)
 
 
 def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
     """Department rate against department size n, inside 95% and 99.8% control limits.
 
-    Limits come from :func:`awareness_analysis.analysis.metrics.funnel_limits` around the organisation
-    rate. Departments outside the 99.8% limits are labelled by name; filled markers are the
-    departments the comparison table marks significant (Benjamini-Hochberg q < 0.05).
+    Limits come from :func:`awareness_analysis.analysis.stats.funnel_limits` around the
+    organisation rate; the x-axis is each department's effective n (its people for one
+    campaign, enrolments or answers divided by the design effect when pooled). Departments
+    outside the 99.8% limits are labelled by name; filled markers are the departments the
+    comparison table marks significant against the rest of the organisation.
     """
-    from awareness_analysis.analysis.metrics import funnel_limits
-
     metric = _comparison_metric(comparison)
     label = _metric_label(metric) if metric else "Rate"
     title = f"{label} by department size (funnel plot)"
@@ -662,12 +713,16 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
     _percent_axis(ax, "y")
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.6)
     ax.tick_params(labelsize=_TICK_SIZE)
-    ax.set_xlabel("Department size n (people in the denominator)", fontsize=9)
+    ax.set_xlabel(
+        "Effective size: people for one campaign; enrolments or answers \u00f7 design effect "
+        "when pooled",
+        fontsize=9,
+    )
     ax.set_ylabel(label, fontsize=9)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
-    sizes = np.array([r.n for r in shown])
+    sizes = np.array([_effective_n(r) for r in shown])
     outliers: list[_Row] = []
     handles: list[Any] = []
     if len(shown):
@@ -714,7 +769,7 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
                 continue
             colour = DIRECTION_COLOURS[direction]
             points = ax.scatter(
-                [r.n for r in group],
+                [_effective_n(r) for r in group],
                 [r.rate for r in group],
                 s=46 if significant else 34,
                 marker=_DIRECTION_MARKERS[direction],
@@ -751,13 +806,12 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
             frameon=False,
             borderaxespad=0.0,
         )
-    if hidden:
-        notes = [*notes, _suppression_note(comparison)]
     notes = [
         *notes,
-        "Control limits: organisation rate \u00b1 z\u00b7\u221a(p(1\u2212p)/n) for 95% and "
-        "99.8% (normal approximation); departments outside 99.8% are labelled. "
-        + _SIGNIFICANCE_NOTE,
+        *_comparison_footnotes(comparison, rows),
+        "Control limits: organisation rate \u00b1 z\u00b7\u221a(p(1\u2212p)/n) with n the "
+        "effective size, for 95% and 99.8% (normal approximation); departments outside 99.8% "
+        "are labelled. Filled markers: significant against the rest of the organisation.",
     ]
     _finish(fig, title, selection_text, notes)
     if outliers:
@@ -815,7 +869,7 @@ def _label_outliers(fig: Figure, ax: Axes, outliers: Sequence[_Row]) -> None:
         return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
     for row in sorted(outliers, key=lambda r: -abs(r.rate - 0.5)):
-        px, py = ax.transData.transform((row.n, row.rate))
+        px, py = ax.transData.transform((_effective_n(row), row.rate))
         text = _wrap(row.label, 24)
         lines = text.split("\n")
         width = max(len(line) for line in lines) * _NOTE_SIZE * 0.6 * scale
@@ -851,7 +905,7 @@ def _label_outliers(fig: Figure, ax: Axes, outliers: Sequence[_Row]) -> None:
         placed.append(box)
         ax.annotate(
             text,
-            (row.n, row.rate),
+            (_effective_n(row), row.rate),
             xytext=(dx, dy),
             textcoords="offset points",
             ha=ha,

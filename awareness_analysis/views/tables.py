@@ -7,17 +7,20 @@ suppression) that must travel with it, rendered together in notebooks and HTML r
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from awareness_analysis.analysis.metrics import (
+    BASELINE_NOTE,
+    CLUSTERING_NOTE,
     DEFINITIONS,
-    department_comparison,
-    question_accuracy,
+    SIGNIFICANCE_NOTE,
 )
-from awareness_analysis.analysis.privacy import suppress_departments, suppress_rows
 from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.analysis.stats import format_p
+from awareness_analysis.vocabulary import DEPARTMENT_METRICS
 
 
 @dataclass(frozen=True)
@@ -57,34 +60,31 @@ def _suppression_note(analysis: Analysis) -> str:
     k = analysis.min_group_size
     if k <= 1:
         return "Small-group suppression is OFF: for private exploration only, do not share."
-    return f"Groups with fewer than {k} users are suppressed (shown as '(suppressed)' or '—')."
+    return f"Groups of fewer than {k} people are suppressed (shown as '(suppressed)' or '—')."
 
 
 def campaign_summary(analysis: Analysis) -> DefinedTable:
-    """One row per campaign: module, launch date, questions and users sent."""
-    campaigns = analysis.frames.campaigns
+    """One row per analysed campaign: module, launch date, questions and people sent."""
+    campaigns = analysis.campaigns
     frame = pd.DataFrame(
         {
             "campaign": campaigns["campaign_name"].astype(str),
             "module": campaigns["module_title"].astype(str),
             "launched": campaigns["launch_date"].dt.strftime("%Y-%m-%d"),
             "questions": campaigns["n_questions"].astype(int),
-            "users sent": campaigns["num_sent"].astype(int),
+            "people sent": campaigns["num_sent"].astype(int),
         }
     )
     return DefinedTable(
         frame,
-        notes=("Users sent = users enrolled in the campaign, as counted by Mimecast.",),
+        notes=("People sent = people enrolled in the campaign, as counted by Mimecast.",),
         title="Campaigns",
     )
 
 
 def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
     """Questions with the lowest accuracy, suppressed rows left out."""
-    users = analysis.frames.users
-    accuracy = suppress_rows(
-        question_accuracy(analysis.frames.answers, users), analysis.min_group_size
-    )
+    accuracy = analysis.view().question_accuracy()
     shown = accuracy[~accuracy["suppressed"] & (accuracy["n"].fillna(0) > 0)]
     shown = shown.sort_values("rate", kind="stable").head(limit)
     frame = pd.DataFrame(
@@ -94,7 +94,7 @@ def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
             "accuracy %": _percent(shown["rate"]),
             "95% CI low %": _percent(shown["ci_low"]),
             "95% CI high %": _percent(shown["ci_high"]),
-            "answered (n)": shown["n"].astype("Int64"),
+            "people who answered": shown["people"].astype("Int64"),
             "not answered": shown["not_answered"].astype("Int64"),
         }
     )
@@ -105,28 +105,44 @@ def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
     )
 
 
-def significant_departments(analysis: Analysis, metric: str = "acknowledgement") -> DefinedTable:
-    """Departments whose rate differs from the organisation's after BH control."""
-    users = suppress_departments(analysis.frames.users, analysis.min_group_size).users
-    comparison = department_comparison(users, metric, answers=analysis.frames.answers)
-    flagged = comparison[comparison["significant"]]
-    frame = pd.DataFrame(
-        {
-            "department": flagged["department"].astype(str),
-            "direction": flagged["direction"].astype(str),
-            "rate %": _percent(flagged["rate"]),
-            "organisation %": _percent(flagged["org_rate"]),
-            "n": flagged["n"].astype("Int64"),
-            "q value": flagged["q_value"].round(4),
-        }
-    )
+def significant_departments(
+    analysis: Analysis, metrics: Sequence[str] = DEPARTMENT_METRICS
+) -> DefinedTable:
+    """Departments whose rate differs from the rest of the organisation, for every metric.
+
+    One row per (metric, department) flagged significant (Benjamini-Hochberg q < 0.05 over
+    the departments tested for that metric), with p- and q-values to two significant digits.
+    """
+    view = analysis.view()
+    parts = []
+    for metric in metrics:
+        comparison = view.department_comparison(metric)
+        flagged = comparison[comparison["significant"]]
+        unit = comparison.attrs["unit"]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "metric": DEFINITIONS[metric].label,
+                    "department": flagged["department"].astype(str),
+                    "direction": flagged["direction"].astype(str),
+                    "rate %": _percent(flagged["rate"]),
+                    "rest of organisation %": _percent(flagged["rest_rate"]),
+                    "people": flagged["people"].astype("Int64"),
+                    "n": [f"{int(n):,} {unit}" for n in flagged["n"]],
+                    "p value": [format_p(p) for p in flagged["p_value"]],
+                    "q value": [format_p(q) for q in flagged["q_value"]],
+                }
+            )
+        )
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return DefinedTable(
         frame,
         notes=(
-            DEFINITIONS[metric].text(),
-            "Significant = Benjamini-Hochberg adjusted q < 0.05 over all departments compared "
-            "(two-sided test of the department's rate against the organisation's).",
+            *(DEFINITIONS[metric].text() for metric in metrics),
+            SIGNIFICANCE_NOTE,
+            BASELINE_NOTE,
+            CLUSTERING_NOTE,
             _suppression_note(analysis),
         ),
-        title=f"Departments that differ: {DEFINITIONS[metric].label}",
+        title="Departments that differ from the rest of the organisation",
     )

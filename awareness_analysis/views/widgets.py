@@ -1,16 +1,12 @@
 """Interactive dashboards: ipywidgets filter controls wired to the plot functions.
 
 Each dashboard builds its controls once and connects each with one ``observe`` call, so redraws
-never pile up. A redraw applies the filters, then small-group suppression, then the metric, and
-draws into an ``Output`` widget. The last figure and table stay on the object (``figure``,
-``table``, ``redraws``), so tests can set a control's ``value`` and observe the effect without a
-browser.
-
-By default a dashboard filters through :mod:`awareness_analysis.analysis.prepared`: codes, flags and join
-keys computed once per frames (and shared by every dashboard of the same analysis), so a filter
-change is a few array operations rather than a re-scan of the frames. ``precompute=False``
-keeps the plain path (filter the frames, suppress, compute the metric on the result); both
-draw the same figures from the same tables.
+never pile up. A redraw asks the analysis engine (:mod:`awareness_analysis.analysis.engine`) for
+the view of the controls' selection (filters, small-group suppression and metric tables in one
+path, shared with the public functions and the reports) and draws it into an ``Output`` widget.
+The last figure and table stay on the object (``figure``, ``table``, ``redraws``), so tests can
+set a control's ``value`` and observe the effect without a browser; ``selected_users`` and
+``selected_answers`` are the current selection's rows, to continue in pandas.
 """
 
 from __future__ import annotations
@@ -30,19 +26,9 @@ from IPython.core.formatters import format_display_data
 from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
 
+from awareness_analysis.analysis.engine import View
 from awareness_analysis.analysis.filters import Selection
-from awareness_analysis.analysis.metrics import (
-    DEFINITIONS,
-    campaign_rates,
-    department_comparison,
-    question_accuracy,
-)
-from awareness_analysis.analysis.prepared import PreparedFrames, PreparedView, prepare
-from awareness_analysis.analysis.privacy import (
-    SUPPRESSED_LABEL,
-    suppress_departments,
-    suppress_rows,
-)
+from awareness_analysis.analysis.metrics import DEFINITIONS
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.views.plots import (
     plot_campaign_rates,
@@ -50,9 +36,10 @@ from awareness_analysis.views.plots import (
     plot_funnel,
     plot_question_accuracy,
 )
+from awareness_analysis.vocabulary import SUPPRESSED_LABEL
 
-#: What a dashboard view draws: its figures, and the table behind them.
-View = tuple[list[Figure], pd.DataFrame]
+#: What a dashboard draws for one view: its figures, and the table behind them.
+Rendered = tuple[list[Figure], pd.DataFrame]
 
 STATUS_OPTIONS = (("Not answered", "sent"), ("Correct", "correct"), ("Incorrect", "incorrect"))
 _CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
@@ -75,10 +62,7 @@ def figure_png(figure: Figure, dpi: int = 100) -> bytes:
 class Dashboard:
     """Filter controls (campaign, department, status, search, minimum group size) and a view.
 
-    Subclasses implement :meth:`render`, returning the figures and table to show, and may
-    implement :meth:`render_view` to compute them from a precomputed
-    :class:`~awareness_analysis.analysis.prepared.PreparedView` (the default materialises its frames
-    and calls :meth:`render`). ``precompute=False`` uses the plain path throughout.
+    Subclasses implement :meth:`render`: the figures and table of one engine view.
     """
 
     title = "Dashboard"
@@ -89,16 +73,9 @@ class Dashboard:
         *,
         campaign_ids: Sequence[str] = (),
         autodraw: bool = True,
-        precompute: bool = True,
     ) -> None:
         self.analysis = analysis
-        self.users = analysis.frames.users
-        self.answers = analysis.frames.answers
-        self.prepared: PreparedFrames | None = None
-        if precompute:
-            prepared = prepare(self.users, self.answers)
-            # Frames the prepared path cannot mirror exactly take the plain path.
-            self.prepared = prepared if prepared.supported else None
+        self.engine = analysis.engine
         names = analysis.campaign_names
         self.campaign = w.SelectMultiple(
             options=[(name, cid) for cid, name in names.items()],
@@ -134,14 +111,14 @@ class Dashboard:
             min=0,
             max=1000,
             description="Min group",
-            tooltip="Hide departments with fewer users than this (0 turns suppression off)",
+            tooltip="Hide departments with fewer people than this (0 turns suppression off)",
             layout=w.Layout(width="160px"),
         )
         self.note = w.HTML()
         self.output = w.Output()
         self.figures: list[Figure] = []
         self.table: pd.DataFrame | None = None
-        self.hidden_departments: tuple[str, ...] = ()
+        self.view: View | None = None
         self.redraws = 0
         self._syncing = False
         for control in self.controls():
@@ -167,6 +144,10 @@ class Dashboard:
         """The first figure of the last redraw."""
         return self.figures[0] if self.figures else None
 
+    @property
+    def hidden_departments(self) -> tuple[str, ...]:
+        return self.view.hidden if self.view is not None else ()
+
     def selection(self) -> Selection:
         return Selection(
             campaign_ids=tuple(self.campaign.value),
@@ -178,80 +159,38 @@ class Dashboard:
     def selection_text(self, selection: Selection | None = None) -> str:
         text = (selection or self.selection()).describe(self.analysis.campaign_names)
         k = self.min_group_size.value
-        return f"{text}; groups under {k} suppressed" if k > 1 else f"{text}; no suppression"
+        return f"{text}; groups under {k} people suppressed" if k > 1 else f"{text}; no suppression"
 
-    @property
-    def precompute(self) -> bool:
-        """Whether redraws use the precomputed path (:mod:`awareness_analysis.analysis.prepared`)."""
-        return self.prepared is not None
+    def view_for(self, selection: Selection) -> View:
+        """The engine's view of ``selection`` at the dashboard's minimum group size."""
+        return self.engine.view(selection, self.min_group_size.value)
 
-    def view_for(self, selection: Selection) -> PreparedView:
-        """The precomputed view of ``selection`` after suppression (see :meth:`frames_for`)."""
-        if self.prepared is None:
-            raise RuntimeError("this dashboard was made with precompute=False")
-        view = self.prepared.view(selection, self.min_group_size.value)
-        self.hidden_departments = view.hidden
+    def current_view(self) -> View:
+        """The view of the controls' state; a department that suppression now hides leaves the
+        department control (and the selection) first."""
+        view = self.view_for(self.selection())
+        options = view.department_options()
+        if list(self.department.options) != options:
+            kept = tuple(d for d in self.department.value if d in options)
+            self._syncing = True
+            try:
+                self.department.options = options
+                self.department.value = kept
+            finally:
+                self._syncing = False
+            view = self.view_for(self.selection())
         return view
 
-    def frames_for(self, selection: Selection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Users and answers of ``selection`` after suppression, as every view sees them.
+    @property
+    def selected_users(self) -> pd.DataFrame:
+        """Rows of the users frame the controls select (departments as shown). Row-level:
+        not suppressed; keep it private."""
+        return (self.view or self.current_view()).users()
 
-        Suppression runs on the selection before the department filter, so a department's
-        size is judged within what is shown, and hidden departments never reach the options.
-        Returns (users, answers, users before the department filter).
-        """
-        if self.prepared is not None:
-            view = self.view_for(selection)
-            return view.users(), view.answers(), view.before_department().users()
-        before_department = Selection(
-            campaign_ids=selection.campaign_ids,
-            statuses=selection.statuses,
-            search=selection.search,
-        ).apply(self.users)
-        suppressed = suppress_departments(before_department, self.min_group_size.value)
-        self.hidden_departments = suppressed.hidden
-        users = suppressed.users
-        if selection.departments:
-            users = users[users["department"].isin(selection.departments)]
-        return users, selection.apply_answers(self.answers, users), suppressed.users
-
-    def selected_view(self) -> PreparedView:
-        """The precomputed view for the controls' current state (syncs the department options,
-        as :meth:`selected_frames` does)."""
-        selection = self.selection()
-        before = self.view_for(replace(selection, departments=())).suppressed
-        self._set_department_options(before.department_options())
-        return before.view(self.department.value)
-
-    def selected_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Users and answers for the controls' current state."""
-        if self.prepared is not None:
-            view = self.selected_view()
-            return view.users(), view.answers()
-        selection = self.selection()
-        _, _, users = self.frames_for(replace(selection, departments=()))
-        # Options first: a department that became hidden must leave the selection too.
-        self._sync_department_options(users)
-        if self.department.value:
-            users = users[users["department"].isin(self.department.value)]
-        return users, selection.apply_answers(self.answers, users)
-
-    def _sync_department_options(self, users: pd.DataFrame) -> None:
-        shown = sorted(str(d) for d in users["department"].unique() if d != SUPPRESSED_LABEL)
-        if (users["department"] == SUPPRESSED_LABEL).any():
-            shown.append(SUPPRESSED_LABEL)
-        self._set_department_options(shown)
-
-    def _set_department_options(self, shown: list[str]) -> None:
-        if list(self.department.options) == shown:
-            return
-        kept = tuple(d for d in self.department.value if d in shown)
-        self._syncing = True
-        try:
-            self.department.options = shown
-            self.department.value = kept
-        finally:
-            self._syncing = False
+    @property
+    def selected_answers(self) -> pd.DataFrame:
+        """Answers of :attr:`selected_users`. Row-level: not suppressed; keep it private."""
+        return (self.view or self.current_view()).answers()
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -259,41 +198,13 @@ class Dashboard:
         if not self._syncing:
             self.redraw()
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
+    def render(self, view: View, text: str) -> Rendered:
         raise NotImplementedError
 
-    def render_view(self, view: PreparedView, text: str) -> View:
-        """What :meth:`render` returns, from a precomputed view (override to skip frames)."""
-        return self.render(view.users(), view.answers(), text)
-
-    def _render_prepared(self, view: PreparedView, text: str) -> View:
-        # A subclass that overrides render() below the class defining render_view() gets its
-        # own render(), on frames materialised from the view.
-        mro = type(self).__mro__
-        depth = {
-            name: next(i for i, cls in enumerate(mro) if name in cls.__dict__)
-            for name in ("render", "render_view")
-        }
-        if depth["render_view"] <= depth["render"]:
-            return self.render_view(view, text)
-        return self.render(view.users(), view.answers(), text)
-
-    def _render_selection(self, selection: Selection, text: str) -> View:
-        """Figures and table of ``selection`` (a report view), by either path."""
-        if self.prepared is not None:
-            return self._render_prepared(self.view_for(selection), text)
-        users, answers, _ = self.frames_for(selection)
-        return self.render(users, answers, text)
-
     def redraw(self) -> None:
-        if self.prepared is not None:
-            view = self.selected_view()
-            text = self.selection_text()
-            self.figures, self.table = self._render_prepared(view, text)
-        else:  # the plain path: filter, suppress and compute on the frames themselves
-            users, answers = self.selected_frames()
-            text = self.selection_text()
-            self.figures, self.table = self.render(users, answers, text)
+        self.view = self.current_view()
+        text = self.selection_text()
+        self.figures, self.table = self.render(self.view, text)
         self.redraws += 1
         self.note.value = self._note_html()
         self._show(*self.displayed(self.figures, self.table, text))
@@ -318,8 +229,8 @@ class Dashboard:
             return ""
         return (
             f"<i>{hidden} department(s) are combined as {SUPPRESSED_LABEL}: each had fewer than "
-            f"{self.min_group_size.value} users in this selection, or hiding it protects one "
-            "that had.</i>"
+            f"{self.min_group_size.value} people in the selected campaigns, or hiding it "
+            "protects one that had.</i>"
         )
 
     # -- static report views ------------------------------------------------------------------
@@ -337,13 +248,7 @@ class Dashboard:
 
     def report_departments(self, base: Selection) -> list[str]:
         """Departments shown (not suppressed) in ``base``: the department views of a report."""
-        if self.prepared is not None:
-            options = self.view_for(base).suppressed.department_options()
-            return [name for name in options if name != SUPPRESSED_LABEL]
-        _, _, before_department = self.frames_for(base)
-        return sorted(
-            str(d) for d in before_department["department"].unique() if d != SUPPRESSED_LABEL
-        )
+        return [d for d in self.view_for(base).department_options() if d != SUPPRESSED_LABEL]
 
     def static_html(self) -> str:
         """Every report view pre-rendered, with a selector that switches them in the page.
@@ -363,7 +268,7 @@ class Dashboard:
                 group = view_group
             options.append(f'<option value="v{index}">{html.escape(label)}</option>')
             text = self.selection_text(selection)
-            figures, table = self._render_selection(selection, text)
+            figures, table = self.render(self.view_for(selection), text)
             body = "".join(
                 f'<img alt="{html.escape(self.title)}: {html.escape(label)}" '
                 f'src="data:image/png;base64,{base64.b64encode(figure_png(f)).decode()}">'
@@ -393,14 +298,8 @@ class CampaignOverview(Dashboard):
 
     title = "Campaign overview"
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        return self._draw(campaign_rates(users), text)
-
-    def render_view(self, view: PreparedView, text: str) -> View:
-        return self._draw(view.campaign_rates(), text)
-
-    def _draw(self, rates: pd.DataFrame, text: str) -> View:
-        rates = suppress_rows(rates, self.min_group_size.value)
+    def render(self, view: View, text: str) -> Rendered:
+        rates = view.campaign_rates()
         return [plot_campaign_rates(rates, text)], rates
 
 
@@ -409,19 +308,13 @@ class QuestionAccuracy(Dashboard):
 
     title = "Per-question accuracy"
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        return self._draw(question_accuracy(answers, users), text)
-
-    def render_view(self, view: PreparedView, text: str) -> View:
-        return self._draw(view.question_accuracy(), text)
-
-    def _draw(self, accuracy: pd.DataFrame, text: str) -> View:
-        accuracy = suppress_rows(accuracy, self.min_group_size.value)
+    def render(self, view: View, text: str) -> Rendered:
+        accuracy = view.question_accuracy()
         return [plot_question_accuracy(accuracy, text)], accuracy
 
 
 class DepartmentComparison(Dashboard):
-    """Each department against the organisation: interval dot plot and funnel plot."""
+    """Each department against the rest of the organisation: interval and funnel plots."""
 
     title = "Department comparison"
 
@@ -443,13 +336,8 @@ class DepartmentComparison(Dashboard):
         # The chart compares all departments; one department alone would be a single dot.
         return []
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        return self._draw(department_comparison(users, self.metric.value, answers=answers), text)
-
-    def render_view(self, view: PreparedView, text: str) -> View:
-        return self._draw(view.department_comparison(self.metric.value), text)
-
-    def _draw(self, comparison: pd.DataFrame, text: str) -> View:
+    def render(self, view: View, text: str) -> Rendered:
+        comparison = view.department_comparison(self.metric.value)
         return [plot_department_intervals(comparison, text), plot_funnel(comparison, text)], (
             comparison
         )
@@ -488,16 +376,18 @@ class UserExplorer(Dashboard):
             self.widget.children[-1],
         )
 
-    def render(self, users: pd.DataFrame, answers: pd.DataFrame, text: str) -> View:
-        table = users.loc[:, list(USER_COLUMNS)].reset_index(drop=True)
+    def render(self, view: View, text: str) -> Rendered:
+        table = view.users(USER_COLUMNS).reset_index(drop=True)
+        table.attrs["people"] = view.people
         return [], table
-
-    def render_view(self, view: PreparedView, text: str) -> View:
-        return [], view.user_table(USER_COLUMNS)
 
     def caption(self, table: pd.DataFrame, text: str) -> str:
         shown = min(len(table), self.max_rows_shown)
-        return f"<p>{len(table)} users match; showing {shown}. Filters: {html.escape(text)}.</p>"
+        people = table.attrs.get("people", 0)
+        return (
+            f"<p>{len(table):,} enrolments (campaign x person rows) of {people:,} people match; "
+            f"showing {shown}. Filters: {html.escape(text)}.</p>"
+        )
 
     def displayed(self, figures: list[Figure], table: pd.DataFrame, text: str) -> list[object]:
         return [HTML(self.caption(table, text)), table.head(self.max_rows_shown)]
