@@ -83,9 +83,11 @@ bench: $(VENV)/.installed-test
 		echo "== $$module"; $(BIN)/python -m $$module || exit 1; \
 	done
 
+LINTED := awareness_analysis tests tests_browser benchmarks scripts conftest.py
+
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check awareness_analysis tests tests_browser scripts conftest.py
-	$(BIN)/ruff format --check awareness_analysis tests tests_browser scripts conftest.py
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 test: lint
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export|report``.
+"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export|report|notebooks``.
 
 Failures end with a one-line reason on stderr and a non-zero exit code:
 1 for API, response and store errors, 2 for bad input or configuration, 130 when interrupted.
@@ -169,9 +169,16 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for the HTML pages")
     report.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        dest="pseudonymise",
+        help="replace emails and names with keyed pseudonyms (suppression stays on)",
+    )
+    report.add_argument(
         "--anonymize",
         action="store_true",
-        help="replace emails and names with keyed pseudonyms (suppression stays on)",
+        dest="pseudonymise",
+        help="the old spelling of --pseudonymise, still accepted",
     )
     report.add_argument(
         "--min-group-size",
@@ -188,9 +195,25 @@ def _build_parser() -> argparse.ArgumentParser:
         help="limit the reports to this campaign (repeatable; default: all)",
     )
     report.add_argument(
-        "--notebooks", metavar="DIR", help="notebook folder (default: the project's notebooks/)"
+        "--notebooks",
+        metavar="DIR",
+        help="notebook folder, e.g. edited copies from `awareness-analysis notebooks` "
+        "(default: the notebooks shipped with the package)",
     )
     report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    notebooks = commands.add_parser(
+        "notebooks",
+        help="copy the packaged notebooks into a folder for editing",
+        description="Copy the notebooks shipped with the package into DIR (created if "
+        "missing) to edit them; render the edited copies with `awareness-analysis report "
+        "--notebooks DIR`. Existing files of the same name are kept unless --force.",
+        formatter_class=formatter,
+    )
+    notebooks.add_argument("--out", required=True, metavar="DIR", help="folder for the copies")
+    notebooks.add_argument(
+        "--force", action="store_true", help="overwrite notebooks of the same name in DIR"
+    )
     return parser
 
 
@@ -303,7 +326,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     pages = render_reports(
         args.store,
         args.out,
-        anonymize=args.anonymize,
+        pseudonymise=args.pseudonymise,
         min_group_size=args.min_group_size,
         campaign_ids=args.campaign,
         notebooks=args.notebooks,
@@ -313,12 +336,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from awareness_analysis.views.report import copy_notebooks
+
+    written = copy_notebooks(args.out, force=args.force)
+    for path in written:
+        print(f"Wrote {path}")
+    print(
+        f"Copied {len(written)} notebooks. Render your edits with `awareness-analysis report "
+        f"--store STORE --out DIR --notebooks {args.out}`."
+    )
+    return 0
+
+
 _COMMANDS = {
     "campaigns": _cmd_campaigns,
     "fetch": _cmd_fetch,
     "demo": _cmd_demo,
     "export": _cmd_export,
     "report": _cmd_report,
+    "notebooks": _cmd_notebooks,
 }
 
 

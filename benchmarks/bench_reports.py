@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from awareness_analysis.views import report
 from awareness_analysis.demo import build_demo_store
+from awareness_analysis.views import report
 
 TARGET_S = 60.0
 

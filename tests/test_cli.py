@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
-from awareness_analysis.cli import main
+import awareness_analysis
+from awareness_analysis.cli import _build_parser, main
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.fakeapi.server import FakeMimecastServer
 from tests.conftest import BIG_CAMPAIGN_USERS, SMALL_CAMPAIGN
@@ -196,7 +199,7 @@ def test_demo_builds_a_store_with_the_real_client(
     assert campaigns["num_sent"].sum() >= 2000
 
 
-@pytest.mark.parametrize("command", ["campaigns", "fetch", "demo", "export"])
+@pytest.mark.parametrize("command", ["campaigns", "fetch", "demo", "export", "report", "notebooks"])
 def test_help_of_each_command(command: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "awareness_analysis.cli", command, "--help"],
@@ -214,3 +217,112 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "awareness-analysis"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("awareness-analysis ")
+
+
+# -- report options and the packaged notebooks -------------------------------------------------
+
+PACKAGED_NOTEBOOKS = Path(awareness_analysis.__file__).resolve().parent / "notebooks"
+
+
+def packaged_names() -> list[str]:
+    names = sorted(p.name for p in PACKAGED_NOTEBOOKS.glob("*.ipynb"))
+    assert len(names) >= 4, names
+    return names
+
+
+def test_report_pseudonymise_option_and_its_old_spelling() -> None:
+    parser = _build_parser()
+    base = ["report", "--store", "s", "--out", "o"]
+    assert parser.parse_args(base).pseudonymise is False
+    assert parser.parse_args([*base, "--pseudonymise"]).pseudonymise is True
+    assert parser.parse_args([*base, "--anonymize"]).pseudonymise is True
+    assert not hasattr(parser.parse_args(base), "anonymize")
+
+
+def test_report_help_names_the_old_spelling() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "awareness_analysis.cli", "report", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--pseudonymise" in result.stdout
+    assert "--anonymize" in result.stdout and "old spelling" in result.stdout
+
+
+def test_default_notebook_dir_is_inside_the_package_whatever_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from awareness_analysis.views.report import default_notebook_dir
+
+    (tmp_path / "notebooks").mkdir()  # a decoy the old lookup could have picked
+    monkeypatch.chdir(tmp_path)
+    assert default_notebook_dir().resolve() == PACKAGED_NOTEBOOKS
+    assert sorted(p.name for p in default_notebook_dir().glob("*.ipynb")) == packaged_names()
+
+
+def test_notebooks_copies_the_packaged_notebooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new" / "nested"  # created, parents too
+    assert main(["notebooks", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == packaged_names()  # nothing else left
+    for name in packaged_names():
+        assert (out / name).read_bytes() == (PACKAGED_NOTEBOOKS / name).read_bytes()
+        assert f"Wrote {out / name}" in printed
+    assert f"--notebooks {out}" in printed
+
+
+def test_notebooks_refuses_to_overwrite_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = packaged_names()[0]
+    (tmp_path / first).write_text("my edits")
+    (tmp_path / "notes.txt").write_text("unrelated")
+    assert main(["notebooks", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("awareness-analysis notebooks: error: ")
+    assert str(tmp_path / first) in err and "--force" in err
+    assert captured.out == ""
+    # Nothing was written: the edited copy is kept and no other notebook was added.
+    assert (tmp_path / first).read_text() == "my edits"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first, "notes.txt"])
+
+    assert main(["notebooks", "--out", str(tmp_path), "--force"]) == 0
+    assert (tmp_path / first).read_bytes() == (PACKAGED_NOTEBOOKS / first).read_bytes()
+    assert (tmp_path / "notes.txt").read_text() == "unrelated"
+    assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == packaged_names()
+    assert not list(tmp_path.glob(".*"))  # no partial copies left behind
+
+
+def test_notebooks_out_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    assert main(["notebooks", "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a file" in err
+    assert target.read_text() == "x"
+
+
+def test_report_renders_edited_notebook_copies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = tmp_path / "my-notebooks"
+    assert main(["notebooks", "--out", str(edited)]) == 0
+    kept = edited / "01_campaign_overview.ipynb"
+    for path in edited.glob("*.ipynb"):
+        if path != kept:
+            path.unlink()  # one notebook keeps the test quick
+    notebook = nbformat.read(kept, as_version=4)
+    notebook.cells.append(nbformat.v4.new_markdown_cell("Edited by the security team."))
+    nbformat.write(notebook, kept)
+    out = tmp_path / "reports"
+    args = ["report", "--store", os.environ["AWARENESS_STORE"], "--out", str(out)]
+    assert main([*args, "--notebooks", str(edited), "--no-progress", "--anonymize"]) == 0
+    assert sorted(p.name for p in out.glob("*.html")) == ["01_campaign_overview.html", "index.html"]
+    page = (out / "01_campaign_overview.html").read_text(encoding="utf-8")
+    assert "Edited by the security team." in page
+    assert "--pseudonymise" in page and "pseudonymisation</dt><dd>on" in page

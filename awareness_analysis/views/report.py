@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,46 @@ class ReportError(AwarenessAnalysisError):
 
 
 def default_notebook_dir() -> Path:
-    """The project's ``notebooks/`` folder (beside the package in a source checkout)."""
-    beside_package = Path(__file__).resolve().parents[1] / "notebooks"
-    return beside_package if beside_package.is_dir() else Path.cwd() / "notebooks"
+    """The notebooks shipped inside the installed package (``awareness_analysis/notebooks``).
+
+    Never the working directory: a ``pip install`` outside the clone renders the same reports.
+    """
+    return Path(str(resources.files("awareness_analysis").joinpath("notebooks")))
+
+
+def copy_notebooks(out: str | os.PathLike[str], *, force: bool = False) -> list[Path]:
+    """Copy the packaged notebooks into ``out`` (created if missing) for editing.
+
+    Refuses, before writing anything, to overwrite a file of the same name unless ``force``.
+    Returns the written files. Render edited copies with ``render_reports(..., notebooks=out)``.
+    """
+    sources = sorted(default_notebook_dir().glob("*.ipynb"))
+    if not sources:
+        raise ReportError(f"No notebooks found in the package at {default_notebook_dir()}.")
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"--out {target} is a file; give a folder for the notebooks.")
+    existing = [target / s.name for s in sources if (target / s.name).exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more notebooks)" if len(existing) > 1 else ""
+        raise ValueError(
+            f"{existing[0]} already exists{more}; pass --force to overwrite, "
+            "or choose another --out folder."
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for source in sources:
+        destination = target / source.name
+        # Copy beside the target, then rename: an interrupted copy never leaves half a notebook.
+        partial = target / f".{source.name}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, destination)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        written.append(destination)
+    return written
 
 
 @dataclass(frozen=True)
@@ -54,14 +92,14 @@ class ReportParameters:
 
     store: Path
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE
-    anonymize: bool = False
+    pseudonymise: bool = False
     campaign_ids: tuple[str, ...] = field(default_factory=tuple)
 
     def notebook_values(self) -> dict[str, Any]:
         return {
             "store_path": str(self.store),
             "min_group_size": self.min_group_size,
-            "pseudonymise": self.anonymize,
+            "pseudonymise": self.pseudonymise,
             "campaign_ids": list(self.campaign_ids),
             "report": True,
         }
@@ -70,9 +108,9 @@ class ReportParameters:
 def _check(parameters: ReportParameters) -> Snapshot:
     if parameters.min_group_size < 0:
         raise ValueError(f"--min-group-size must be 0 or more (got {parameters.min_group_size}).")
-    if parameters.anonymize and parameters.min_group_size < 2:
+    if parameters.pseudonymise and parameters.min_group_size < 2:
         raise ValueError(
-            "--anonymize needs small-group suppression: use --min-group-size 2 or more "
+            "--pseudonymise needs small-group suppression: use --min-group-size 2 or more "
             f"(default {DEFAULT_MIN_GROUP_SIZE})."
         )
     snapshot = SnapshotStore(parameters.store).load()
@@ -237,10 +275,10 @@ def _provenance(
         "data content hash": str(manifest.get("content_hash", "")),
         "campaigns": ", ".join(parameters.campaign_ids) or "all",
         "suppression": f"groups under {k} users hidden (k = {k})" if k > 1 else "off",
-        "pseudonymisation": "on (emails and names replaced)" if parameters.anonymize else "off",
+        "pseudonymisation": "on (emails and names replaced)" if parameters.pseudonymise else "off",
         "parameters": (
             f"--min-group-size {k}"
-            + (" --anonymize" if parameters.anonymize else "")
+            + (" --pseudonymise" if parameters.pseudonymise else "")
             + "".join(f" --campaign {c}" for c in parameters.campaign_ids)
         ),
     }
@@ -273,7 +311,7 @@ def render_reports(
     store: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    anonymize: bool = False,
+    pseudonymise: bool = False,
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     campaign_ids: Sequence[str] = (),
     notebooks: str | os.PathLike[str] | None = None,
@@ -287,7 +325,7 @@ def render_reports(
     parameters = ReportParameters(
         store=Path(store).resolve(),
         min_group_size=min_group_size,
-        anonymize=anonymize,
+        pseudonymise=pseudonymise,
         campaign_ids=tuple(dict.fromkeys(campaign_ids)),
     )
     snapshot = _check(parameters)
