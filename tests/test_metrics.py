@@ -138,8 +138,8 @@ def test_definitions_text_and_keys() -> None:
     assert set(DEFINITIONS) == {"acknowledgement", "completion", "accuracy", "all_correct"}
     assert all(key == definition.name for key, definition in DEFINITIONS.items())
     assert DEFINITIONS["acknowledgement"].text() == (
-        "Acknowledgement rate = enrolments acknowledged / enrolments sent (one per person per "
-        "campaign) (n). Excludes: none. 95% Wilson interval on the effective n."
+        "Acknowledgement rate = enrolments acknowledged / enrolments sent (n). "
+        "95% Wilson interval on the effective n."
     )
     accuracy = DEFINITIONS["accuracy"].text()
     assert accuracy.startswith("Question accuracy = correct answers / answered questions")

@@ -395,7 +395,8 @@ class View:
     @property
     def people(self) -> int:
         """Distinct people shown."""
-        return len(np.unique(self.engine.person[self.shown]))
+        counts = np.bincount(self.engine.person[self.shown], minlength=self.engine.n_persons)
+        return int(np.count_nonzero(counts))
 
     def department_options(self) -> list[str]:
         """Departments of the baseline as shown (sorted; ``(suppressed)`` last when present)."""

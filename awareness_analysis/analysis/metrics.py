@@ -58,22 +58,18 @@ __all__ = [
 
 #: How intervals and tests allow for one person counted many times.
 CLUSTERING_NOTE = (
-    "Pooled over several campaigns, n counts enrolments (one per person per campaign) or "
-    "answers, not people; intervals and tests use the effective n = n / design effect, the "
-    "design effect being the person-clustered variance over the binomial one (at least 1; "
-    "exactly 1 when each person appears once)."
+    "Pooled: n counts enrolments or answers, not people; effective n = n / person-clustered "
+    "design effect."
 )
 #: What a department is compared with.
 BASELINE_NOTE = (
     "Organisation = everyone in the selected campaigns and statuses, whatever departments or "
-    "search are chosen; each department is compared with the rest of the organisation "
-    "(everyone outside it)."
+    "search are shown."
 )
 #: When a department is called different.
 SIGNIFICANCE_NOTE = (
-    "Above/below: pooled two-proportion z-test of the department against the rest of the "
-    "organisation on effective n, significant when its Benjamini-Hochberg q-value over the "
-    f"departments tested is below {SIGNIFICANCE_LEVEL}."
+    "Above/below: z-test of the department against the rest of the organisation, "
+    f"Benjamini-Hochberg q < {SIGNIFICANCE_LEVEL}."
 )
 
 
@@ -89,10 +85,10 @@ class MetricDefinition:
 
     def text(self) -> str:
         """One plain-text paragraph defining the rate, e.g. for a chart footnote."""
-        excludes = "; ".join(self.exclusions) if self.exclusions else "none"
+        excludes = f" Excludes: {'; '.join(self.exclusions)}." if self.exclusions else ""
         return (
-            f"{self.label} = {self.numerator} / {self.denominator} (n). "
-            f"Excludes: {excludes}. {CONFIDENCE:.0%} Wilson interval on the effective n."
+            f"{self.label} = {self.numerator} / {self.denominator} (n).{excludes} "
+            f"{CONFIDENCE:.0%} Wilson interval on the effective n."
         )
 
 
@@ -101,13 +97,13 @@ DEFINITIONS: dict[str, MetricDefinition] = {
         name="acknowledgement",
         label="Acknowledgement rate",
         numerator="enrolments acknowledged",
-        denominator="enrolments sent (one per person per campaign)",
+        denominator="enrolments sent",
     ),
     "completion": MetricDefinition(
         name="completion",
         label="Completion rate",
         numerator="enrolments with at least one question answered",
-        denominator="enrolments sent (one per person per campaign)",
+        denominator="enrolments sent",
     ),
     "accuracy": MetricDefinition(
         name="accuracy",

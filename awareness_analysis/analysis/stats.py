@@ -122,13 +122,26 @@ def design_effect(
 
 def cluster_pairs(group: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, ...]:
     """The distinct (group, person) pairs of rows: per row its pair code, and per pair its
-    group and person (codes >= 0)."""
+    group and person (codes >= 0), pairs in ascending (group, person) order."""
     group = np.asarray(group, dtype=np.int64)
     person = np.asarray(person, dtype=np.int64)
     width = int(person.max(initial=0)) + 1
-    pairs, uniques = pd.factorize(group * width + person)  # hashing: no sort needed
-    uniques = np.asarray(uniques, dtype=np.int64)
+    code = group * width + person
+    size = (int(group.max(initial=0)) + 1) * width
+    if size <= _DENSE_PAIRS:  # a lookup table beats hashing for the usual sizes
+        seen = np.zeros(size, dtype=bool)
+        seen[code] = True
+        uniques = np.flatnonzero(seen)
+        number = np.cumsum(seen) - 1
+        pairs = number[code]
+    else:
+        pairs, uniques = pd.factorize(code, sort=True)
+        uniques = np.asarray(uniques, dtype=np.int64)
     return pairs.astype(np.int64), uniques // width, uniques % width
+
+
+#: Largest (groups x people) table :func:`cluster_pairs` numbers pairs with directly.
+_DENSE_PAIRS = 1 << 24
 
 
 def two_sided_p(z: Any) -> np.ndarray:

@@ -684,7 +684,7 @@ def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = ""
     notes = [
         *notes,
         *_comparison_footnotes(comparison, rows),
-        "Dots: rate; lines: 95% Wilson score interval on the effective n.",
+        "Dots: rate; lines: 95% interval.",
     ]
     return _finish(fig, title, selection_text, notes)
 
@@ -714,8 +714,7 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.6)
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.set_xlabel(
-        "Effective size: people for one campaign; enrolments or answers \u00f7 design effect "
-        "when pooled",
+        "Effective size (people; pooled: enrolments or answers \u00f7 design effect)",
         fontsize=9,
     )
     ax.set_ylabel(label, fontsize=9)
@@ -809,9 +808,8 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
     notes = [
         *notes,
         *_comparison_footnotes(comparison, rows),
-        "Control limits: organisation rate \u00b1 z\u00b7\u221a(p(1\u2212p)/n) with n the "
-        "effective size, for 95% and 99.8% (normal approximation); departments outside 99.8% "
-        "are labelled. Filled markers: significant against the rest of the organisation.",
+        "Control limits: organisation rate \u00b1 z\u00b7\u221a(p(1\u2212p)/n), n the "
+        "effective size, 95% and 99.8%; outside 99.8%: labelled. Filled: significant.",
     ]
     _finish(fig, title, selection_text, notes)
     if outliers:
