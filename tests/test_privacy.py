@@ -500,6 +500,7 @@ def test_missing_key_file_without_create_explains_how(tmp_path: Path) -> None:
 def test_bad_key_file_names_the_file_not_the_content(tmp_path: Path) -> None:
     key_file = tmp_path / "pseudonym.key"
     key_file.write_text("my-secret-password\n")
+    key_file.chmod(0o600)
     with pytest.raises(ValueError) as caught:
         load_pseudonym_key({}, key_file)
     assert str(key_file) in str(caught.value)
@@ -522,3 +523,15 @@ def test_blank_and_missing_names() -> None:
     assert result.loc[0, "name"] == ""
     assert pd.isna(result.loc[1, "name"])
     assert result.loc[2, "name"] == expected("person-", KEY, "name:c@x.example")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+def test_key_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    key_file = tmp_path / "pseudonym.key"
+    key_file.write_text("ab" * 32 + "\n")
+    key_file.chmod(mode)
+    with pytest.raises(PermissionError, match=f"chmod 600 {key_file}") as info:
+        load_pseudonym_key(env={}, key_file=key_file)
+    assert "ab" * 32 not in str(info.value)
+    key_file.chmod(0o600)
+    assert load_pseudonym_key(env={}, key_file=key_file) == bytes.fromhex("ab" * 32)

@@ -38,6 +38,7 @@ import hmac
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,14 +301,16 @@ def load_pseudonym_key(
     first use) a new key from ``secrets.token_hex(32)`` is written with mode 0600. Keep the
     key: the same key gives the same pseudonyms later, and anyone holding it can test guesses
     of emails against pseudonyms. ``create=False`` raises FileNotFoundError explaining how to
-    create one. Errors name the variable or file but never contain the key.
+    create one. A key file that group or others may read is refused (as ssh refuses such
+    private keys), with the ``chmod`` that fixes it. Errors name the variable or file but never
+    contain the key.
     """
     from_env = env.get(KEY_ENV, "")
     if from_env.strip():
         return _parse_key(from_env, f"Environment variable {KEY_ENV}")
     path = Path(key_file).expanduser()
     try:
-        return _parse_key(path.read_text(encoding="ascii", errors="replace"), f"Key file {path}")
+        return _read_key_file(path)
     except FileNotFoundError:
         if not create:
             raise FileNotFoundError(
@@ -321,8 +324,22 @@ def load_pseudonym_key(
         # O_EXCL: if another process created the file meanwhile, use its key instead.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return _parse_key(path.read_text(encoding="ascii", errors="replace"), f"Key file {path}")
+        return _read_key_file(path)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         os.fchmod(handle.fileno(), 0o600)  # the umask can only narrow 0600, but be explicit
         handle.write(text + "\n")
     return bytes.fromhex(text)
+
+
+def _read_key_file(path: Path) -> bytes:
+    """The key in ``path``, refused when anyone but its owner may read or write it."""
+    with path.open("rb") as handle:  # one open: the mode checked is the file's that is read
+        mode = os.fstat(handle.fileno()).st_mode
+        if os.name == "posix" and mode & 0o077:
+            raise PermissionError(
+                f"Key file {path} is accessible by group or others (mode "
+                f"{stat.S_IMODE(mode):04o}): anyone who can read it can test guessed emails "
+                f"against pseudonyms. Fix it with: chmod 600 {path}"
+            )
+        text = handle.read().decode("ascii", errors="replace")
+    return _parse_key(text, f"Key file {path}")
