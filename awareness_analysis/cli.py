@@ -181,6 +181,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="the old spelling of --pseudonymise, still accepted",
     )
     report.add_argument(
+        "--include-people",
+        action="store_true",
+        help="add per-person rows (names, emails) to the user explorer page; the page then "
+        "says it holds personal data. Off by default: shared reports carry aggregates only",
+    )
+    report.add_argument(
         "--min-group-size",
         type=int,
         default=DEFAULT_MIN_GROUP_SIZE,
@@ -321,7 +327,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from awareness_analysis.views.report import render_reports
+    from awareness_analysis.views.report import AUDIT_FILE, render_reports
 
     pages = render_reports(
         args.store,
@@ -331,7 +337,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         campaign_ids=args.campaign,
         notebooks=args.notebooks,
         progress=False if args.no_progress else None,
+        include_people=args.include_people,
     )
+    print((pages[0].parent / AUDIT_FILE).read_text(encoding="utf-8").strip())
     print(f"Wrote {len(pages)} pages. Open {pages[0].as_uri()} in a browser.")
     return 0
 

@@ -77,7 +77,6 @@ def test_campaign_summary(analysis: Analysis) -> None:
         "module",
         "launched",
         "questions",
-        "people sent",
     ]
     assert len(table.frame) == len(analysis.frames.campaigns)
     assert table.frame["questions"].max() == 4

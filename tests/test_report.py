@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -120,7 +121,10 @@ def test_pseudonymised_reports_hold_no_email_or_name_and_no_small_group(
         assert not [n for n in names if n in text], name
         assert TINY_DEPARTMENT not in text, name
     explorer = pages(pseudonymised)["04_user_explorer.html"]
-    assert "user-" in explorer and "person-" in explorer  # pseudonyms stand in
+    # People-free by default: no per-person rows, not even pseudonymised ones.
+    assert "user-" not in explorer and "person-" not in explorer
+    assert "Per-person rows are left out of shared reports" in explorer
+    assert "personal data" not in pages(pseudonymised)["01_campaign_overview.html"]
 
 
 def visible_text(page: str) -> str:
@@ -239,8 +243,33 @@ def test_missing_store_says_how_to_make_one(
     assert "awareness-analysis demo" in capsys.readouterr().err
 
 
-def test_explorer_table_matches_the_frames(pseudonymised: Path, store: Path) -> None:
-    text = pages(pseudonymised)["04_user_explorer.html"]
+@pytest.fixture(scope="module")
+def with_people(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("people")
+    only = folder / "notebooks"
+    only.mkdir()
+    shutil.copy(NOTEBOOKS / "04_user_explorer.ipynb", only)
+    out = folder / "out"
+    render_reports(
+        store, out, pseudonymise=True, include_people=True, notebooks=only, progress=False
+    )
+    return out
+
+
+def test_people_rows_only_when_asked_and_ordered_by_pseudonym(
+    with_people: Path, store: Path
+) -> None:
+    text = pages(with_people)["04_user_explorer.html"]
+    assert "This report holds personal data" in text
+    shown = re.findall(r"<td>(user-[0-9a-f]{12})</td>", text)
+    assert len(shown) > 100 and shown[:200] == sorted(shown[:200])
+    users = SnapshotStore(store).load().frames.users
+    lowered = text.lower()
+    assert not [e for e in set(users["email"]) if e.lower() in lowered]
+
+
+def test_explorer_table_matches_the_frames(with_people: Path, store: Path) -> None:
+    text = pages(with_people)["04_user_explorer.html"]
     users = SnapshotStore(store).load().frames.users
     people = users["email"].str.lower().nunique()
     assert f"{len(users):,} enrolments (campaign x person rows) of {people:,} people match" in text

@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,37 @@ from awareness_analysis.vocabulary import (
     USER_METRICS,
 )
 
-__all__ = ["SIGNIFICANCE_LEVEL", "USER_COLUMNS", "Engine", "Suppression", "View"]
+if TYPE_CHECKING:
+    from awareness_analysis.analysis.disclosure import DisclosurePlan
+
+__all__ = [
+    "ANSWER_LEVEL",
+    "ENROLMENT_LEVEL",
+    "SIGNIFICANCE_LEVEL",
+    "USER_COLUMNS",
+    "Cell",
+    "Engine",
+    "Suppression",
+    "View",
+]
+
+#: Levels of the atoms a figure counts: enrolments (campaign, department) and answers
+#: (campaign, department, question).
+ENROLMENT_LEVEL = "enrolment"
+ANSWER_LEVEL = "answer"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one published figure counts: a set of atoms of one level. Two figures with the
+    same cell count the same people, wherever they are shown."""
+
+    level: str
+    atoms: frozenset[tuple[str, ...]]
+
+    def __repr__(self) -> str:
+        return f"Cell({self.level}, {len(self.atoms)} atoms)"
+
 
 #: A department differs from the rest of the organisation when its BH q-value is below this.
 SIGNIFICANCE_LEVEL = 0.05
@@ -231,6 +261,11 @@ class Engine:
         self.result_sent = result == "sent"
         self.question, self.question_labels = _codes(answers["question"])
 
+        # Atoms: the finest cells a published figure can count, (campaign, department) for
+        # enrolments and (campaign, department, question) for answers.
+        self.atom = self.campaign.astype(np.int64) * len(self.department_dtype.categories) + (
+            self.department
+        )
         # Whether anyone is listed twice in a campaign (or answers a question twice): when
         # not, per-campaign and per-question figures count each person once, with no
         # clustering to estimate.
@@ -285,7 +320,9 @@ class Engine:
                 self._suppressions.popitem(last=False)
         return result
 
-    def _suppress(self, baseline: np.ndarray, k: int) -> Suppression:
+    def _suppress(self, baseline: np.ndarray, k: int, forced: Sequence[str] = ()) -> Suppression:
+        """Suppression on ``baseline``; ``forced`` departments are hidden whatever their size
+        (a disclosure plan hides a department everywhere it is hidden anywhere)."""
         people = len(np.unique(self.person[baseline]))
         plain = Suppression(k, self.department, self.department_dtype, baseline_people=people)
         if k == 0 or not baseline.any():
@@ -303,7 +340,7 @@ class Engine:
             chosen = np.isin(pair_department, [code_of[name] for name in names])
             return len(np.unique(pair_person[chosen]))
 
-        hidden, primary = choose_hidden(size_of, people, k, people_in)
+        hidden, primary = choose_hidden(size_of, people, k, people_in, forced=forced)
         if not hidden:
             return plain
         mapping, dtype = relabel_codes(categories, set(hidden))
@@ -317,11 +354,25 @@ class Engine:
             baseline_people=people,
         )
 
-    def view(self, selection: Selection | None = None, k: int | None = 0) -> View:
-        """What ``selection`` shows after suppression at ``k`` (0 or None: off)."""
+    def view(
+        self,
+        selection: Selection | None = None,
+        k: int | None = 0,
+        plan: DisclosurePlan | None = None,
+    ) -> View:
+        """What ``selection`` shows after suppression at ``k`` (0 or None: off).
+
+        With a disclosure ``plan`` (one per published set, e.g. a report), the plan's hidden
+        departments are hidden in every view and its hidden cells wherever they appear;
+        tables then carry each row's ``cell`` (what it counts, see
+        :mod:`awareness_analysis.analysis.disclosure`).
+        """
         selection = selection or Selection()
-        suppression = self.suppression(selection, k)
         baseline = self.baseline_mask(selection)
+        if plan is not None:
+            suppression = self._suppress(baseline, threshold(k), plan.hidden_departments)
+        else:
+            suppression = self.suppression(selection, k)
         matched = baseline
         if selection.search:
             matched = baseline & self._search_mask(selection.search, suppression)
@@ -329,7 +380,30 @@ class Engine:
         if selection.departments:
             wanted = _lookup(suppression.dtype.categories, selection.departments)
             shown = matched & wanted[suppression.department]
-        return View(self, selection, suppression, baseline, matched, shown)
+        return View(self, selection, suppression, baseline, matched, shown, plan)
+
+    def department_sizes(self, baseline: np.ndarray) -> dict[str, int]:
+        """Distinct people per department among ``baseline`` rows."""
+        categories = self.department_dtype.categories
+        _, pair_department, _ = cluster_pairs(self.department[baseline], self.person[baseline])
+        sizes = np.bincount(pair_department, minlength=len(categories))
+        return {str(categories[c]): int(sizes[c]) for c in np.flatnonzero(sizes)}
+
+    def atom_name(self, atom: int, level: str) -> tuple[str, ...]:
+        """(campaign id, department[, question]) of an atom id of ``level``."""
+        n_departments = len(self.department_dtype.categories)
+        if level == ANSWER_LEVEL:
+            atom, question = divmod(int(atom), max(len(self.question_labels), 1))
+            campaign, department = divmod(atom, n_departments)
+            return (
+                str(self.campaign_labels[campaign]),
+                str(self.department_dtype.categories[department]),
+                str(self.question_labels[question]),
+            )
+        campaign, department = divmod(int(atom), n_departments)
+        return str(self.campaign_labels[campaign]), str(
+            self.department_dtype.categories[department]
+        )
 
     def _search_mask(self, text: str, suppression: Suppression) -> np.ndarray:
         needle = text.lower()
@@ -363,6 +437,7 @@ class View:
         baseline: np.ndarray,
         matched: np.ndarray,
         shown: np.ndarray,
+        plan: DisclosurePlan | None = None,
     ) -> None:
         self.engine = engine
         self.selection = selection
@@ -370,7 +445,26 @@ class View:
         self.baseline = baseline
         self.matched = matched
         self.shown = shown
+        self.plan = plan
         self._answer_shown: np.ndarray | None = None
+
+    # -- cells: what each figure counts, for a disclosure plan -------------------------------
+
+    def _cells(self, level: str, group: np.ndarray, atom: np.ndarray, groups: np.ndarray) -> list:
+        """The cell of each of ``groups``: the atoms its units fall in (units: ``group`` and
+        ``atom`` per unit)."""
+        width = int(atom.max(initial=0)) + 1
+        pairs = np.unique(group.astype(np.int64) * width + atom)
+        by_group: dict[int, list[tuple[str, ...]]] = {}
+        for g, a in zip((pairs // width).tolist(), (pairs % width).tolist(), strict=True):
+            by_group.setdefault(g, []).append(self.engine.atom_name(a, level))
+        return [Cell(level, frozenset(by_group.get(int(g), ()))) for g in groups]
+
+    def _planned(self, table: pd.DataFrame, cells: list) -> np.ndarray:
+        """Add the ``cell`` column; rows the plan hides (True where hidden)."""
+        table["cell"] = pd.Series(cells, index=table.index, dtype=object)
+        hidden = self.plan.hidden_cells if self.plan is not None else frozenset()
+        return np.array([cell in hidden for cell in cells], dtype=bool)
 
     def __repr__(self) -> str:
         # No rows: a repr is for logs, and the rows are people's data.
@@ -479,7 +573,13 @@ class View:
             }
         )
         table.attrs["unit"] = UNIT_ENROLMENTS
-        return suppress_rows(table, self.k)
+        hide = None
+        if self.plan is not None:
+            cells = self._cells(
+                ENROLMENT_LEVEL, e.campaign[self.shown], e.atom[self.shown], campaigns
+            )
+            hide = self._planned(table, [cell for cell in cells for _ in USER_METRICS])
+        return suppress_rows(table, self.k, hide=hide)
 
     def question_accuracy(self) -> pd.DataFrame:
         """Accuracy per campaign x question of the shown users' answers.
@@ -527,7 +627,11 @@ class View:
             }
         )
         table.attrs["unit"] = UNIT_ANSWERS
-        return suppress_rows(table, self.k)
+        hide = None
+        if self.plan is not None:
+            answer_atom = e.atom[user_row] * n_questions + e.question[shown]
+            hide = self._planned(table, self._cells(ANSWER_LEVEL, group, answer_atom, present))
+        return suppress_rows(table, self.k, hide=hide)
 
     def _units(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(user row, success, counted) per unit of ``metric``: users, or answers."""
@@ -541,6 +645,15 @@ class View:
             )
         success, counted = e.user_flags[metric]
         return np.arange(len(e.users)), success, counted
+
+    def _unit_atoms(self, metric: str, user_row: np.ndarray) -> tuple[str, np.ndarray]:
+        """(level, atom per unit) of ``metric``'s units (:meth:`_units`)."""
+        e = self.engine
+        if metric == ACCURACY:
+            question = e.question[e.answer_row >= 0]
+            n_questions = max(len(e.question_labels), 1)
+            return ANSWER_LEVEL, e.atom[user_row] * n_questions + question
+        return ENROLMENT_LEVEL, e.atom[user_row]
 
     def department_comparison(self, metric: str) -> pd.DataFrame:
         """Each department shown against the rest of the organisation, for ``metric``.
@@ -645,13 +758,29 @@ class View:
                 "direction": pd.array(direction[rows].astype(object), dtype="str"),
             }
         )
-        table = suppress_rows(table, k)
+        hide = None
+        if self.plan is not None:
+            level, atom = self._unit_atoms(metric, user_row)
+            in_view = self.matched[user_row]
+            units_department = self.suppression.department[user_row][in_view]
+            hide = self._planned(table, self._cells(level, units_department, atom[in_view], rows))
+            org_cells = self._cells(
+                level,
+                np.zeros(np.count_nonzero(self.baseline[user_row]), dtype=np.int64),
+                atom[self.baseline[user_row]],
+                np.zeros(1, dtype=np.int64),
+            )
+            table.attrs["org_cell"] = org_cells[0]
+            org_planned_hidden = org_cells[0] in self.plan.hidden_cells
+        else:
+            org_planned_hidden = False
+        table = suppress_rows(table, k, hide=hide)
         # The pseudo-department keeps its figures (it is a combination of groups), but is no
         # real group: never tested, direction "suppressed".
         table = table.sort_values(
             ["rate", "department"], ascending=[False, True], na_position="last", kind="stable"
         ).reset_index(drop=True)
-        org_hidden = 0 < org_people < k
+        org_hidden = (0 < org_people < k) or org_planned_hidden
         table.attrs.update(
             {
                 "metric": metric,

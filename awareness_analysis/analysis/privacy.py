@@ -39,7 +39,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,17 +154,19 @@ def choose_hidden(
     total: int,
     k: int,
     people_in: Callable[[Sequence[str]], int],
+    forced: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """(hidden, primary) department names, both sorted.
 
     ``size_of`` gives the distinct people of each department present, ``total`` the distinct
     people of the whole baseline and ``people_in(names)`` the distinct people of several
     departments together (someone who moved between two hidden departments counts once).
+    ``forced`` departments are hidden whatever their size (and count as primary).
     """
     if total < k:
         hidden = sorted(size_of)
         return hidden, hidden
-    primary = sorted(name for name, size in size_of.items() if size < k)
+    primary = sorted(name for name, size in size_of.items() if size < k or name in forced)
     hidden = list(primary)
     shown = sorted((name for name in size_of if name not in primary), key=lambda d: (size_of[d], d))
     hidden_people = people_in(hidden) if hidden else 0
@@ -188,7 +190,9 @@ def relabel_codes(categories: pd.Index, hidden: set[str]) -> tuple[np.ndarray, p
     return mapping, pd.CategoricalDtype(pd.Index(new, dtype="str"))
 
 
-def suppress_rows(table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE) -> pd.DataFrame:
+def suppress_rows(
+    table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE, hide: np.ndarray | None = None
+) -> pd.DataFrame:
     """Mark rate-table rows covering ``0 < people < k`` as suppressed and blank their numbers.
 
     People are the ``people`` column where the table has one (distinct people), else ``n``.
@@ -196,16 +200,18 @@ def suppress_rows(table: pd.DataFrame, k: int | None = DEFAULT_MIN_GROUP_SIZE) -
     and test statistics NaN; ``significant`` becomes False and ``direction`` "suppressed" where
     those columns exist. Rows stay in place so charts can name them as suppressed. Rows with
     nobody carry no figures and are left alone. ``attrs["min_group_size"]`` records ``k``
-    (charts name it). ``k`` None, 0 or 1 means off (an unchanged copy is returned).
+    (charts name it). ``k`` None, 0 or 1 means off (an unchanged copy is returned). ``hide``
+    marks further rows to blank the same way (the cells a disclosure plan hides).
     """
     k = threshold(k)
     result = table.copy()
     result.attrs["min_group_size"] = k
-    if k == 0:
+    if k == 0 and hide is None:
         return result
     size_column = "people" if "people" in result else "n"
     size = result[size_column].to_numpy(dtype="float64", na_value=np.nan)
-    hide = (size > 0) & (size < k)
+    small = (size > 0) & (size < k)
+    hide = small if hide is None else (small | np.asarray(hide, dtype=bool))
     previous = (
         result["suppressed"].fillna(False).to_numpy(dtype=bool)
         if "suppressed" in result

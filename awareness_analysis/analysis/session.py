@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from awareness_analysis import __version__
+from awareness_analysis.analysis.disclosure import DisclosurePlan, ReportContext
 from awareness_analysis.analysis.engine import Engine, View
 from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.privacy import (
@@ -48,6 +49,8 @@ class Analysis:
     campaign_ids: tuple[str, ...] = ()
     #: True when rendering a shared report: dashboards show pre-rendered views, not widgets.
     report: bool = False
+    #: The report run's disclosure plan and figure log (None outside a report run).
+    context: ReportContext | None = None
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:
@@ -94,9 +97,15 @@ class Analysis:
         """The analysis engine over these frames (built once, shared by every dashboard)."""
         return Engine(self.frames.users, self.frames.answers)
 
+    @property
+    def plan(self) -> DisclosurePlan | None:
+        """The disclosure plan every published figure follows (report runs only)."""
+        return self.context.plan if self.context is not None else None
+
     def view(self, selection: Selection | None = None) -> View:
-        """What ``selection`` shows, suppressed at this session's minimum group size."""
-        return self.engine.view(selection, self.min_group_size)
+        """What ``selection`` shows, suppressed at this session's minimum group size (and by
+        the report's disclosure plan in a report run)."""
+        return self.engine.view(selection, self.min_group_size, plan=self.plan)
 
     # -- provenance --------------------------------------------------------------------------
 
@@ -168,11 +177,19 @@ def open_analysis(
     snapshot_id: str | None = None,
     at: datetime | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
-    report: bool = False,
+    report: bool | str | os.PathLike[str] = False,
 ) -> Analysis:
     """Load a snapshot of ``store``, limit it to ``campaign_ids`` (empty = all), and
     pseudonymise it if asked. Every table, chart, view and export of the session then covers
-    only those campaigns."""
+    only those campaigns.
+
+    ``report``: True for pre-rendered views; the report renderer passes the path of a
+    :class:`~awareness_analysis.analysis.disclosure.ReportContext` instead (its plan's dropped
+    campaigns are left out, and every figure follows the plan).
+    """
+    context = None
+    if report and not isinstance(report, bool):
+        context = ReportContext.from_json(Path(report).read_text(encoding="utf-8"))
     k = int(min_group_size or 0)
     if k < 0:
         raise ValueError(f"min_group_size must be 0 (off) or more, not {k}.")
@@ -180,6 +197,9 @@ def open_analysis(
     snapshot = store.load(at, snapshot_id=snapshot_id)
     frames = snapshot.frames
     chosen = tuple(dict.fromkeys(str(c) for c in campaign_ids))
+    if context is not None and context.plan.dropped_campaigns:
+        everything = chosen or tuple(frames.campaigns["campaign_id"].astype(str))
+        chosen = tuple(c for c in everything if c not in context.plan.dropped_campaigns)
     if chosen:
         frames = _limit_to_campaigns(frames, chosen, store.root)
     if pseudonymise:
@@ -195,5 +215,6 @@ def open_analysis(
         min_group_size=k,
         pseudonymise=pseudonymise,
         campaign_ids=chosen,
-        report=report,
+        report=bool(report),
+        context=context,
     )

@@ -15,13 +15,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -30,10 +31,31 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 
 from awareness_analysis import __version__
+from awareness_analysis.analysis.disclosure import (
+    DisclosurePlan,
+    Publication,
+    ReportContext,
+    audit,
+    dropped_campaigns,
+    plan_disclosure,
+    read_published,
+)
 from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
+from awareness_analysis.analysis.session import Analysis, open_analysis
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.errors import AwarenessAnalysisError
+from awareness_analysis.views.figures import FIGURE_COLUMNS
+from awareness_analysis.views.widgets import (
+    CampaignOverview,
+    Dashboard,
+    DepartmentComparison,
+    QuestionAccuracy,
+)
+from awareness_analysis.vocabulary import DEPARTMENT_METRICS
 
+#: Every figure a report publishes, one row each; and the disclosure audit's summary.
+FIGURES_FILE = "figures.csv"
+AUDIT_FILE = "audit.txt"
 #: Marks a folder as written by this renderer, so replacing it never deletes anything else.
 REPORT_MARKER = ".awareness-analysis-report"
 CELL_TIMEOUT_S = 600
@@ -94,14 +116,16 @@ class ReportParameters:
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE
     pseudonymise: bool = False
     campaign_ids: tuple[str, ...] = field(default_factory=tuple)
+    include_people: bool = False
 
-    def notebook_values(self) -> dict[str, Any]:
+    def notebook_values(self, context: Path | None = None) -> dict[str, Any]:
+        """The notebook parameters; ``context``: the report context file (plan and log)."""
         return {
             "store_path": str(self.store),
             "min_group_size": self.min_group_size,
             "pseudonymise": self.pseudonymise,
             "campaign_ids": list(self.campaign_ids),
-            "report": True,
+            "report": str(context) if context is not None else True,
         }
 
 
@@ -203,6 +227,7 @@ background:#fafafa;line-height:1.45}
 main,header,footer{max-width:1100px;margin:0 auto;padding:0 24px}
 header{padding-top:16px}
 header nav a{color:#0072B2}
+.aa-personal-data{background:#fdecea;border-left:4px solid #D55E00;padding:8px 12px}
 .aa-static-note{background:#eef6fb;border-left:4px solid #0072B2;padding:8px 12px;font-size:.9em}
 img{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0;display:block;overflow-x:auto;
@@ -242,13 +267,26 @@ def _provenance_html(provenance: dict[str, str]) -> str:
     return f'<footer class="aa-provenance"><h4>Provenance</h4><dl>{rows}</dl></footer>'
 
 
-def _page(title: str, body: str, provenance: dict[str, str], *, index: bool = False) -> str:
+def _page(
+    title: str,
+    body: str,
+    provenance: dict[str, str],
+    *,
+    index: bool = False,
+    personal: bool = False,
+) -> str:
     nav = "" if index else '<nav><a href="index.html">&larr; All reports</a></nav>'
     note = (
         '<p class="aa-static-note">A static report: pick a <b>View</b> above a chart to switch '
         "campaign or department. The interactive notebooks (<code>make lab</code>) offer "
         "free filtering, search, other metrics and CSV exports.</p>"
     )
+    if personal:
+        note = (
+            '<p class="aa-personal-data"><b>This report holds personal data</b>: it was made '
+            "with <code>--include-people</code> and lists people one by one. Share it only "
+            "with those entitled to see it.</p>" + note
+        )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -316,17 +354,23 @@ def render_reports(
     campaign_ids: Sequence[str] = (),
     notebooks: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    include_people: bool = False,
 ) -> list[Path]:
     """Execute every notebook with report parameters and write HTML pages plus ``index.html``.
 
-    Returns the written pages, index first. Raises :class:`ReportError` naming the notebook,
-    cell and error when a notebook fails; the output folder is then left as it was.
+    One disclosure plan covers every page and view (:func:`plan_report`); what the pages
+    publish is logged, written to ``figures.csv`` and audited before the folder is swapped in
+    (``audit.txt`` holds the one-line summary). Returns the written pages, index first.
+    Raises :class:`ReportError` naming the notebook, cell and error when a notebook fails, or
+    the determined group when the audit fails; the output folder is then left as it was.
+    Per-person rows are published only with ``include_people``.
     """
     parameters = ReportParameters(
         store=Path(store).resolve(),
         min_group_size=min_group_size,
         pseudonymise=pseudonymise,
         campaign_ids=tuple(dict.fromkeys(campaign_ids)),
+        include_people=include_people,
     )
     snapshot = _check(parameters)
     out_dir = Path(out).resolve()
@@ -350,9 +394,15 @@ def render_reports(
     try:
         workdir = staged / ".work"
         workdir.mkdir()
+        analysis, plan = plan_report(parameters)
+        log = workdir / "figures.jsonl"
+        log.touch()
         loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
-        for _, notebook in loaded:
-            _inject_parameters(notebook, parameters.notebook_values())
+        for path, notebook in loaded:
+            context = ReportContext(plan, path.stem, str(log), parameters.include_people)
+            context_file = workdir / f"context-{path.stem}.json"
+            context_file.write_text(context.to_json(), encoding="utf-8")
+            _inject_parameters(notebook, parameters.notebook_values(context_file))
         pages: list[tuple[str, str]] = []
         total_cells = sum(len(nb.cells) for _, nb in loaded)
         with tqdm(
@@ -366,9 +416,12 @@ def render_reports(
                 body, _ = exporter.from_notebook_node(notebook)
                 title = _title(notebook, path.stem)
                 (staged / f"{path.stem}.html").write_text(
-                    _page(title, body, provenance), encoding="utf-8"
+                    _page(title, body, provenance, personal=parameters.include_people),
+                    encoding="utf-8",
                 )
                 pages.append((path.stem, title))
+        summary = _audit_published(analysis, plan, log, staged / FIGURES_FILE)
+        (staged / AUDIT_FILE).write_text(summary + "\n", encoding="utf-8")
         shutil.rmtree(workdir)
         links = "".join(
             f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a></li>'
@@ -378,6 +431,8 @@ def render_reports(
             "<h1>Awareness Training reports</h1>"
             f"<p>Generated {generated_at:%Y-%m-%d %H:%M} UTC from snapshot "
             f"{html.escape(snapshot.snapshot_id)}.</p><ul>{links}</ul>"
+            f'<p><a href="{FIGURES_FILE}">{FIGURES_FILE}</a>: every figure these pages '
+            f"publish, one row each.</p><p><small>{html.escape(summary)}</small></p>"
         )
         (staged / "index.html").write_text(
             _page("Awareness Training reports", index_body, provenance, index=True),
@@ -389,3 +444,58 @@ def render_reports(
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return [out_dir / "index.html", *(out_dir / f"{stem}.html" for stem, _ in pages)]
+
+
+def report_publications(analysis: Analysis) -> list[Publication]:
+    """Every table a report of ``analysis`` can publish: each dashboard's report views (every
+    metric of the department comparison, whichever the notebooks pick) and the tables."""
+    publications: list[Publication] = []
+    kinds: list[tuple[type[Dashboard], tuple[str, ...]]] = [
+        (CampaignOverview, ("campaign_rates",)),
+        (QuestionAccuracy, ("question_accuracy",)),
+        (DepartmentComparison, tuple(f"departments:{m}" for m in DEPARTMENT_METRICS)),
+    ]
+    for dashboard, published in kinds:
+        for _, _, selection in dashboard(analysis, autodraw=False).report_views():
+            publications += [Publication(kind, selection) for kind in published]
+    return publications
+
+
+def plan_report(parameters: ReportParameters) -> tuple[Analysis, DisclosurePlan]:
+    """The analysis a report run covers (campaigns under k people left out) and its plan."""
+    k = parameters.min_group_size
+    analysis = open_analysis(
+        parameters.store, min_group_size=k, campaign_ids=parameters.campaign_ids
+    )
+    dropped = dropped_campaigns(analysis.engine, k)
+    if dropped:
+        kept = [c for c in analysis.campaign_names if c not in dropped]
+        if not kept:
+            raise ReportError(
+                f"Every campaign reached fewer than {k} people: a shared report would show "
+                "individuals. Lower --min-group-size only for private use."
+            )
+        analysis = open_analysis(parameters.store, min_group_size=k, campaign_ids=kept)
+    plan, _ = plan_disclosure(analysis.engine, report_publications(analysis), k)
+    return analysis, replace(plan, dropped_campaigns=dropped)
+
+
+def _audit_published(analysis: Analysis, plan: DisclosurePlan, log: Path, figures_csv: Path) -> str:
+    """Audit what the pages logged; write ``figures.csv``; refuse a leaky report. Returns the
+    audit's one-line summary."""
+    records = read_published(str(log))
+    shown = {r["cell"] for r in records if not r["hidden"] and r["cell"] is not None}
+    hidden = {r["cell"] for r in records if r["hidden"] and r["cell"] is not None}
+    result = audit(analysis.engine, shown, hidden, plan.k)
+    if not result.passed:
+        raise ReportError(
+            "the disclosure audit found figures that together reveal a group under "
+            f"{plan.k} people, so no report was written: {result.leaks[0]}"
+            + (f" (and {len(result.leaks) - 1} more)" if len(result.leaks) > 1 else "")
+        )
+    rows = [r for r in records if not r["hidden"]]
+    frame = pd.DataFrame(rows, columns=list(FIGURE_COLUMNS))
+    for column in ("rate", "ci_low", "ci_high"):
+        frame[column] = frame[column].astype(float).round(4)
+    frame.to_csv(figures_csv, index=False)
+    return result.summary(figures=len(rows))

@@ -20,6 +20,7 @@ from awareness_analysis.analysis.metrics import (
 )
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.analysis.stats import format_p
+from awareness_analysis.views.figures import figure_records
 from awareness_analysis.vocabulary import DEPARTMENT_METRICS
 
 
@@ -64,7 +65,8 @@ def _suppression_note(analysis: Analysis) -> str:
 
 
 def campaign_summary(analysis: Analysis) -> DefinedTable:
-    """One row per analysed campaign: module, launch date, questions and people sent."""
+    """One row per analysed campaign: module, launch date and questions (the people each
+    campaign reached are in the campaign chart, as suppression allows)."""
     campaigns = analysis.campaigns
     frame = pd.DataFrame(
         {
@@ -72,14 +74,9 @@ def campaign_summary(analysis: Analysis) -> DefinedTable:
             "module": campaigns["module_title"].astype(str),
             "launched": campaigns["launch_date"].dt.strftime("%Y-%m-%d"),
             "questions": campaigns["n_questions"].astype(int),
-            "people sent": campaigns["num_sent"].astype(int),
         }
     )
-    return DefinedTable(
-        frame,
-        notes=("People sent = people enrolled in the campaign, as counted by Mimecast.",),
-        title="Campaigns",
-    )
+    return DefinedTable(frame, title="Campaigns")
 
 
 def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
@@ -87,6 +84,7 @@ def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
     accuracy = analysis.view().question_accuracy()
     shown = accuracy[~accuracy["suppressed"] & (accuracy["n"].fillna(0) > 0)]
     shown = shown.sort_values("rate", kind="stable").head(limit)
+    _publish(analysis, shown, "Hardest questions")
     frame = pd.DataFrame(
         {
             "campaign": shown["campaign_name"].astype(str),
@@ -95,7 +93,6 @@ def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
             "95% CI low %": _percent(shown["ci_low"]),
             "95% CI high %": _percent(shown["ci_high"]),
             "people who answered": shown["people"].astype("Int64"),
-            "not answered": shown["not_answered"].astype("Int64"),
         }
     )
     return DefinedTable(
@@ -118,6 +115,7 @@ def significant_departments(
     for metric in metrics:
         comparison = view.department_comparison(metric)
         flagged = comparison[comparison["significant"]]
+        _publish(analysis, flagged, "Departments that differ")
         unit = comparison.attrs["unit"]
         parts.append(
             pd.DataFrame(
@@ -126,7 +124,7 @@ def significant_departments(
                     "department": flagged["department"].astype(str),
                     "direction": flagged["direction"].astype(str),
                     "rate %": _percent(flagged["rate"]),
-                    "rest of organisation %": _percent(flagged["rest_rate"]),
+                    "organisation %": _percent(flagged["org_rate"]),
                     "people": flagged["people"].astype("Int64"),
                     "n": [f"{int(n):,} {unit}" for n in flagged["n"]],
                     "p value": [format_p(p) for p in flagged["p_value"]],
@@ -146,3 +144,11 @@ def significant_departments(
         ),
         title="Departments that differ from the rest of the organisation",
     )
+
+
+def _publish(analysis: Analysis, rows: pd.DataFrame, title: str) -> None:
+    """Log the figures a table shows in a report run (``figures.csv`` and the audit); a
+    department table's organisation line comes with it."""
+    if analysis.context is not None and len(rows):
+        view = "All campaigns and departments"
+        analysis.context.publish(figure_records(rows, view=view, chart=title))

@@ -30,6 +30,7 @@ from awareness_analysis.analysis.engine import View
 from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.metrics import DEFINITIONS
 from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.views.figures import ALL, data_table_html, figure_records
 from awareness_analysis.views.plots import (
     plot_campaign_rates,
     plot_department_intervals,
@@ -162,8 +163,9 @@ class Dashboard:
         return f"{text}; groups under {k} people suppressed" if k > 1 else f"{text}; no suppression"
 
     def view_for(self, selection: Selection) -> View:
-        """The engine's view of ``selection`` at the dashboard's minimum group size."""
-        return self.engine.view(selection, self.min_group_size.value)
+        """The engine's view of ``selection`` at the dashboard's minimum group size (and the
+        report's disclosure plan, in a report run)."""
+        return self.engine.view(selection, self.min_group_size.value, plan=self.analysis.plan)
 
     def current_view(self) -> View:
         """The view of the controls' state; a department that suppression now hides leaves the
@@ -269,11 +271,15 @@ class Dashboard:
             options.append(f'<option value="v{index}">{html.escape(label)}</option>')
             text = self.selection_text(selection)
             figures, table = self.render(self.view_for(selection), text)
+            records = self.figure_records(table, label, selection)
+            if self.analysis.context is not None:
+                self.analysis.context.publish(records)
             body = "".join(
                 f'<img alt="{html.escape(self.title)}: {html.escape(label)}" '
                 f'src="data:image/png;base64,{base64.b64encode(figure_png(f)).decode()}">'
                 for f in figures
             ) or self.static_table_html(table, text)
+            body += data_table_html(records)
             hidden = "" if index == 0 else " hidden"
             panels.append(f'<div class="aa-view" data-view="v{index}"{hidden}>{body}</div>')
         if group:
@@ -285,6 +291,17 @@ class Dashboard:
 
     def static_table_html(self, table: pd.DataFrame, text: str) -> str:
         return table.to_html(index=False, na_rep="—")
+
+    def figure_records(
+        self, table: pd.DataFrame, label: str, selection: Selection
+    ) -> list[dict[str, Any]]:
+        """The figures one report view of this dashboard publishes (see ``figures.csv``)."""
+        names = self.analysis.campaign_names
+        campaign = names[selection.campaign_ids[0]] if len(selection.campaign_ids) == 1 else ALL
+        department = selection.departments[0] if len(selection.departments) == 1 else ALL
+        return figure_records(
+            table, view=label, chart=self.title, campaign=campaign, department=department
+        )
 
     def _ipython_display_(self) -> None:
         if self.analysis.report:
@@ -393,8 +410,26 @@ class UserExplorer(Dashboard):
         return [HTML(self.caption(table, text)), table.head(self.max_rows_shown)]
 
     def static_table_html(self, table: pd.DataFrame, text: str) -> str:
+        if self.analysis.pseudonymise:
+            # Never in real-email order: that order would map pseudonyms back to people.
+            table = table.sort_values(["email", "campaign_name"], kind="stable")
         head = table.head(self.max_rows_shown)
         return self.caption(table, text) + head.to_html(index=False, na_rep="—")
+
+    def static_html(self) -> str:
+        context = self.analysis.context
+        if context is None or not context.include_people:
+            return (
+                '<p class="aa-no-people"><i>Per-person rows are left out of shared reports. '
+                "Render the report with <code>--include-people</code> to list them, or open "
+                "this notebook in JupyterLab.</i></p>"
+            )
+        return super().static_html()
+
+    def figure_records(
+        self, table: pd.DataFrame, label: str, selection: Selection
+    ) -> list[dict[str, Any]]:
+        return []  # row-level: personal data, not figures
 
     def report_views(self) -> list[tuple[str, str, Selection]]:
         base = Selection(campaign_ids=tuple(self.campaign.value))
