@@ -1,0 +1,105 @@
+"""An attacker's solver, written apart from the package: figures.csv and the org chart in, the
+groups under k people that the published counts determine out.
+
+The attacker knows every person's department in every campaign (the org chart and who was sent
+what: here, the store) and reads ``figures.csv``. Each published row is a count over cells of
+(campaign, department) for enrolments, or (campaign, department, question) for answers:
+
+* ``campaign``: a name, or ``all`` = every campaign the report names anywhere;
+* ``department``: a name; ``all`` = every department in the view; ``(suppressed)`` = the
+  departments the report never names (the attacker knows the org chart, so knows which ones);
+* the view narrows ``all``: a campaign view to that campaign, a department view to that
+  department;
+* accuracy rows count answers (of one question, or of every question).
+
+Anything the attacker can compute by adding and subtracting published counts lies in the row
+space of those indicator vectors; a group is exposed when its vector does (compared by
+``numpy.linalg.matrix_rank``, no projection code shared with the package).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from awareness_analysis.data.store import SnapshotStore
+
+SUPPRESSED = "(suppressed)"
+
+
+def _atoms(users: pd.DataFrame, answers: pd.DataFrame) -> dict[str, dict[tuple, set[str]]]:
+    people: dict[str, dict[tuple, set[str]]] = {"enrolment": {}, "answer": {}}
+    for row in users.itertuples():
+        person = str(row.email).strip().lower()
+        key = (str(row.campaign_name), str(row.department))
+        people["enrolment"].setdefault(key, set()).add(person)
+    merged = answers.merge(
+        users.drop_duplicates(["campaign_id", "email"])[
+            ["campaign_id", "email", "campaign_name", "department"]
+        ],
+        on=["campaign_id", "email"],
+    )
+    for row in merged.itertuples():
+        key = (str(row.campaign_name), str(row.department), int(row.question))
+        people["answer"].setdefault(key, set()).add(str(row.email).strip().lower())
+    return people
+
+
+def exposed_groups(report: Path, store: Path, k: int) -> list[str]:
+    """Every group under ``k`` people whose counts the report's figures determine."""
+    figures = pd.read_csv(report / "figures.csv", keep_default_na=False)
+    frames = SnapshotStore(store).load().frames
+    named_campaigns = {c for c in figures["campaign"] if c not in ("all", SUPPRESSED)}
+    users = frames.users[frames.users["campaign_name"].astype(str).isin(named_campaigns)]
+    answers = frames.answers[frames.answers["campaign_id"].isin(set(users["campaign_id"]))]
+    people = _atoms(users, answers)
+    departments = {str(d) for d in users["department"]}
+    named = {d for d in figures["department"] if d not in ("all", SUPPRESSED)} | {
+        v for v in figures["view"] if v in departments
+    }
+    unnamed = departments - named
+
+    def cell(row: pd.Series, level: str) -> set[tuple]:
+        campaigns = (
+            {row["campaign"]}
+            if row["campaign"] != "all"
+            else ({row["view"]} if row["view"] in named_campaigns else named_campaigns)
+        )
+        if row["department"] == SUPPRESSED:
+            chosen = unnamed
+        elif row["department"] != "all":
+            chosen = {row["department"]}
+        else:
+            chosen = {row["view"]} if row["view"] in departments else departments
+        atoms = {a for a in people[level] if a[0] in campaigns and a[1] in chosen}
+        if level == "answer" and row["question"] != "":
+            atoms = {a for a in atoms if a[2] == int(row["question"])}
+        return atoms
+
+    exposed = []
+    for level in ("enrolment", "answer"):
+        index = {a: i for i, a in enumerate(sorted(people[level], key=str))}
+        rows = figures[(figures["metric"] == "accuracy") == (level == "answer")]
+        matrix = np.zeros((len(rows), len(index)))
+        for i, (_, row) in enumerate(rows.iterrows()):
+            for atom in cell(row, level):
+                matrix[i, index[atom]] = 1.0
+        rank = np.linalg.matrix_rank(matrix) if len(rows) else 0
+        groups: dict[frozenset, str] = {}
+        for atom in people[level]:
+            groups.setdefault(frozenset([atom]), f"{level} cell {atom}")
+        for position, what in ((0, "campaign"), (1, "department")):
+            for value in {a[position] for a in people[level]}:
+                atoms = frozenset(a for a in people[level] if a[position] == value)
+                groups.setdefault(atoms, f"{what} {value}")
+        for atoms, description in groups.items():
+            size = len(set().union(*(people[level][a] for a in atoms)))
+            if not 0 < size < k:
+                continue
+            vector = np.zeros(len(index))
+            vector[[index[a] for a in atoms]] = 1.0
+            if len(rows) and np.linalg.matrix_rank(np.vstack([matrix, vector])) == rank:
+                exposed.append(f"{description} ({size} people)")
+    return exposed

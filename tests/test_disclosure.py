@@ -1,0 +1,243 @@
+"""Report-wide disclosure control, attacked as a curious recipient would.
+
+An adversarial organisation (departments of 1, 2, 3 and 4 people, a 3-person pilot campaign, a
+department whose name contains another's, one person in a department for a single campaign) is
+rendered with ``--pseudonymise``; an independent solver (``tests/attack.py``) reads
+``figures.csv`` and the org chart and must find no group under k people determined. The audit
+must catch a leak planted on purpose, and every number of the pages' Data tables must be in
+``figures.csv`` and the reverse.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from awareness_analysis.analysis import disclosure
+from awareness_analysis.analysis.disclosure import DisclosurePlan, audit, plan_disclosure
+from awareness_analysis.analysis.engine import Cell, Engine
+from awareness_analysis.data.frames import build_frames
+from awareness_analysis.data.store import SnapshotStore
+from awareness_analysis.views import report as report_module
+from awareness_analysis.views.report import ReportError, render_reports, report_publications
+from tests.attack import exposed_groups
+
+K = 5
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SIZES = {"Solo": 1, "Pair": 2, "Trio": 3, "Quad": 4, "Sales": 30, "Sales Ops": 12, "Eng": 40}
+SMALL = ("Solo", "Pair", "Trio")  # under k people; Quad has 4, and 5 once eng0 joins it
+
+
+def _campaign(cid: str, name: str, questions: int, month: int) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "name": name,
+        "title": {
+            "id": f"m-{cid}",
+            "title": f"Module {name}",
+            "correctAnswers": {f"forQuestion{q}": 1 for q in range(1, questions + 1)},
+        },
+        "launchDate": f"2026-0{month}-01T09:00:00+0000",
+    }
+
+
+def adversarial_frames() -> Any:
+    people = [
+        (f"{department.lower().replace(' ', '.')}{i}@adv.example", department)
+        for department, size in SIZES.items()
+        for i in range(size)
+    ]
+    cycle = ["SENT", "CORRECT", "INCORRECT", "CORRECT", "CORRECT"]
+
+    def items(offset: int, questions: int, who: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "email": email,
+                "name": f"Person {email.split('@')[0]}",
+                "department": department,
+                "acknowledgement": (i * 7 + offset) % 3 != 0,
+                "results": {
+                    f"forQuestion{q}": cycle[(i + offset + q) % len(cycle)]
+                    for q in range(1, questions + 1)
+                },
+            }
+            for i, (email, department) in enumerate(who)
+        ]
+
+    # In the second campaign one engineer sits in "Quad" (a department for one campaign only).
+    second = [(e, "Quad") if e == "eng0@adv.example" else (e, d) for e, d in people]
+    campaigns = [
+        _campaign("c-all", "All Hands", 2, 1),
+        _campaign("c-wave", "Second Wave", 3, 2),
+        _campaign("c-pilot", "Tiny Pilot", 1, 3),
+    ]
+    users = {
+        "c-all": items(0, 2, people),
+        "c-wave": items(1, 3, second),
+        "c-pilot": items(2, 1, people[-3:]),  # 3 people: the whole campaign is under k
+    }
+    return build_frames(campaigns, users)
+
+
+@pytest.fixture(scope="module")
+def adversarial_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("adversarial") / "store"
+    SnapshotStore(store).write(
+        adversarial_frames(), api_host="127.0.0.1:1", query={"campaign_ids": []}
+    )
+    return store
+
+
+@pytest.fixture(scope="module")
+def adversarial_report(adversarial_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("adversarial-report") / "out"
+    render_reports(adversarial_store, out, pseudonymise=True, min_group_size=K, progress=False)
+    return out
+
+
+def visible(page: str) -> str:
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r'src="data:[^"]*"', " ", page)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_attacker_finds_no_small_group(
+    adversarial_report: Path, adversarial_store: Path
+) -> None:
+    assert exposed_groups(adversarial_report, adversarial_store, K) == []
+    summary = (adversarial_report / "audit.txt").read_text()
+    assert summary.startswith("Disclosure audit:") and summary.strip().endswith("passed.")
+
+
+def test_the_attacker_would_find_them_in_a_report_without_the_plan(
+    adversarial_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The solver is not blind: with per-table suppression only (no report-wide plan) and the
+    # audit switched off, the same figures expose small groups.
+    def no_plan(engine: Engine, publications: Any, k: int) -> tuple[DisclosurePlan, Any]:
+        return DisclosurePlan(k=k), None
+
+    def no_audit(*args: Any, **kwargs: Any) -> Any:
+        return disclosure.AuditResult(0, 0, 0, K)
+
+    monkeypatch.setattr(report_module, "plan_disclosure", no_plan)
+    monkeypatch.setattr(report_module, "audit", no_audit)
+    only = tmp_path / "notebooks"
+    only.mkdir()
+    shutil.copy(NOTEBOOKS / "01_campaign_overview.ipynb", only)
+    shutil.copy(NOTEBOOKS / "03_department_comparison.ipynb", only)
+    out = tmp_path / "out"
+    render_reports(adversarial_store, out, min_group_size=K, notebooks=only, progress=False)
+    assert exposed_groups(out, adversarial_store, K)
+
+
+def test_a_planted_leak_stops_the_report(
+    adversarial_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_plan(engine: Engine, publications: Any, k: int) -> tuple[DisclosurePlan, Any]:
+        return DisclosurePlan(k=k), None
+
+    monkeypatch.setattr(report_module, "plan_disclosure", no_plan)
+    only = tmp_path / "notebooks"
+    only.mkdir()
+    shutil.copy(NOTEBOOKS / "01_campaign_overview.ipynb", only)
+    shutil.copy(NOTEBOOKS / "03_department_comparison.ipynb", only)
+    out = tmp_path / "out"
+    with pytest.raises(ReportError, match="disclosure audit") as info:
+        render_reports(adversarial_store, out, min_group_size=K, notebooks=only, progress=False)
+    assert "determined" in str(info.value)
+    assert not out.exists()  # a leaky report is never written
+    assert not list(tmp_path.glob(".out.*"))
+
+
+def test_the_audit_catches_a_difference_of_published_totals() -> None:
+    frames = adversarial_frames()
+    engine = Engine(frames.users, frames.answers)
+    atoms = {(c, d) for c in ("c-all",) for d in SIZES}
+    total = Cell("enrolment", frozenset(atoms))
+    # Every department of the campaign shown except Pair: Pair = total - the others.
+    others = [Cell("enrolment", frozenset({("c-all", d)})) for d in SIZES if d != "Pair"]
+    result = audit(engine, [total, *others], [], K)
+    assert not result.passed
+    assert any("c-all / Pair" in leak for leak in result.leaks)
+    # Hide one more department (Solo is hidden anyway, under k): Pair is safe again.
+    safe = audit(engine, [total, *(c for c in others if ("c-all", "Trio") not in c.atoms)], [], K)
+    assert not any("/ Pair" in leak for leak in safe.leaks)
+
+
+def test_plan_drops_small_campaigns_and_hides_departments_everywhere(
+    adversarial_store: Path,
+) -> None:
+    from awareness_analysis.analysis.session import open_analysis
+
+    analysis = open_analysis(adversarial_store, min_group_size=K)
+    plan, result = plan_disclosure(analysis.engine, report_publications(analysis), K)
+    assert plan.dropped_campaigns == ("c-pilot",)
+    assert set(SMALL) <= set(plan.hidden_departments)
+    assert result.passed and result.groups_checked > 0
+
+
+def test_small_groups_and_the_pilot_never_reach_a_page(adversarial_report: Path) -> None:
+    for page in adversarial_report.glob("*.html"):
+        text = visible(page.read_text(encoding="utf-8"))
+        assert "Tiny Pilot" not in text, page.name
+        for department in SMALL:
+            assert not re.search(rf"\b{department}\b", text), (page.name, department)
+    figures = pd.read_csv(adversarial_report / "figures.csv", keep_default_na=False)
+    assert not set(figures["department"]) & set(SMALL)
+    assert (figures["people"] >= K).all()
+    # Quad: 5 people over both campaigns (shown), 4 in All Hands (never published alone).
+    quad = figures[figures["department"] == "Quad"]
+    assert "All Hands" not in set(quad["campaign"])
+    assert not ((figures["view"] == "Quad") & (figures["campaign"] == "All Hands")).any()
+    assert set(figures["metric"]) <= {"acknowledgement", "completion", "all_correct", "accuracy"}
+    assert list(figures.columns) == list(report_module.FIGURE_COLUMNS)
+
+
+def _data_rows(page: str) -> list[tuple]:
+    rows = []
+    for table in re.findall(r'<details class="aa-data">.*?</details>', page, re.S):
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+            cells = [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            rows.append(_key(cells))
+    return rows
+
+
+def _key(cells: list[Any]) -> tuple:
+    metric, campaign, department, question, numerator, n, people, *rates = cells
+    return (
+        metric,
+        campaign,
+        department,
+        str(question),
+        str(numerator),
+        str(n),
+        str(people),
+        *(f"{float(r):.4f}" if r != "" else "" for r in rates),
+    )
+
+
+def test_data_tables_and_figures_csv_hold_the_same_numbers(adversarial_report: Path) -> None:
+    figures = pd.read_csv(adversarial_report / "figures.csv", keep_default_na=False, dtype=str)
+    charts = {"Campaign overview", "Per-question accuracy", "Department comparison"}
+    for page in sorted(adversarial_report.glob("0*.html")):
+        in_tables = sorted(_data_rows(page.read_text(encoding="utf-8")))
+        rows = figures[(figures["page"] == page.stem) & figures["chart"].isin(charts)]
+        in_csv = sorted(_key(list(r)) for r in rows[list(report_module.FIGURE_COLUMNS[3:])].values)
+        assert in_tables == in_csv, page.name
+
+
+def test_demo_report_resists_the_attack(tmp_path: Path) -> None:
+    import os
+
+    store = Path(os.environ["AWARENESS_STORE"])
+    out = tmp_path / "demo"
+    render_reports(store, out, pseudonymise=True, min_group_size=K, progress=False)
+    assert exposed_groups(out, store, K) == []
+    assert (out / "audit.txt").read_text().strip().endswith("passed.")
