@@ -115,42 +115,49 @@ def test_the_attacker_finds_no_small_group(
     assert summary.startswith("Disclosure audit:") and summary.strip().endswith("passed.")
 
 
+def _no_plan(engine: Engine, publications: Any, k: int) -> tuple[DisclosurePlan, Any]:
+    """A planner that hides nothing beyond per-table suppression: a leak planted on purpose."""
+    return DisclosurePlan(k=k), None
+
+
+def _two_notebooks(folder: Path) -> Path:
+    only = folder / "notebooks"
+    only.mkdir()
+    for name in ("01_campaign_overview.ipynb", "03_department_comparison.ipynb"):
+        shutil.copy(NOTEBOOKS / name, only)
+    return only
+
+
 def test_the_attacker_would_find_them_in_a_report_without_the_plan(
     adversarial_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The solver is not blind: with per-table suppression only (no report-wide plan) and the
     # audit switched off, the same figures expose small groups.
-    def no_plan(engine: Engine, publications: Any, k: int) -> tuple[DisclosurePlan, Any]:
-        return DisclosurePlan(k=k), None
-
     def no_audit(*args: Any, **kwargs: Any) -> Any:
         return disclosure.AuditResult(0, 0, 0, K)
 
-    monkeypatch.setattr(report_module, "plan_disclosure", no_plan)
+    monkeypatch.setattr(report_module, "plan_disclosure", _no_plan)
     monkeypatch.setattr(report_module, "audit", no_audit)
-    only = tmp_path / "notebooks"
-    only.mkdir()
-    shutil.copy(NOTEBOOKS / "01_campaign_overview.ipynb", only)
-    shutil.copy(NOTEBOOKS / "03_department_comparison.ipynb", only)
     out = tmp_path / "out"
-    render_reports(adversarial_store, out, min_group_size=K, notebooks=only, progress=False)
+    render_reports(
+        adversarial_store, out, min_group_size=K, notebooks=_two_notebooks(tmp_path), progress=False
+    )
     assert exposed_groups(out, adversarial_store, K)
 
 
 def test_a_planted_leak_stops_the_report(
     adversarial_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_plan(engine: Engine, publications: Any, k: int) -> tuple[DisclosurePlan, Any]:
-        return DisclosurePlan(k=k), None
-
-    monkeypatch.setattr(report_module, "plan_disclosure", no_plan)
-    only = tmp_path / "notebooks"
-    only.mkdir()
-    shutil.copy(NOTEBOOKS / "01_campaign_overview.ipynb", only)
-    shutil.copy(NOTEBOOKS / "03_department_comparison.ipynb", only)
+    monkeypatch.setattr(report_module, "plan_disclosure", _no_plan)
     out = tmp_path / "out"
     with pytest.raises(ReportError, match="disclosure audit") as info:
-        render_reports(adversarial_store, out, min_group_size=K, notebooks=only, progress=False)
+        render_reports(
+            adversarial_store,
+            out,
+            min_group_size=K,
+            notebooks=_two_notebooks(tmp_path),
+            progress=False,
+        )
     assert "determined" in str(info.value)
     assert not out.exists()  # a leaky report is never written
     assert not list(tmp_path.glob(".out.*"))

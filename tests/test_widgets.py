@@ -207,3 +207,16 @@ def test_explorer_counts_enrolments_and_people(analysis: Analysis) -> None:
     assert f"{len(analysis.users):,} enrolments (campaign x person rows) of {people:,} people" in (
         caption
     )
+
+
+def test_a_search_that_isolates_a_few_people_shows_suppressed(analysis: Analysis) -> None:
+    for kind in DASHBOARDS:
+        dashboard = kind(analysis)
+        dashboard.search.value = "abbott"  # a handful of people
+        table = dashboard.table
+        small = table["people"].isna() | (table["people"].fillna(0) < 5)
+        assert table.loc[small, "suppressed"].all(), kind.__name__
+        assert (table.loc[~table["suppressed"], "people"] >= 5).all(), kind.__name__
+        # Searching a hidden department's name finds nothing to isolate.
+        dashboard.search.value = TINY_DEPARTMENT
+        assert dashboard.table.empty or dashboard.table["suppressed"].all(), kind.__name__
