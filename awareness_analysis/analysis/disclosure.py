@@ -209,7 +209,12 @@ class _Checks:
         hidden: Iterable[Cell],
     ) -> None:
         cells = sorted((c for c in published if c.level == level), key=_cell_order)
-        secret = [(f"hidden {_describe(c)}", c.atoms) for c in hidden if c.level == level]
+        # Sorted: the planner hides for the first determined group, and a plan must not depend
+        # on set order (string hashing differs between processes).
+        secret = [
+            (f"hidden {_describe(c)}", c.atoms)
+            for c in sorted((c for c in hidden if c.level == level), key=_cell_order)
+        ]
         self.groups = groups + secret
         atoms = set(people).union(*(c.atoms for c in cells), *(a for _, a in secret))
         self.space = _RowSpace(cells, {atom: i for i, atom in enumerate(sorted(atoms))})
