@@ -89,6 +89,13 @@ CASES: list[Fault] = [
         MimecastAPIError,
         r"err_rate_limit_exceeded.*HTTP 429.*try again later",
     ),
+    Fault(
+        "retry-after-429",
+        ("throttle", {"path": USERS, "retry_after": 3}),
+        "complete",
+        expect_wait_s=3.0,
+    ),
+    Fault("throttle-body-no-hint", ("throttle", {"path": USERS, "times": 2}), "complete"),
     Fault("server-error-500", ("server_error", {"path": USERS, "status": 500}), "complete"),
     Fault("server-error-502", ("server_error", {"path": USERS, "status": 502}), "complete"),
     Fault("server-error-503", ("server_error", {"path": USERS, "status": 503}), "complete"),
@@ -156,6 +163,13 @@ CASES: list[Fault] = [
         r"same page token twice",
     ),
     Fault(
+        "page-token-cycle",
+        ("token_cycle", {"path": USERS}),
+        "error",
+        PaginationError,
+        r"handed out the token for page 2 again on page 3.*page tokens cycle",
+    ),
+    Fault(
         "empty-page-with-next",
         ("empty_page_with_next", {"path": USERS}),
         "error",
@@ -170,6 +184,15 @@ CASES: list[Fault] = [
         r"announced 1239 records \(totalCount\) but sent 1234",
     ),
     Fault("oauth-token-expired", ("token_expired", {"path": USERS}), "complete", oauth=True),
+    Fault("oauth-401-other-code", ("auth_refused", {"path": USERS}), "complete", oauth=True),
+    Fault(
+        "oauth-401-twice",
+        ("auth_refused", {"path": USERS, "times": 2}),
+        "error",
+        MimecastAPIError,
+        r"token_invalid.*HTTP 401.*MIMECAST_CLIENT_ID and MIMECAST_CLIENT_SECRET.*permission",
+        oauth=True,
+    ),
     Fault(
         "wrong-secret-401",
         None,
@@ -185,6 +208,20 @@ CASES: list[Fault] = [
         "error",
         MimecastAPIError,
         r"err_xdk_binding_expired.*HTTP 418.*access key has expired.*MIMECAST_ACCESS_KEY",
+    ),
+    Fault(
+        "access-key-expired-418-no-body",
+        ("bare_status", {"status": 418}),
+        "error",
+        MimecastAPIError,
+        r"http_418.*HTTP 418.*access key has expired.*MIMECAST_ACCESS_KEY",
+    ),
+    Fault(
+        "meta-status-not-200",
+        ("meta_status", {"path": USERS, "status": 500}),
+        "error",
+        MimecastResponseError,
+        r"get-user-data answered HTTP 200 but its meta\.status is 500",
     ),
     Fault(
         "server-clock-1h-ahead",
@@ -386,8 +423,16 @@ def test_fault(
         assert max(sleeps.waits) <= case.expect_wait_s + 0.5
     if case.campaign_ids == ("nope",):
         assert not any(r.path == USERS for r in server.requests)
-    if case.id == "oauth-token-expired":
+    if case.id in ("oauth-token-expired", "oauth-401-other-code", "oauth-401-twice"):
+        # One new token, never more: a second 401 is the credentials' fault.
         assert sum(r.path == "/oauth/token" for r in server.requests) == 2
+    if case.id == "throttle-body-no-hint":
+        # No hint: an exponential backoff (jittered) instead of a fixed short wait.
+        # Later entries are other requests holding at the same resume time (the recorded
+        # sleep passes no real time).
+        first, second = sleeps.waits[:2]
+        initial = RetryPolicy().throttle_backoff_initial_s
+        assert initial / 2 <= first <= initial and initial <= second <= 2 * initial
     if case.id == "server-clock-1h-ahead":
         # Refused on the first request and not retried: retrying cannot fix a clock.
         assert [r.response_status for r in server.requests] == [401]

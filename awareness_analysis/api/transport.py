@@ -9,13 +9,15 @@ HTTP 200 body (``fail``), which urllib3 cannot see.
 
 A client may be shared by several threads (the concurrent fetch does). They share one rate-limit
 budget through a :class:`RateLimitGate`: when any response is HTTP 429, every thread holds its
-next request until the reset time the API gave (``X-RateLimit-Reset``, bounded by
-:attr:`RetryPolicy.rate_limit_max_wait_s`).
+next request until the reset time the API gave (``X-RateLimit-Reset`` or ``Retry-After``,
+bounded by :attr:`RetryPolicy.rate_limit_max_wait_s`), or, when the API gave no hint, for an
+exponential backoff with jitter.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import random
@@ -23,8 +25,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,8 +40,9 @@ log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 
-#: The API documents no maximum page size; larger requests are answered with smaller pages.
-MAX_PAGE_SIZE = 1000
+#: The API documents no maximum page size; 500 is the largest seen working (a vendor connector
+#: uses it in production), so larger requests are refused before anything is sent.
+MAX_PAGE_SIZE = 500
 
 #: Server clocks further than this from ours make signed requests fail; say so in errors.
 CLOCK_SKEW_WARNING_S = 300.0
@@ -58,6 +61,16 @@ _HINTS = {
     "fetch with fewer --workers or fewer campaigns at once",
 }
 
+#: The fix for an API 2.0 call refused with HTTP 401 even with a freshly issued token.
+_OAUTH_REFUSED_HINT = (
+    "A freshly issued OAuth token was refused too: check MIMECAST_CLIENT_ID and "
+    "MIMECAST_CLIENT_SECRET, and that the administrator behind the API 2.0 application has the "
+    "'Awareness Training | Dashboard | Read' permission"
+)
+
+#: API 2.0 throttles with a body like ``{"detail": "Over throttling limit (10000/hour)"}``.
+_THROTTLE_WORDS = ("throttl", "rate limit")
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -66,23 +79,45 @@ class RetryPolicy:
     max_attempts: int = 6
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
-    #: Upper bound on one rate-limit wait, whatever ``X-RateLimit-Reset`` says.
+    #: Upper bound on one rate-limit wait, whatever ``X-RateLimit-Reset`` or ``Retry-After``
+    #: says, and on the backoff after a throttling answer that gives no hint.
     rate_limit_max_wait_s: float = 120.0
     #: ``err_developer_key`` is intermittently returned for valid keys: one retry helps.
     developer_key_retries: int = 1
+    #: First wait after a throttling answer with no hint; doubled (with jitter) each time.
+    #: Longer than ``backoff_initial_s``: an exhausted hourly quota does not refill in 0.5 s.
+    throttle_backoff_initial_s: float = 2.0
 
     def backoff(self, retry_number: int) -> float:
         base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (retry_number - 1))
         # Jitter keeps parallel workers from retrying in lock-step.
         return base * (0.5 + random.random() / 2)
 
+    def throttle_backoff(self, throttle_number: int) -> float:
+        """The wait after the ``throttle_number``-th throttling answer that gave no hint."""
+        exponent = min(max(0, throttle_number - 1), 30)  # 2**30 s is past any cap already
+        base = min(self.rate_limit_max_wait_s, self.throttle_backoff_initial_s * 2**exponent)
+        return base * (0.5 + random.random() / 2)
+
 
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another attempt."""
 
-    def __init__(self, error: Exception, wait_s: float | None = None) -> None:
+    def __init__(
+        self,
+        error: Exception,
+        wait_s: float | None = None,
+        *,
+        throttled: bool = False,
+        reauth: bool = False,
+    ) -> None:
         self.error = error
+        #: A rate-limit wait the API asked for (already applied to the shared gate).
         self.wait_s = wait_s
+        #: Throttled without a hint: the caller picks an exponential backoff.
+        self.throttled = throttled
+        #: API 2.0 refused the bearer token (HTTP 401): fetch a new one and try once more.
+        self.reauth = reauth
 
 
 class RateLimitGate:
@@ -229,6 +264,7 @@ class MimecastClient:
         """
         url = f"{self.settings.base_url}{path}"
         retries_done = 0
+        throttles_without_hint = 0
         developer_key_retries = 0
         token_refreshed = False
         while True:
@@ -236,23 +272,36 @@ class MimecastClient:
                 return self._attempt(url, path, body)
             except _Retry as retry:
                 error = retry.error
-                if isinstance(error, MimecastAPIError):
-                    if error.code == "token_expired" and isinstance(self.auth, OAuthClientAuth):
-                        if token_refreshed:
-                            raise error from None
-                        token_refreshed = True
-                        log.warning("OAuth token expired; fetching a new one and retrying")
-                        self.auth.invalidate()
-                        continue
-                    if error.code == "err_developer_key":
-                        if developer_key_retries >= self.retry.developer_key_retries:
-                            raise error from None
-                        developer_key_retries += 1
+                if retry.reauth and isinstance(self.auth, OAuthClientAuth):
+                    # Any 401 may be a token the gateway revoked or forgot before its announced
+                    # expiry: one new token is cheap. A second 401 is the credentials' fault.
+                    if token_refreshed:
+                        raise _oauth_refused(error, path) from None
+                    token_refreshed = True
+                    log.warning(
+                        "API 2.0 refused the OAuth token (HTTP 401%s); fetching a new one and "
+                        "retrying once",
+                        f", {error.code}" if isinstance(error, MimecastAPIError) else "",
+                    )
+                    self.auth.invalidate()
+                    continue
+                if isinstance(error, MimecastAPIError) and error.code == "err_developer_key":
+                    if developer_key_retries >= self.retry.developer_key_retries:
+                        raise error from None
+                    developer_key_retries += 1
                 retries_done += 1
                 if retries_done >= self.retry.max_attempts:
                     raise error from None
-                rate_limited = retry.wait_s is not None
-                wait = retry.wait_s if rate_limited else self.retry.backoff(retries_done)
+                rate_limited = retry.wait_s is not None or retry.throttled
+                if retry.wait_s is not None:
+                    wait = retry.wait_s
+                elif retry.throttled:
+                    throttles_without_hint += 1
+                    wait = self.retry.throttle_backoff(throttles_without_hint)
+                    # Hold every thread of this client, as a hinted 429 does.
+                    self.rate_limit_gate.pause(wait)
+                else:
+                    wait = self.retry.backoff(retries_done)
                 log.warning(
                     "%s; waiting %.2f s before retry %d of %d%s",
                     _describe(error),
@@ -288,21 +337,15 @@ class MimecastClient:
             ) from None
         status = response.status_code
 
-        if status == 429:
-            wait = self._rate_limit_wait(response)
-            # Hold every thread now, before this one even logs, so no one spends the budget.
-            self.rate_limit_gate.pause(wait)
-            raise _Retry(
-                MimecastAPIError(
-                    "err_rate_limit_exceeded",
-                    "rate limit reached (HTTP 429)",
-                    retryable=True,
-                    http_status=429,
-                    path=path,
-                    hint=_HINTS["err_rate_limit_exceeded"],
-                ),
-                wait_s=wait,
-            )
+        detail = _throttle_detail(response, raw)
+        if status == 429 or detail is not None:
+            self._throttled(response, status, path, detail)
+
+        oauth = isinstance(self.auth, OAuthClientAuth)
+        if status == 401 and oauth:
+            raise _Retry(_unauthorised(response, raw, path), reauth=True)
+        if status == 418:
+            _raise_binding_expired(response, raw, path)
 
         envelope = self._decode(response, raw, path)
         failure = _failure_of(envelope, status, path)
@@ -316,6 +359,8 @@ class MimecastClient:
                         f"{skew:+.0f} s; signed requests fail when clocks disagree, so fix "
                         "this machine's clock"
                     )
+            if oauth and failure.code in ("token_expired", "token_invalid"):
+                raise _Retry(failure, reauth=True)  # a token refusal inside another status
             if _is_transient(failure):
                 raise _Retry(failure)
             raise failure
@@ -329,7 +374,36 @@ class MimecastClient:
                 path=path,
                 hint=_status_hint(status, self.settings),
             )
+        meta_status = _meta_status(envelope)
+        if meta_status is not None:
+            # Mimecast mirrors the outcome in meta.status; a non-200 there with an empty
+            # ``fail`` list is a failure that came without details, not data to trust.
+            raise MimecastResponseError(
+                f"{self.settings.host}{path} answered HTTP {status} but its meta.status is "
+                f"{meta_status} and it sent no failure details; not treating it as data. "
+                "Retry later; if it persists, report it to Mimecast support.",
+                http_status=status,
+            )
         return envelope
+
+    def _throttled(
+        self, response: requests.Response, status: int, path: str, detail: str | None
+    ) -> NoReturn:
+        """Raise the retry for a throttling answer (HTTP 429 or API 2.0's throttling body)."""
+        hint_s = self._rate_limit_hint(response)
+        error = MimecastAPIError(
+            "err_rate_limit_exceeded",
+            f"rate limit reached (HTTP {status})" + (f": {detail}" if detail else ""),
+            retryable=True,
+            http_status=status,
+            path=path,
+            hint=_HINTS["err_rate_limit_exceeded"],
+        )
+        if hint_s is None:
+            raise _Retry(error, throttled=True)
+        # Hold every thread now, before this one even logs, so no one spends the budget.
+        self.rate_limit_gate.pause(hint_s)
+        raise _Retry(error, wait_s=hint_s)
 
     def _decode(self, response: requests.Response, raw: bytes, path: str) -> JsonDict:
         status = response.status_code
@@ -359,15 +433,13 @@ class MimecastClient:
             raise _Retry(error)
         raise error
 
-    def _rate_limit_wait(self, response: requests.Response) -> float:
-        reset = response.headers.get("X-RateLimit-Reset")
-        try:
-            wait_s = max(0.0, float(reset) / 1000.0) if reset is not None else None
-        except ValueError:
-            wait_s = None
-        if wait_s is None:
-            wait_s = self.retry.backoff_initial_s
-        return min(wait_s, self.retry.rate_limit_max_wait_s)
+    def _rate_limit_hint(self, response: requests.Response) -> float | None:
+        """Seconds the API asked us to wait (the longer of ``X-RateLimit-Reset`` and
+        ``Retry-After``), capped; ``None`` when it gave no usable hint."""
+        hints = [h for h in (_reset_header_s(response), _retry_after_s(response)) if h is not None]
+        if not hints:
+            return None
+        return min(max(hints), self.retry.rate_limit_max_wait_s)
 
     # -- pagination -------------------------------------------------------------------------
 
@@ -381,15 +453,26 @@ class MimecastClient:
     ) -> Iterator[Page]:
         """Yield each page of a paginated call until the response carries no ``next`` token.
 
-        ``items_of`` extracts the page's records from ``data[0]``. A repeated token, or an empty
-        page that still carries ``next``, raises :class:`PaginationError` instead of looping.
+        ``items_of`` extracts the page's records from ``data[0]``. A repeated token (the one just
+        asked with, or any earlier one: tokens that cycle A -> B -> A), or an empty page that
+        still carries ``next``, raises :class:`PaginationError` instead of looping.
         ``data=None`` sends ``"data": []`` and ``page_size=None`` leaves the page size to the
         API, as the recorded get-campaigns traffic does.
         """
-        if page_size is not None and not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (got {page_size}).")
+        if page_size is not None and (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_PAGE_SIZE
+        ):
+            raise ValueError(
+                f"page_size must be between 1 and {MAX_PAGE_SIZE}, the largest page size known "
+                f"to work with Mimecast (got {page_size!r})."
+            )
         token: str | None = None
-        seen_tokens: set[str] = set()
+        # Every token handed out so far -> the page number it was handed out on: remembering
+        # them all (not just the last) catches cycles of any length, not only A -> A.
+        seen_tokens: dict[str, int] = {}
+        page_number = 0
         received = 0
         expected_total: int | None = None
         while True:
@@ -406,24 +489,32 @@ class MimecastClient:
             if expected_total is None and isinstance(meta_pagination.get("totalCount"), int):
                 expected_total = meta_pagination["totalCount"]
             received += len(items)
+            page_number += 1
             yield Page(data=first, pagination=meta_pagination, items=items)
             next_token = meta_pagination.get("next")
             if not next_token:
                 break
             if not isinstance(next_token, str):
                 raise PaginationError(f"{path} returned a pagination token that is not a string.")
-            if next_token in seen_tokens or next_token == token:
+            if next_token == token:
                 raise PaginationError(
                     f"{path} returned the same page token twice after {received} records; "
                     "stopping instead of looping forever. Retry later; if it persists, report "
                     "it to Mimecast support."
+                )
+            if next_token in seen_tokens:
+                raise PaginationError(
+                    f"{path} handed out the token for page {seen_tokens[next_token] + 1} "
+                    f"again on page {page_number} after {received} records: the page tokens "
+                    "cycle. Stopping instead of looping forever. Retry later; if it persists, "
+                    "report it to Mimecast support."
                 )
             if not items:
                 raise PaginationError(
                     f"{path} returned an empty page that still has a next token after "
                     f"{received} records; stopping instead of looping forever."
                 )
-            seen_tokens.add(next_token)
+            seen_tokens[next_token] = page_number
             token = next_token
         if expected_total is not None and received != expected_total:
             raise MimecastResponseError(
@@ -447,6 +538,122 @@ def _pagination_of(envelope: JsonDict) -> JsonDict:
     meta = envelope.get("meta")
     pagination = meta.get("pagination") if isinstance(meta, dict) else None
     return pagination if isinstance(pagination, dict) else {}
+
+
+def _json_object(raw: bytes) -> JsonDict | None:
+    """``raw`` parsed as a JSON object, or ``None`` if it is not one."""
+    try:
+        value = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _throttle_detail(response: requests.Response, raw: bytes) -> str | None:
+    """API 2.0's throttling message (``{"detail": "Over throttling limit (10000/hour)"}``),
+    whatever the HTTP status; ``None`` for any other answer."""
+    # Cheap pre-checks: a throttling body is tiny, and data pages must not be parsed twice.
+    if len(raw) > 4096 or b"detail" not in raw:
+        return None
+    body = _json_object(raw)
+    detail = body.get("detail") if body is not None else None
+    if not isinstance(detail, str) or not any(w in detail.lower() for w in _THROTTLE_WORDS):
+        return None
+    return detail[:200]
+
+
+def _reset_header_s(response: requests.Response) -> float | None:
+    """``X-RateLimit-Reset`` (milliseconds) in seconds; ``None`` if absent or unusable."""
+    reset = response.headers.get("X-RateLimit-Reset")
+    try:
+        seconds = float(reset) / 1000.0 if reset is not None else None
+    except ValueError:
+        return None
+    if seconds is None or math.isnan(seconds):
+        return None
+    return max(0.0, seconds)  # infinity stays, to be capped by the policy
+
+
+def _retry_after_s(response: requests.Response) -> float | None:
+    """``Retry-After`` (seconds, or an HTTP date) in seconds from now; ``None`` if unusable."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return None if math.isnan(seconds) else max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    # Measure from the server's own Date header when it sent one, so a skewed local clock
+    # does not stretch or shrink the wait.
+    now = datetime.now(UTC)
+    skew = _clock_skew_s(response)
+    if skew is not None:
+        now = now + timedelta(seconds=skew)
+    try:
+        return max(0.0, (when - now).total_seconds())
+    except OverflowError:
+        return None
+
+
+def _unauthorised(response: requests.Response, raw: bytes, path: str) -> MimecastAPIError:
+    """The error for an API 2.0 HTTP 401, whatever its body (envelope, other JSON, nothing)."""
+    envelope = _json_object(raw)
+    failure = _failure_of(envelope, 401, path) if envelope is not None else None
+    if failure is not None:
+        return failure
+    return MimecastAPIError("http_401", "request refused", http_status=401, path=path)
+
+
+def _oauth_refused(error: Exception, path: str) -> MimecastAPIError:
+    """The clear error for a second API 2.0 HTTP 401 in a row (with a fresh token)."""
+    if isinstance(error, MimecastAPIError):
+        code, message = error.code, error.message
+    else:
+        code, message = "http_401", "request refused"
+    return MimecastAPIError(code, message, http_status=401, path=path, hint=_OAUTH_REFUSED_HINT)
+
+
+def _raise_binding_expired(response: requests.Response, raw: bytes, path: str) -> NoReturn:
+    """Raise for HTTP 418 (API 1.0 key binding expired), with the fix even without a body."""
+    envelope = _json_object(raw)
+    failure = _failure_of(envelope, 418, path) if envelope is not None else None
+    if failure is None:
+        failure = MimecastAPIError(
+            "http_418",
+            "the API key binding has expired (HTTP 418 without failure details)",
+            http_status=418,
+            path=path,
+        )
+    hint = _HINTS["err_xdk_binding_expired"]
+    if failure.hint != hint:
+        failure.hint = hint + (f". {failure.hint}" if failure.hint else "")
+    skew = _clock_skew_s(response)
+    if skew is not None and abs(skew) > CLOCK_SKEW_WARNING_S:
+        failure.hint += (
+            f". The server's clock (Date header) differs from this machine's by {skew:+.0f} s; "
+            "signed requests fail when clocks disagree, so fix this machine's clock"
+        )
+    raise failure
+
+
+def _meta_status(envelope: JsonDict) -> str | None:
+    """``meta.status`` as text when present and not 200, else ``None``."""
+    meta = envelope.get("meta")
+    status = meta.get("status") if isinstance(meta, dict) else None
+    if status is None or status == 200 or status == "200":
+        return None
+    if not isinstance(status, int | float | str):
+        # Never repr() an arbitrary (possibly absurdly nested) JSON value into a message.
+        return f"a JSON {type(status).__name__}"
+    return repr(status)[:40]
 
 
 def _failure_of(envelope: JsonDict, status: int, path: str) -> MimecastAPIError | None:

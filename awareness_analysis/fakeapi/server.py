@@ -80,6 +80,22 @@ FAULT_PARAMS: Mapping[str, Mapping[str, Any]] = {
     "delay": {"seconds": 1.0},
     "missing_fields": {"field": None},
     "wrong_types": {"field": None, "value": None},
+    # API 2.0's throttling: a ``{"detail": ...}`` body (none if detail is empty), an optional
+    # Retry-After header (seconds or an HTTP date, sent as given) and no X-RateLimit-* headers.
+    "throttle": {
+        "status": 429,
+        "detail": "Over throttling limit (10000/hour)",
+        "retry_after": None,
+    },
+    # HTTP 401 with a failure other than token_expired, in the request's envelope shape.
+    "auth_refused": {"code": "token_invalid", "message": "The bearer token is not valid"},
+    # The status alone: an empty body (e.g. a 418 or 401 from a gateway that sends no details).
+    "bare_status": {"status": 418},
+    # A normal answer whose meta.status is this, with an empty fail list.
+    "meta_status": {"status": 500},
+    # get-user-data only: the page's next token starts a cycle of ``length`` tokens
+    # (A -> B -> A for 2), each serving a real page, that never ends.
+    "token_cycle": {"length": 2},
 }
 #: Faults that make sense on ``/oauth/token`` (it has no pages, items or API 1.0 envelope).
 TOKEN_FAULTS = frozenset(
@@ -94,6 +110,8 @@ _DATA_FAULTS = frozenset(
         "total_mismatch",
         "missing_fields",
         "wrong_types",
+        "meta_status",
+        "token_cycle",
     }
 )
 #: (field, wrong value) used by ``missing_fields``/``wrong_types`` when no field is given.
@@ -444,6 +462,7 @@ class FakeMimecastServer:
         self._tokens: dict[str, float] = {}  # bearer token -> monotonic expiry
         self._seen_req_ids: dict[str, float] = {}  # x-mc-req-id -> monotonic time first seen
         self._page_tokens: dict[str, tuple[str, int]] = {}  # token -> (query fingerprint, offset)
+        self._cycle_next: dict[str, str] = {}  # token planted by token_cycle -> its forced next
         self._window_start: float | None = None
         self._window_count = 0
 
@@ -553,6 +572,9 @@ class FakeMimecastServer:
             raise ValueError(f"Unknown path {path!r} for a fault.")
         if path == TOKEN_PATH and kind not in TOKEN_FAULTS:
             raise ValueError(f"Fault {kind!r} does not apply to {TOKEN_PATH}.")
+        if kind == "token_cycle" and path != USER_DATA_PATH:
+            # get-campaigns ignores page tokens, so a cycle there cannot be served.
+            raise ValueError(f"Fault 'token_cycle' applies only to path={USER_DATA_PATH!r}.")
         unknown = set(params) - set(FAULT_PARAMS[kind])
         if unknown:
             raise ValueError(f"Fault {kind!r} takes no parameter(s) {sorted(unknown)}.")
@@ -561,6 +583,8 @@ class FakeMimecastServer:
             raise ValueError(f"status must be an HTTP status code, not {merged['status']}.")
         if merged.get("body", "text") not in ("json", "text"):
             raise ValueError("server_error body must be 'json' or 'text'.")
+        if kind == "token_cycle" and int(merged["length"]) < 2:
+            raise ValueError(f"token_cycle length must be at least 2, not {merged['length']}.")
         with self._lock:
             self._faults.append(_QueuedFault(kind, path, merged, times))
 
@@ -695,6 +719,18 @@ class FakeMimecastServer:
             retryable = kind == "fail_retryable"
             code, message = str(params["code"]), str(params["message"])
             return self._failure(bearer, 200, code, message, rate_headers, retryable)
+        if kind == "throttle":
+            detail = params["detail"]
+            body = _json_bytes({"detail": str(detail)}) if detail else b""
+            headers = (
+                {} if params["retry_after"] is None else {"Retry-After": str(params["retry_after"])}
+            )
+            return _Response(int(params["status"]), body, headers=headers)
+        if kind == "auth_refused":
+            code, message = str(params["code"]), str(params["message"])
+            return self._failure(bearer, 401, code, message, rate_headers)
+        if kind == "bare_status":
+            return _Response(int(params["status"]), b"", "text/plain", rate_headers)
         return None
 
     def _late_fault(self, response: _Response, kind: str | None) -> _Response:
@@ -1030,6 +1066,10 @@ class FakeMimecastServer:
         meta_pagination: ApiDict = {"pageSize": len(items), "totalCount": len(matching)}
         if offset + page_size < len(matching):
             meta_pagination["next"] = self._issue_page_token(fingerprint, offset + page_size)
+        with self._lock:
+            cycle_next = self._cycle_next.get(sent_token) if sent_token is not None else None
+        if cycle_next is not None:
+            meta_pagination["next"] = cycle_next  # a token_cycle fault planted this token
         payload = {
             "meta": {"status": 200, "pagination": meta_pagination},
             "data": [{"items": items}],
@@ -1106,6 +1146,12 @@ class FakeMimecastServer:
     def _bend(self, listing: _Listing, kind: str, params: Mapping[str, Any]) -> None:
         """Damage a successful data response as the fault ``kind`` asks."""
         payload = listing.payload
+        if kind == "meta_status":
+            payload["meta"]["status"] = int(params["status"])
+            return
+        if kind == "token_cycle":
+            self._plant_cycle(listing, int(params["length"]))
+            return
         items: list[ApiDict] = payload["data"][0][listing.list_key]
         meta = payload["meta"]
         # get-campaigns has no pagination of its own: the page faults give it one.
@@ -1136,6 +1182,23 @@ class FakeMimecastServer:
             items[0] = first
         if listing.list_key == "campaigns" and kind in ("missing_fields", "wrong_types"):
             del meta["pagination"]
+
+    def _plant_cycle(self, listing: _Listing, length: int) -> None:
+        """Make this page's ``next`` the first of ``length`` tokens that lead to one another in
+        a ring, each serving the following page (or this page's, past the last record)."""
+        assert listing.fingerprint is not None  # inject() allows token_cycle on user data only
+        pagination = listing.payload["meta"]["pagination"]
+        size = max(1, int(pagination["pageSize"]))
+        total = int(pagination["totalCount"])
+        offsets = [listing.offset + size * n for n in range(1, length + 1)]
+        ring = [
+            self._issue_page_token(listing.fingerprint, o if o < total else listing.offset)
+            for o in offsets
+        ]
+        with self._lock:
+            for n, token in enumerate(ring):
+                self._cycle_next[token] = ring[(n + 1) % length]
+        pagination["next"] = ring[0]
 
     def _token_for(self, listing: _Listing, offset: int) -> str:
         """A page token that serves ``offset`` again (get-user-data) or a fixed stand-in."""
