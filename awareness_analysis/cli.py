@@ -30,7 +30,12 @@ from awareness_analysis.api.endpoints import (
     parse_search,
 )
 from awareness_analysis.api.fetch import DEFAULT_WORKERS, fetch_snapshot
-from awareness_analysis.api.transport import MAX_PAGE_SIZE, MimecastClient
+from awareness_analysis.api.transport import (
+    DEFAULT_MAX_WAIT_S,
+    DEFAULT_QUOTA_RESERVE,
+    MAX_PAGE_SIZE,
+    MimecastClient,
+)
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.demo import build_demo_store
 from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
@@ -84,7 +89,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "correct answers, locked) changed are downloaded again and the stored rows of the "
         "others are reused; the new snapshot is complete either way (--full downloads "
         "everything). Several campaigns are fetched at once (--workers); an HTTP 429 pauses "
-        "them all. The previous snapshot stays intact if the fetch fails.",
+        "them all. Requests are paced by the API's quota headers so the account's quota is "
+        "not overrun and --quota-reserve calls stay for its other integrations. The previous "
+        "snapshot stays intact if the fetch fails.",
         epilog=ENVIRONMENT_HELP,
         formatter_class=formatter,
     )
@@ -124,10 +131,32 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"campaigns fetched at once (default {DEFAULT_WORKERS}; 1 = one after another)",
     )
     fetch.add_argument(
+        "--quota-reserve",
+        type=int,
+        default=DEFAULT_QUOTA_RESERVE,
+        metavar="N",
+        help="calls of the account's API quota (X-RateLimit-Remaining) left for the "
+        f"administrator's other integrations: the fetch waits for refills instead of going "
+        f"below N (default {DEFAULT_QUOTA_RESERVE}; 0 = use the whole quota)",
+    )
+    fetch.add_argument(
+        "--max-wait",
+        type=float,
+        default=DEFAULT_MAX_WAIT_S,
+        metavar="SECONDS",
+        help="total time the fetch may spend waiting for API quota before it stops with an "
+        f"error (default {DEFAULT_MAX_WAIT_S:.0f}, i.e. {DEFAULT_MAX_WAIT_S / 3600:g} h)",
+    )
+    fetch.add_argument(
         "--full",
         action="store_true",
         help="download every campaign again instead of reusing unchanged ones from the "
         "latest snapshot",
+    )
+    fetch.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the pages a stopped fetch of the same query saved, instead of resuming",
     )
     fetch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -233,8 +262,19 @@ def _add_page_size(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _client(config: str | None, *, pool_size: int = 10) -> MimecastClient:
-    return MimecastClient(load_settings(config_file=config), pool_size=pool_size)
+def _client(
+    config: str | None,
+    *,
+    pool_size: int = 10,
+    quota_reserve: int = DEFAULT_QUOTA_RESERVE,
+    max_wait_s: float = DEFAULT_MAX_WAIT_S,
+) -> MimecastClient:
+    return MimecastClient(
+        load_settings(config_file=config),
+        pool_size=pool_size,
+        quota_reserve=quota_reserve,
+        max_wait_s=max_wait_s,
+    )
 
 
 def _cmd_campaigns(args: argparse.Namespace) -> int:
@@ -267,8 +307,19 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         raise ValueError("--campaign was given an empty id.")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1 (got {args.workers}).")
+    if args.quota_reserve < 0:
+        raise ValueError(f"--quota-reserve must be at least 0 (got {args.quota_reserve}).")
+    if not args.max_wait >= 0 or args.max_wait == float("inf"):
+        raise ValueError(
+            f"--max-wait must be a number of seconds, at least 0 (got {args.max_wait})."
+        )
     store = SnapshotStore(args.out)
-    with _client(args.config, pool_size=max(10, args.workers)) as client:
+    with _client(
+        args.config,
+        pool_size=max(10, args.workers),
+        quota_reserve=args.quota_reserve,
+        max_wait_s=args.max_wait,
+    ) as client:
         snapshot = fetch_snapshot(
             client,
             store,
@@ -278,6 +329,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             progress=False if args.no_progress else None,
             workers=args.workers,
             full=args.full,
+            restart=args.restart,
         )
     _print_snapshot(snapshot)
     return 0

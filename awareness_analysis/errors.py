@@ -61,6 +61,10 @@ class MimecastResponseError(AwarenessAnalysisError):
         super().__init__(message)
 
 
+class TotalCountMismatch(MimecastResponseError):
+    """A paginated call's pages add up to another number of records than its ``totalCount``."""
+
+
 class PaginationError(MimecastResponseError):
     """The API's paging would loop forever (repeated token, empty page that still has next)."""
 

@@ -35,7 +35,12 @@ from awareness_analysis.api.config import Settings
 from awareness_analysis.api.endpoints import GET_USER_DATA_PATH
 from awareness_analysis.api.fetch import fetch_snapshot
 from awareness_analysis.api.transport import MimecastClient, RetryPolicy
-from awareness_analysis.data.store import INCOMPLETE_PREFIX, TABLES, SnapshotStore
+from awareness_analysis.data.store import (
+    INCOMPLETE_PREFIX,
+    STAGING_TEMP_PREFIX,
+    TABLES,
+    SnapshotStore,
+)
 from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
 from awareness_analysis.fakeapi.server import CAMPAIGNS_PATH, FakeCredentials, FakeMimecastServer
 from tests.conftest import SleepRecorder, hmac_settings, oauth_settings, small_dataset
@@ -407,8 +412,10 @@ def test_fault(
             assert store.snapshot_ids() == before
             assert store.load().snapshot_id == before[0]
 
-    assert sorted(p.name for p in root.iterdir()) == ["snapshots"]
+    # staging/ keeps the pages of a fetch that stopped, for the next fetch to resume from.
+    assert {p.name for p in root.iterdir()} <= {"snapshots", "staging"}
     assert _leftovers(root) == []
+    assert not list(root.rglob(f"{STAGING_TEMP_PREFIX}*"))  # no half-written staged file
 
     if case.inject is not None:
         kind, params = case.inject

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from awareness_analysis.api.transport import JsonDict, MimecastClient, Page
+from awareness_analysis.api.transport import JsonDict, MimecastClient, Page, PageCursor
 from awareness_analysis.errors import MimecastResponseError
 from awareness_analysis.vocabulary import OUTCOMES
 
@@ -148,14 +148,20 @@ def list_campaigns(client: MimecastClient) -> list[JsonDict]:
 
 
 def iter_user_data_pages(
-    client: MimecastClient, query: UserDataQuery, *, page_size: int = DEFAULT_PAGE_SIZE
+    client: MimecastClient,
+    query: UserDataQuery,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    start: PageCursor | None = None,
 ) -> Iterator[Page]:
-    """Yield pages of ``campaign/get-user-data`` for one query; items are the user records."""
+    """Yield pages of ``campaign/get-user-data`` for one query; items are the user records.
+    ``start`` resumes at a saved page token (see :meth:`MimecastClient.paginate`)."""
     return client.paginate(
         GET_USER_DATA_PATH,
         query.request_data(),
         lambda first: _list_of_dicts(first, "items", GET_USER_DATA_PATH),
         page_size=page_size,
+        start=start,
     )
 
 

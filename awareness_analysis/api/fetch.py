@@ -23,6 +23,30 @@ Incremental refresh
     dropped. A change to user data that leaves every counter unchanged (a renamed department,
     say) is only picked up by a full fetch.
 
+Resuming
+    Each page is checkpointed as it arrives, in the store's staging area
+    (``STORE/staging/<fingerprint>/``, see :func:`query_fingerprint`): one folder per campaign
+    holding the pages (``page-00000.json``, ...) and a ``journal.json`` listing, per page, its
+    index, the page token that fetched it, the ``next`` token it carried and its item count,
+    plus the campaign's ``totalCount`` and counters. Every file is written under a temporary name
+    and renamed, page before journal, so a page is either recorded complete or not at all. A
+    fetch that stops for any reason (an exception, Ctrl-C, a kill) leaves its staging folder;
+    the next fetch of the same query (same API host, campaign selection, user filter, page size
+    and package version) reads the staged pages and asks only for the rest, starting each
+    campaign from its last ``next`` token. A campaign whose counters changed since, or whose
+    saved token the API refuses (``err_invalid_page_token``: tokens do not outlive the API's
+    memory of them), is downloaded again from its first page. A finished campaign is not asked
+    for at all. The snapshot is built from the pages in order, so it is the same (same
+    ``content_hash``) as an uninterrupted fetch's. Writing the snapshot removes the staging
+    folder; another query's folder is never read (``SnapshotStore.clean_staging`` removes stale
+    ones) and ``restart=True`` discards this query's folder first.
+
+totalCount
+    A campaign whose pages add up to another number of records than the ``totalCount`` of its
+    first page is an error (:class:`MimecastResponseError`) for an unfiltered fetch. With a
+    status or search filter (or attribute ids) the API's count is not reliable, so the fetch
+    goes on and records a ``warnings`` list in the manifest (one message per campaign).
+
 The manifest records ``campaign_counters`` (a list, one entry per stored campaign, with its
 ``campaign_id`` and the counters above) and ``refresh`` (``full``, ``reason``,
 ``base_snapshot``, and the ``refreshed`` and ``reused`` campaign ids).
@@ -30,11 +54,15 @@ The manifest records ``campaign_counters`` (a list, one entry per stored campaig
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -42,15 +70,25 @@ from tqdm.auto import tqdm
 from awareness_analysis import __version__
 from awareness_analysis.api.endpoints import (
     DEFAULT_PAGE_SIZE,
+    GET_USER_DATA_PATH,
     UserDataFilter,
     UserDataQuery,
     iter_user_data_pages,
     list_campaigns,
 )
-from awareness_analysis.api.transport import JsonDict, MimecastClient
+from awareness_analysis.api.transport import (
+    JsonDict,
+    MimecastClient,
+    Page,
+    PageCursor,
+)
 from awareness_analysis.data import frames as _frames
-from awareness_analysis.data.store import Snapshot, SnapshotStore, host_only
-from awareness_analysis.errors import StoreError
+from awareness_analysis.data.store import Snapshot, SnapshotStore, host_only, write_json_atomic
+from awareness_analysis.errors import (
+    MimecastAPIError,
+    StoreError,
+    TotalCountMismatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +255,142 @@ def plan_refresh(
     return plan
 
 
+# -- paging, resumable -----------------------------------------------------------------------
+
+#: The API's answer to a page token it does not know (any more).
+INVALID_PAGE_TOKEN = "err_invalid_page_token"
+JOURNAL_NAME = "journal.json"
+#: Version of the staging layout; part of the fingerprint, so an old layout is never read.
+STAGING_VERSION = 1
+
+
+def query_fingerprint(
+    api_host: str, campaign_ids: Sequence[str], user_filter: UserDataFilter, page_size: int
+) -> str:
+    """What a fetch's staged pages belong to: 16 hex digits over host, selection, filter, page
+    size, package version and staging layout. Another query never reads them."""
+    key = {
+        "staging_version": STAGING_VERSION,
+        "package_version": __version__,
+        "api_host": host_only(api_host),
+        "campaign_ids": sorted(dict.fromkeys(str(c) for c in campaign_ids)),
+        "filter": list(_filter_key(user_filter.parameters())),
+        "page_size": page_size,
+    }
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class CampaignCheckpoint:
+    """The staged pages of one campaign: page files plus a journal, each renamed into place."""
+
+    def __init__(self, directory: Path, campaign: JsonDict) -> None:
+        self.campaign_id = str(campaign["id"])
+        self.counters = campaign_counters(campaign)
+        self.dir = directory / hashlib.sha256(self.campaign_id.encode()).hexdigest()[:16]
+        self.journal: dict[str, Any] = self._fresh_journal()
+
+    def _fresh_journal(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "counters": self.counters,
+            "total_count": None,
+            "done": False,
+            "pages": [],
+        }
+
+    def _page_path(self, index: int) -> Path:
+        return self.dir / f"page-{index:05d}.json"
+
+    def load(self) -> list[list[JsonDict]]:
+        """The staged pages' items, in order (empty when nothing usable is staged).
+
+        Stops at the first page that is missing or does not match the journal; drops
+        everything when the journal is of another campaign or the counters changed.
+        """
+        try:
+            journal = json.loads((self.dir / JOURNAL_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if (
+            not isinstance(journal, dict)
+            or journal.get("campaign_id") != self.campaign_id
+            or journal.get("counters") != self.counters
+            or not isinstance(journal.get("pages"), list)
+        ):
+            if isinstance(journal, dict) and journal.get("counters") != self.counters:
+                log.info("Campaign %s changed since its pages were staged", self.campaign_id)
+            self.reset()
+            return []
+        pages: list[list[JsonDict]] = []
+        kept = []
+        for position, entry in enumerate(journal["pages"]):
+            if not isinstance(entry, dict) or entry.get("index") != position:
+                break
+            try:
+                items = json.loads(self._page_path(position).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                break
+            if not isinstance(items, list) or len(items) != entry.get("items"):
+                break
+            pages.append(items)
+            kept.append(entry)
+        complete = len(kept) == len(journal["pages"])
+        self.journal = {
+            **self._fresh_journal(),
+            "total_count": journal.get("total_count") if kept else None,
+            "done": bool(journal.get("done")) and complete,
+            "pages": kept,
+        }
+        return pages
+
+    @property
+    def done(self) -> bool:
+        return bool(self.journal["done"])
+
+    @property
+    def resume_token(self) -> str | None:
+        pages = self.journal["pages"]
+        return pages[-1].get("next") if pages else None
+
+    @property
+    def tokens(self) -> list[str]:
+        """The ``next`` tokens handed out by the staged pages, in order."""
+        return [p["next"] for p in self.journal["pages"] if isinstance(p.get("next"), str)]
+
+    def save_page(self, page: Page, token: str | None) -> None:
+        """Stage one page (its file first, then the journal entry that makes it count)."""
+        index = len(self.journal["pages"])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self._page_path(index), page.items)
+        total = page.pagination.get("totalCount")
+        if self.journal["total_count"] is None and isinstance(total, int):
+            self.journal["total_count"] = total
+        next_token = page.pagination.get("next")
+        self.journal["pages"].append(
+            {
+                "index": index,
+                "token": token,
+                "next": next_token if isinstance(next_token, str) else None,
+                "items": len(page.items),
+            }
+        )
+        self._write_journal()
+
+    def finish(self) -> None:
+        self.journal["done"] = True
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_journal()
+
+    def reset(self) -> None:
+        """Forget every staged page of this campaign."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.journal = self._fresh_journal()
+
+    def _write_journal(self) -> None:
+        write_json_atomic(self.dir / JOURNAL_NAME, self.journal)
+
+
 # -- concurrent download ---------------------------------------------------------------------
 
 
@@ -232,11 +406,15 @@ def fetch_user_items(
     page_size: int = DEFAULT_PAGE_SIZE,
     progress: bool | None = None,
     workers: int = DEFAULT_WORKERS,
+    staging: Path | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, list[JsonDict]]:
     """User items of each campaign, keyed by campaign id in ``campaigns`` order.
 
     Up to ``workers`` campaigns are fetched at once; the first failure stops the rest and is
-    raised.
+    raised. With ``staging`` (a folder), every page is checkpointed there and pages already
+    staged are not asked for again (see the module docstring). A ``totalCount`` mismatch is
+    raised for an unfiltered fetch; with a filter it is appended to ``warnings`` (when given).
     """
     check_workers(workers)
     expected = sum(c.get("numSent", 0) for c in campaigns if isinstance(c.get("numSent"), int))
@@ -250,17 +428,108 @@ def fetch_user_items(
         disable=None if progress is None else not progress,
     ) as bar:
 
-        def fetch_one(campaign: JsonDict) -> list[JsonDict]:
+        def download(
+            campaign: JsonDict, checkpoint: CampaignCheckpoint | None, items: list[JsonDict]
+        ) -> None:
             query = UserDataQuery(str(campaign["id"]), user_filter)
-            items: list[JsonDict] = []
-            if stop.is_set():
-                raise _Cancelled
-            for page in iter_user_data_pages(client, query, page_size=page_size):
+            resuming = checkpoint is not None and bool(checkpoint.journal["pages"])
+            token = checkpoint.resume_token if checkpoint is not None else None
+            if resuming and token is None and checkpoint is not None:
+                # Every page arrived but the campaign was not marked finished (the fetch
+                # stopped in between, or its count was wrong).
+                total = checkpoint.journal["total_count"]
+                if total is None or total == len(items):
+                    return
+                if not user_filter.is_empty:
+                    raise TotalCountMismatch(
+                        f"{GET_USER_DATA_PATH} announced {total} records (totalCount) but "
+                        f"sent {len(items)}"
+                    )
+                # Unfiltered and the count is wrong: the pages are suspect, ask again.
+                with bar_lock:
+                    bar.update(-len(items))
+                checkpoint.reset()
+                items.clear()
+                resuming = False
+            start = None
+            if resuming and checkpoint is not None:
+                start = PageCursor(
+                    token=token,
+                    seen_tokens=tuple(checkpoint.tokens),
+                    received=len(items),
+                    total_count=checkpoint.journal["total_count"],
+                )
+            pages = iter_user_data_pages(client, query, page_size=page_size, start=start)
+            while True:
+                try:
+                    page = next(pages)
+                except StopIteration:
+                    break
+                except MimecastAPIError as exc:
+                    if resuming and exc.code == INVALID_PAGE_TOKEN and checkpoint is not None:
+                        log.warning(
+                            "The API refused the saved page token of campaign %s (%s); "
+                            "downloading its pages again from the first",
+                            campaign.get("name") or campaign["id"],
+                            exc.code,
+                        )
+                        with bar_lock:
+                            bar.update(-len(items))
+                        checkpoint.reset()
+                        items.clear()
+                        download(campaign, checkpoint, items)
+                        return
+                    raise
+                resuming = False  # the saved token worked; later refusals are errors
                 items.extend(page.items)
+                if checkpoint is not None:
+                    checkpoint.save_page(page, token)
+                token = page.pagination.get("next")
                 with bar_lock:
                     bar.update(len(page.items))
                 if stop.is_set():  # checked before the next page is asked for
                     raise _Cancelled
+
+        def fetch_one(campaign: JsonDict) -> list[JsonDict]:
+            if stop.is_set():
+                raise _Cancelled
+            checkpoint = None if staging is None else CampaignCheckpoint(staging, campaign)
+            items: list[JsonDict] = []
+            if checkpoint is not None:
+                for staged in checkpoint.load():
+                    items.extend(staged)
+                if items:
+                    log.info(
+                        "Resuming campaign %s: %d staged page(s), %d user records%s",
+                        campaign.get("name"),
+                        len(checkpoint.journal["pages"]),
+                        len(items),
+                        " (complete)" if checkpoint.done else "",
+                    )
+                    with bar_lock:
+                        bar.update(len(items))
+            if checkpoint is None or not checkpoint.done:
+                try:
+                    download(campaign, checkpoint, items)
+                except TotalCountMismatch as exc:
+                    if user_filter.is_empty or warnings is None:
+                        if checkpoint is not None:
+                            checkpoint.reset()  # its pages disagree: the next fetch asks again
+                        raise
+                    message = f"campaign {campaign['id']}: {exc} (filtered fetch: kept)"
+                    log.warning("%s", message)
+                    with bar_lock:
+                        warnings.append(message)
+                if checkpoint is not None:
+                    checkpoint.finish()
+            elif not user_filter.is_empty and warnings is not None:
+                total = checkpoint.journal["total_count"]
+                if isinstance(total, int) and total != len(items):
+                    with bar_lock:
+                        warnings.append(
+                            f"campaign {campaign['id']}: {GET_USER_DATA_PATH} announced {total} "
+                            f"records (totalCount) but sent {len(items)} (filtered fetch: kept)"
+                        )
             log.info("Fetched %d user records of campaign %s", len(items), campaign.get("name"))
             return items
 
@@ -313,20 +582,35 @@ def fetch_snapshot(
     progress: bool | None = None,
     workers: int = DEFAULT_WORKERS,
     full: bool = False,
+    restart: bool = False,
 ) -> Snapshot:
     """List campaigns, fetch user data of the selected ones, and write one new snapshot.
 
     Builds on the store's latest snapshot when it can (see the module docstring); ``full=True``
-    downloads every selected campaign. ``workers`` campaigns are fetched at once.
+    downloads every selected campaign. ``workers`` campaigns are fetched at once. Pages staged
+    by an earlier, unfinished fetch of the same query are reused (see "Resuming" in the module
+    docstring); ``restart=True`` discards them first.
     """
     check_workers(workers)
     user_filter = user_filter or UserDataFilter()
+    fingerprint = query_fingerprint(client.settings.host, campaign_ids, user_filter, page_size)
+    staging = store.staging_dir(fingerprint)
+    if restart and store.discard_staging(fingerprint):
+        log.info("Discarded the staged pages of an earlier fetch (--restart)")
+    others = [f for f in store.staging_fingerprints() if f != fingerprint]
+    if others:
+        log.info(
+            "The store holds staged pages of %d other fetch query(ies) (%s); they are not used",
+            len(others),
+            ", ".join(others),
+        )
     listed = list_campaigns(client)
     # Check the campaign list before any user-data request: a campaign without an id, or with
     # counters of the wrong type, is a clear error now rather than a crash mid-fetch.
     _frames.campaigns_frame(listed)
     campaigns = select_campaigns(listed, campaign_ids)
     plan = plan_refresh(store, campaigns, user_filter, api_host=client.settings.host, full=full)
+    warnings: list[str] = []
     items = fetch_user_items(
         client,
         plan.download,
@@ -334,21 +618,31 @@ def fetch_snapshot(
         page_size=page_size,
         progress=progress,
         workers=workers,
+        staging=staging,
+        warnings=warnings,
     )
-    if plan.base is not None and plan.reuse_ids:
-        frames = _frames.reuse_frames(plan.base.frames, plan.reuse_ids, campaigns, items)
-    else:
-        frames = _frames.build_frames(campaigns, items)
+    try:
+        if plan.base is not None and plan.reuse_ids:
+            frames = _frames.reuse_frames(plan.base.frames, plan.reuse_ids, campaigns, items)
+        else:
+            frames = _frames.build_frames(campaigns, items)
+    except Exception:
+        # The downloaded records themselves are unusable: resuming would only reuse them.
+        store.discard_staging(fingerprint)
+        raise
     query: dict[str, Any] = {
         "campaign_ids": list(campaign_ids),
         **user_filter.parameters(),
         "page_size": page_size,
     }
-    extra = {
+    extra: dict[str, Any] = {
         "campaign_counters": [campaign_counters(c) for c in campaigns],
         "refresh": plan.manifest_entry(),
     }
+    if warnings:
+        extra["warnings"] = sorted(warnings)
     snapshot = store.write(frames, api_host=client.settings.host, query=query, extra=extra)
+    store.discard_staging(fingerprint)
     log.info(
         "Wrote snapshot %s: %d campaigns (%d downloaded, %d reused), %d user rows (%d requests)",
         snapshot.snapshot_id,

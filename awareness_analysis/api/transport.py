@@ -12,6 +12,13 @@ budget through a :class:`RateLimitGate`: when any response is HTTP 429, every th
 next request until the reset time the API gave (``X-RateLimit-Reset`` or ``Retry-After``,
 bounded by :attr:`RetryPolicy.rate_limit_max_wait_s`), or, when the API gave no hint, for an
 exponential backoff with jitter.
+
+They also share one :class:`QuotaTracker`: Mimecast meters calls per administrator as a token
+bucket and reports it on every response (``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``). The
+tracker paces requests from those headers so the bucket is not overrun (429s become rare), never
+takes the last ``quota_reserve`` calls (the account's other integrations share the quota), and
+stops the client with :class:`QuotaWaitExceeded` once waiting for quota would pass
+``max_wait_s``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,12 @@ from requests.adapters import HTTPAdapter
 from awareness_analysis import __version__
 from awareness_analysis.api.auth import MimecastHmacAuth, OAuthClientAuth
 from awareness_analysis.api.config import HmacCredentials, Settings
-from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
+from awareness_analysis.errors import (
+    MimecastAPIError,
+    MimecastResponseError,
+    PaginationError,
+    TotalCountMismatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,16 @@ JsonDict = dict[str, Any]
 #: The API documents no maximum page size; 500 is the largest seen working (a vendor connector
 #: uses it in production), so larger requests are refused before anything is sent.
 MAX_PAGE_SIZE = 500
+
+#: Calls of the account's quota a client leaves for the administrator's other integrations
+#: (SIEM connectors and the like share the same bucket of, typically, 800).
+DEFAULT_QUOTA_RESERVE = 50
+
+#: Total seconds one client may spend waiting for quota (pacing and 429 pauses) by default.
+DEFAULT_MAX_WAIT_S = 14_400.0
+
+#: A quota wait longer than this is logged once, with the time it is expected to end.
+LONG_WAIT_LOG_S = 10.0
 
 #: Server clocks further than this from ours make signed requests fail; say so in errors.
 CLOCK_SKEW_WARNING_S = 300.0
@@ -98,6 +120,17 @@ class RetryPolicy:
         exponent = min(max(0, throttle_number - 1), 30)  # 2**30 s is past any cap already
         base = min(self.rate_limit_max_wait_s, self.throttle_backoff_initial_s * 2**exponent)
         return base * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a paginated call resumes: the saved token, and what the earlier pages handed
+    out (their tokens, their record count, the ``totalCount`` announced)."""
+
+    token: str | None = None
+    seen_tokens: tuple[str, ...] = ()
+    received: int = 0
+    total_count: int | None = None
 
 
 class _Retry(Exception):
@@ -170,6 +203,285 @@ class RateLimitGate:
             last = resume_at
 
 
+class QuotaWaitExceeded(MimecastAPIError):
+    """Waiting for the account's API quota would pass the client's ``max_wait_s``."""
+
+
+class QuotaTracker:
+    """The account's call quota as one client sees it, shared by every thread of that client.
+
+    Mimecast meters calls per administrator as a token bucket and reports it on every response:
+    ``X-RateLimit-Limit`` (the bucket size), ``X-RateLimit-Remaining`` (calls left after this
+    one) and ``X-RateLimit-Reset`` (ms until one call is added back). The tracker mirrors that
+    bucket: its estimate is the latest Remaining less the calls sent after that one and still in
+    flight, plus one call at each expected refill (anchored on the latest Reset). An answer only
+    lowers the estimate (the server may count calls in another order than they were sent), and
+    an answer that arrives after a later call's answer is ignored, so it errs low, never high.
+    :meth:`acquire` lets a request go only while the estimate stays above ``reserve``,
+    so a fetch bursts while the quota is plentiful, then goes at one call per refill interval,
+    and never takes the last ``reserve`` calls. After an HTTP 429 (the :class:`RateLimitGate`
+    holds every thread until the reset) only one call probes the quota until a successful answer
+    says how much is left.
+
+    Without these headers (an older API, a proxy that strips them) it never holds a request:
+    the client behaves as before, waiting only after a 429. When ``X-RateLimit-Limit`` is not
+    above ``reserve`` the reserve cannot be kept; pacing is then off (logged once) and the
+    client relies on 429 handling.
+
+    Every wait for quota (pacing here, 429 pauses in the gate) counts, as wall time, against
+    ``max_wait_s``; a wait that would pass it raises :class:`QuotaWaitExceeded` at once.
+    """
+
+    def __init__(
+        self,
+        reserve: int = DEFAULT_QUOTA_RESERVE,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(reserve, bool) or not isinstance(reserve, int) or reserve < 0:
+            raise ValueError(
+                f"quota_reserve must be a whole number of at least 0 (got {reserve!r})."
+            )
+        if isinstance(max_wait_s, bool) or not (
+            isinstance(max_wait_s, int | float) and max_wait_s >= 0 and not math.isnan(max_wait_s)
+        ):
+            raise ValueError(
+                f"max_wait_s must be a number of seconds, at least 0 (got {max_wait_s!r})."
+            )
+        self.reserve = reserve
+        self.max_wait_s = float(max_wait_s)
+        self._clock = clock
+        self._cond = threading.Condition()
+        #: ``X-RateLimit-Limit`` of the latest response that carried the headers.
+        self.limit: int | None = None
+        #: The lowest ``X-RateLimit-Remaining`` of a successful response so far.
+        self.lowest_remaining: int | None = None
+        #: Responses that were HTTP 429 (with the quota headers).
+        self.throttled = 0
+        #: Times a request was held for quota by this tracker.
+        self.paced = 0
+        self._tokens = 0
+        self._next_refill_at = math.inf
+        self._interval_s = 0.0
+        self._in_flight = 0
+        self._tickets = 0  # requests counted so far; each gets the next number
+        self._open: set[int] = set()  # tickets of the requests in flight
+        self._applied = 0  # the latest ticket whose answer set the estimate
+        #: The next answer's Remaining replaces the estimate (first answer, after a 429);
+        #: otherwise the estimate only goes down on an answer (up only by projected refills).
+        self._resync = True
+        self._waiting = 0
+        self._wait_started = 0.0
+        self._waited_s = 0.0
+        self._logged_until = -math.inf
+        self._warned_small_limit = False
+
+    @property
+    def pacing(self) -> bool:
+        """Whether requests are paced: the headers were seen and the limit is above the reserve."""
+        with self._cond:
+            return self._pacing()
+
+    def _pacing(self) -> bool:
+        return self.limit is not None and self.limit > self.reserve
+
+    @property
+    def waited_s(self) -> float:
+        """Wall-clock seconds spent waiting for quota so far (any thread)."""
+        with self._cond:
+            return self._waited_now(self._clock())
+
+    def _waited_now(self, now: float) -> float:
+        return self._waited_s + (now - self._wait_started if self._waiting else 0.0)
+
+    def _begin_wait(self, now: float) -> None:
+        if self._waiting == 0:
+            self._wait_started = now
+        self._waiting += 1
+
+    def _end_wait(self, now: float) -> None:
+        self._waiting -= 1
+        if self._waiting == 0:
+            self._waited_s += now - self._wait_started
+
+    def _advance(self, now: float) -> None:
+        """Add the calls the bucket has refilled since the last answer (by our estimate)."""
+        if self._interval_s <= 0 or now < self._next_refill_at or self.limit is None:
+            return
+        refills = int((now - self._next_refill_at) // self._interval_s) + 1
+        self._tokens = min(self.limit, self._tokens + refills)
+        self._next_refill_at += refills * self._interval_s
+
+    def _check_and_log(self, expected_s: float, now: float, why: str) -> None:
+        """Raise if a wait of ``expected_s`` would pass ``max_wait_s``; log a long wait once."""
+        waited = self._waited_now(now)
+        if waited + expected_s > self.max_wait_s:
+            interval = (
+                f" (it refills at about one call every {self._interval_s:.1f} s)"
+                if self._interval_s > 0
+                else ""
+            )
+            raise QuotaWaitExceeded(
+                "err_quota_wait_exceeded",
+                f"waited {waited:.1f} s for the account's API call quota so far, and {why} "
+                f"needs about {expected_s:.1f} s more: past the {self.max_wait_s:g} s allowed "
+                "(max_wait_s, fetch --max-wait)",
+                hint="Other integrations of this administrator may be using the quota"
+                f"{interval}. Run the fetch again later, allow a longer wait with --max-wait "
+                "SECONDS, or lower --quota-reserve",
+            )
+        end = now + expected_s
+        if expected_s > LONG_WAIT_LOG_S and end > self._logged_until:
+            self._logged_until = end + LONG_WAIT_LOG_S
+            resume = datetime.now(UTC) + timedelta(seconds=expected_s)
+            log.warning(
+                "Waiting about %.0f s for the Mimecast API quota (%s); expected to resume at "
+                "%s UTC",
+                expected_s,
+                why,
+                resume.strftime("%H:%M:%S"),
+            )
+
+    def acquire(self) -> int:
+        """Hold the calling thread until a call fits in the quota, then count it in flight.
+
+        Returns the request's ticket, to hand to :meth:`observe` with its answer."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                if not self._pacing():
+                    break
+                self._advance(now)
+                if self._tokens > self.reserve:
+                    self._tokens -= 1
+                    break
+                if self._interval_s <= 0:
+                    # No refill time known yet (only 429s seen): wait for an answer in flight,
+                    # or, with none, let this call go (the gate held it for any 429 pause).
+                    if self._in_flight == 0:
+                        break
+                    self._begin_wait(now)
+                    try:
+                        self._cond.wait(0.05)
+                    finally:
+                        self._end_wait(self._clock())
+                    continue
+                needed = self.reserve + 1 - self._tokens
+                expected = max(0.0, self._next_refill_at - now) + (needed - 1) * self._interval_s
+                self._check_and_log(
+                    expected,
+                    now,
+                    f"{max(0, self._tokens)} calls left of {self.limit}, keeping "
+                    f"{self.reserve} for other integrations",
+                )
+                self.paced += 1
+                self._begin_wait(now)
+                try:
+                    # Woken early when an answer brings fresh headers.
+                    self._cond.wait(max(0.0005, min(self._next_refill_at - now, expected)))
+                finally:
+                    self._end_wait(self._clock())
+            self._in_flight += 1
+            self._tickets += 1
+            self._open.add(self._tickets)
+            return self._tickets
+
+    def release(self, ticket: int | None = None, *, unused: bool = False) -> None:
+        """A counted request ended without an answer; ``unused``: it was never sent."""
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
+            if ticket is not None:
+                self._open.discard(ticket)
+            if unused and self._pacing():
+                self._tokens += 1
+            self._cond.notify_all()
+
+    def observe(self, headers: Mapping[str, str], status: int, ticket: int | None = None) -> None:
+        """Read the quota headers of the answer to a counted request (``ticket``: what
+        :meth:`acquire` returned for it; answers that arrive after a later request's answer do
+        not move the estimate back). Without a ticket the reading is taken as it is."""
+        limit = _int_header(headers, "X-RateLimit-Limit")
+        remaining = _int_header(headers, "X-RateLimit-Remaining")
+        reset_s = _reset_ms_s(headers.get("X-RateLimit-Reset"))
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
+            if ticket is not None:
+                self._open.discard(ticket)
+            self._cond.notify_all()
+            if limit is None or remaining is None or reset_s is None or limit < 1:
+                return
+            now = self._clock()
+            self.limit = limit
+            if status == 429:
+                self.throttled += 1
+            elif self.lowest_remaining is None or remaining < self.lowest_remaining:
+                self.lowest_remaining = remaining
+            stale = ticket is not None and ticket < self._applied
+            if ticket is not None and not stale:
+                self._applied = ticket
+            if not self._pacing():
+                if not self._warned_small_limit:
+                    self._warned_small_limit = True
+                    log.warning(
+                        "The API quota (X-RateLimit-Limit %d) is not above the quota reserve "
+                        "(%d calls): requests are not paced and the client waits only after an "
+                        "HTTP 429. Lower --quota-reserve to pace them.",
+                        limit,
+                        self.reserve,
+                    )
+                return
+            reset_s = min(max(reset_s, 0.001), 86_400.0)
+            if stale:
+                # Counted before requests already answered: its Remaining may not include them.
+                if status != 429:
+                    self._interval_s = max(self._interval_s, reset_s)
+                return
+            if status == 429:
+                # The call was refused and the gate holds every thread until the reset; then
+                # one call probes the quota, and its answer says how much is left.
+                self._tokens = self.reserve + 1
+                self._resync = True
+            else:
+                self._interval_s = max(self._interval_s, reset_s)
+                self._advance(now)
+                anchor = now + reset_s
+                if (
+                    not self._resync
+                    and math.isfinite(self._next_refill_at)
+                    and (anchor > self._next_refill_at)
+                ):
+                    # The server's next refill is later than we expected: it refilled
+                    # meanwhile, before our projection credited it. Credit those refills now.
+                    missed = int((anchor - self._next_refill_at) / self._interval_s + 0.5)
+                    self._tokens = min(limit, self._tokens + missed)
+                self._next_refill_at = anchor
+                # Calls sent after this one and still in flight are not counted in Remaining.
+                later = sum(1 for t in self._open if ticket is None or t > ticket)
+                fresh = remaining - later
+                if self._resync or ticket is None:
+                    self._tokens, self._resync = fresh, False
+                else:
+                    # The server may have counted calls in another order than they were sent
+                    # (so Remaining may miss one sent earlier): never trust a rise.
+                    self._tokens = min(self._tokens, fresh)
+
+    def before_pause(self, pause_s: float) -> None:
+        """Check (and maybe log) a 429 pause of ``pause_s`` the gate is about to impose."""
+        with self._cond:
+            self._check_and_log(pause_s, self._clock(), "an HTTP 429 asked to wait")
+
+    def wait_in(self, wait: Callable[[], float]) -> float:
+        """Run ``wait`` (a gate wait), counting its time as quota waiting."""
+        with self._cond:
+            self._begin_wait(self._clock())
+        try:
+            return wait()
+        finally:
+            with self._cond:
+                self._end_wait(self._clock())
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a paginated call: the envelope's ``data[0]`` and its pagination meta."""
@@ -190,6 +502,8 @@ class MimecastClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 10,
+        quota_reserve: int = DEFAULT_QUOTA_RESERVE,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
@@ -216,6 +530,8 @@ class MimecastClient:
             )
         #: Shared by every thread using this client: a 429 holds them all.
         self.rate_limit_gate = RateLimitGate()
+        #: Shared by every thread too: paces requests by the quota headers (see the class).
+        self.quota = QuotaTracker(quota_reserve, max_wait_s)
         self._counter_lock = threading.Lock()
         self._requests_sent = 0
 
@@ -314,8 +630,23 @@ class MimecastClient:
                     self._sleep(wait)
                 # A rate-limit wait happens in the gate, at the start of the next attempt.
 
+    def _wait_for_quota(self) -> int:
+        """Wait out any 429 pause, then for room in the quota; the request is then counted."""
+        gate = self.rate_limit_gate
+        while True:
+            resume_at = gate.resume_at
+            pause = resume_at - time.monotonic()
+            if pause > 0:
+                self.quota.before_pause(pause)
+                self.quota.wait_in(lambda: gate.wait(self._sleep))
+            ticket = self.quota.acquire()
+            if gate.resume_at == resume_at or gate.resume_at <= time.monotonic():
+                return ticket
+            # A 429 arrived while this thread waited for quota: honour its pause first.
+            self.quota.release(ticket, unused=True)
+
     def _attempt(self, url: str, path: str, body: Mapping[str, Any]) -> JsonDict:
-        self.rate_limit_gate.wait(self._sleep)
+        ticket = self._wait_for_quota()
         with self._counter_lock:
             self._requests_sent += 1
         try:
@@ -323,19 +654,26 @@ class MimecastClient:
                 url, json=body, auth=self.auth, timeout=self.settings.timeout
             )
             raw = response.content  # read fully here so a reset mid-body is retried
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            # ChunkedEncodingError: the connection broke mid-body (reset, truncated transfer).
-            raise _Retry(
-                MimecastResponseError(
-                    f"No complete answer from {self.settings.host}{path}: "
-                    f"{type(exc).__name__}. Check the network and MIMECAST_BASE_URL."
-                )
-            ) from None
+        except BaseException as exc:
+            self.quota.release(ticket)
+            if isinstance(
+                exc,
+                (
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                ),
+            ):
+                # ChunkedEncodingError: the connection broke mid-body (reset, truncated).
+                raise _Retry(
+                    MimecastResponseError(
+                        f"No complete answer from {self.settings.host}{path}: "
+                        f"{type(exc).__name__}. Check the network and MIMECAST_BASE_URL."
+                    )
+                ) from None
+            raise
         status = response.status_code
+        self.quota.observe(response.headers, status, ticket)
 
         detail = _throttle_detail(response, raw)
         if status == 429 or detail is not None:
@@ -450,14 +788,19 @@ class MimecastClient:
         items_of: Callable[[JsonDict], list[Any]],
         *,
         page_size: int | None = 500,
+        start: PageCursor | None = None,
     ) -> Iterator[Page]:
         """Yield each page of a paginated call until the response carries no ``next`` token.
 
         ``items_of`` extracts the page's records from ``data[0]``. A repeated token (the one just
         asked with, or any earlier one: tokens that cycle A -> B -> A), or an empty page that
-        still carries ``next``, raises :class:`PaginationError` instead of looping.
-        ``data=None`` sends ``"data": []`` and ``page_size=None`` leaves the page size to the
-        API, as the recorded get-campaigns traffic does.
+        still carries ``next``, raises :class:`PaginationError` instead of looping; a page's
+        ``next`` is checked before the page is yielded, so a caller that saves pages never saves
+        a token that would loop. ``start`` resumes at a saved token with what the earlier pages
+        handed out. Records that add up to another number than ``totalCount`` raise
+        :class:`TotalCountMismatch` after the last page. ``data=None`` sends ``"data": []`` and
+        ``page_size=None`` leaves the page size to the API, as the recorded get-campaigns
+        traffic does.
         """
         if page_size is not None and (
             isinstance(page_size, bool)
@@ -468,13 +811,14 @@ class MimecastClient:
                 f"page_size must be between 1 and {MAX_PAGE_SIZE}, the largest page size known "
                 f"to work with Mimecast (got {page_size!r})."
             )
-        token: str | None = None
+        start = start or PageCursor()
+        token = start.token
         # Every token handed out so far -> the page number it was handed out on: remembering
         # them all (not just the last) catches cycles of any length, not only A -> A.
-        seen_tokens: dict[str, int] = {}
-        page_number = 0
-        received = 0
-        expected_total: int | None = None
+        seen_tokens: dict[str, int] = {t: n + 1 for n, t in enumerate(start.seen_tokens)}
+        page_number = len(seen_tokens)
+        received = start.received
+        expected_total = start.total_count
         while True:
             pagination: JsonDict = {} if page_size is None else {"pageSize": page_size}
             if token is not None:
@@ -490,36 +834,51 @@ class MimecastClient:
                 expected_total = meta_pagination["totalCount"]
             received += len(items)
             page_number += 1
-            yield Page(data=first, pagination=meta_pagination, items=items)
             next_token = meta_pagination.get("next")
+            if next_token:
+                self._check_next_token(path, next_token, token, seen_tokens, items, received)
+            yield Page(data=first, pagination=meta_pagination, items=items)
             if not next_token:
                 break
-            if not isinstance(next_token, str):
-                raise PaginationError(f"{path} returned a pagination token that is not a string.")
-            if next_token == token:
-                raise PaginationError(
-                    f"{path} returned the same page token twice after {received} records; "
-                    "stopping instead of looping forever. Retry later; if it persists, report "
-                    "it to Mimecast support."
-                )
-            if next_token in seen_tokens:
-                raise PaginationError(
-                    f"{path} handed out the token for page {seen_tokens[next_token] + 1} "
-                    f"again on page {page_number} after {received} records: the page tokens "
-                    "cycle. Stopping instead of looping forever. Retry later; if it persists, "
-                    "report it to Mimecast support."
-                )
-            if not items:
-                raise PaginationError(
-                    f"{path} returned an empty page that still has a next token after "
-                    f"{received} records; stopping instead of looping forever."
-                )
             seen_tokens[next_token] = page_number
             token = next_token
         if expected_total is not None and received != expected_total:
-            raise MimecastResponseError(
+            raise TotalCountMismatch(
                 f"{path} announced {expected_total} records (totalCount) but sent {received}; "
                 "the data changed during the fetch or pages were lost. Fetch again."
+            )
+
+    @staticmethod
+    def _check_next_token(
+        path: str,
+        next_token: Any,
+        token: str | None,
+        seen_tokens: Mapping[str, int],
+        items: list[Any],
+        received: int,
+    ) -> None:
+        """Refuse a ``next`` token that would loop: not a string, repeated, cycling, or
+        carried by an empty page."""
+        page_number = len(seen_tokens) + 1
+        if not isinstance(next_token, str):
+            raise PaginationError(f"{path} returned a pagination token that is not a string.")
+        if next_token == token:
+            raise PaginationError(
+                f"{path} returned the same page token twice after {received} records; "
+                "stopping instead of looping forever. Retry later; if it persists, report "
+                "it to Mimecast support."
+            )
+        if next_token in seen_tokens:
+            raise PaginationError(
+                f"{path} handed out the token for page {seen_tokens[next_token] + 1} "
+                f"again on page {page_number} after {received} records: the page tokens "
+                "cycle. Stopping instead of looping forever. Retry later; if it persists, "
+                "report it to Mimecast support."
+            )
+        if not items:
+            raise PaginationError(
+                f"{path} returned an empty page that still has a next token after "
+                f"{received} records; stopping instead of looping forever."
             )
 
 
@@ -719,3 +1078,26 @@ def _clock_skew_s(response: requests.Response) -> float | None:
 
 def _describe(error: Exception) -> str:
     return str(error).rstrip(".")
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    """A whole-number header (``X-RateLimit-Limit``/``-Remaining``); ``None`` if unusable."""
+    value = headers.get(name)
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if number is None or not math.isfinite(number):
+        return None
+    return int(number)
+
+
+def _reset_ms_s(value: str | None) -> float | None:
+    """An ``X-RateLimit-Reset`` value (milliseconds) in seconds; ``None`` if unusable."""
+    try:
+        seconds = float(value) / 1000.0 if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

@@ -10,6 +10,8 @@ Layout::
           answers.parquet
           manifest.json                     written last: no manifest, no snapshot
       .incomplete-<uuid>/                   a write in progress (or one that crashed)
+      staging/                              pages of unfinished fetches, kept for resuming
+        <query fingerprint>/                one folder per fetch query (see api/fetch.py)
 
 Snapshot ids sort by fetch time. A write goes into ``ROOT/.incomplete-<uuid>``, every file is
 fsynced, and the directory is renamed into ``snapshots/`` in one step; a failed or interrupted
@@ -28,6 +30,13 @@ stored campaign's get-campaigns counters) and ``refresh`` (full or incremental, 
 were downloaded and which were reused from which earlier snapshot). Readers ignore keys they do
 not know.
 
+``staging/`` holds the pages of fetches that stopped before writing their snapshot, one folder
+per query fingerprint, so that the next fetch of the same query downloads only what is missing
+(see :mod:`awareness_analysis.api.fetch`). Every file in it is written under a temporary name
+and renamed (:func:`write_json_atomic`). A finished fetch removes its folder;
+:meth:`SnapshotStore.discard_staging` and :meth:`SnapshotStore.clean_staging` remove others.
+Snapshots never read from ``staging/``.
+
 No secrets are stored: :meth:`SnapshotStore.write` refuses (``ValueError``) a ``query`` or
 ``extra`` with a key, at any depth, whose name contains ``secret``, ``key``, ``token``,
 ``password``, ``passwd``, ``authorization``, ``authorisation`` or ``credential``
@@ -36,6 +45,7 @@ No secrets are stored: :meth:`SnapshotStore.write` refuses (``ValueError``) a ``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,12 +67,22 @@ from awareness_analysis.data.frames import Frames
 from awareness_analysis.errors import StoreError
 from awareness_analysis.vocabulary import TABLES
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "Snapshot", "SnapshotStore", "content_hash"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TABLES",
+    "Snapshot",
+    "SnapshotStore",
+    "content_hash",
+    "write_json_atomic",
+]
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 SNAPSHOTS_DIR = "snapshots"
 INCOMPLETE_PREFIX = ".incomplete-"
+STAGING_DIR = "staging"
+#: Prefix of a staged file being written; renamed to its final name once complete.
+STAGING_TEMP_PREFIX = ".tmp-"
 
 _SNAPSHOT_ID = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
 _SECRET_KEY = re.compile(
@@ -228,6 +248,27 @@ def _file_hash(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def write_json_atomic(path: Path, value: Any, *, fsync: bool = True) -> None:
+    """Write ``value`` as JSON to ``path`` under a temporary name, then rename it into place.
+
+    A reader (or a resumed fetch) sees either the previous file or the complete new one, never
+    a partial one, whatever stops the write.
+    """
+    # json.dumps, not json.dump: the one-shot C encoder is several times faster.
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    temp = path.with_name(f"{STAGING_TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 def _fsync_dir(path: Path) -> None:
     # Makes the rename durable; directories cannot be opened this way on Windows.
     try:
@@ -248,6 +289,7 @@ class SnapshotStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.snapshots_dir = self.root / SNAPSHOTS_DIR
+        self.staging_root = self.root / STAGING_DIR
 
     def __repr__(self) -> str:
         return f"SnapshotStore({str(self.root)!r})"
@@ -316,6 +358,54 @@ class SnapshotStore:
             raise
         _fsync_dir(self.snapshots_dir)
         return Snapshot(path=final, manifest=manifest, frames=frames)
+
+    # -- staging (resumable fetches) ---------------------------------------------------------
+
+    def staging_dir(self, fingerprint: str) -> Path:
+        """The staging folder of one fetch query (not created here)."""
+        if not re.fullmatch(r"[0-9a-f]{8,64}", fingerprint):
+            raise ValueError(f"A staging fingerprint is lowercase hex, got {fingerprint!r}")
+        return self.staging_root / fingerprint
+
+    def staging_fingerprints(self) -> list[str]:
+        """Fingerprints of the staging folders present, sorted."""
+        if not self.staging_root.is_dir():
+            return []
+        return sorted(p.name for p in self.staging_root.iterdir() if p.is_dir())
+
+    def discard_staging(self, fingerprint: str) -> bool:
+        """Remove one query's staging folder; whether there was one."""
+        path = self.staging_dir(fingerprint)
+        existed = path.exists()
+        shutil.rmtree(path, ignore_errors=True)
+        self._drop_empty_staging_root()
+        return existed
+
+    def clean_staging(
+        self, *, keep: tuple[str, ...] = (), older_than_s: float | None = None
+    ) -> list[str]:
+        """Remove staging folders (all but ``keep``; with ``older_than_s``, only those not
+        written to for that long). Returns the removed fingerprints."""
+        removed = []
+        now = datetime.now(UTC).timestamp()
+        for fingerprint in self.staging_fingerprints():
+            if fingerprint in keep:
+                continue
+            path = self.staging_root / fingerprint
+            if older_than_s is not None:
+                newest = max(
+                    (p.stat().st_mtime for p in path.rglob("*")), default=path.stat().st_mtime
+                )
+                if now - newest < older_than_s:
+                    continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(fingerprint)
+        self._drop_empty_staging_root()
+        return removed
+
+    def _drop_empty_staging_root(self) -> None:
+        with contextlib.suppress(OSError):
+            self.staging_root.rmdir()  # only succeeds when empty
 
     # -- reading -----------------------------------------------------------------------------
 

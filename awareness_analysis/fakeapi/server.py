@@ -2,9 +2,10 @@
 
 It serves ``campaign/get-campaigns`` and ``campaign/get-user-data`` from a :class:`FakeDataset`
 in the recorded API 1.0 shapes, checks API 1.0 HMAC signatures and API 2.0 bearer tokens (from
-its own ``/oauth/token``), pages with opaque tokens, enforces a fixed-window rate limit, and
-plays back queued faults (:meth:`FakeMimecastServer.inject`) so a client can be tested against
-every failure it must survive.
+its own ``/oauth/token``), pages with opaque tokens, enforces a fixed-window rate limit (or,
+with ``quota=TokenBucket(...)``, the real API's token-bucket quota), and plays back queued
+faults (:meth:`FakeMimecastServer.inject`) so a client can be tested against every failure it
+must survive.
 
 Failure codes seen in real traffic or the vendor's docs: ``err_xdk_invalid_signature`` (401),
 ``err_developer_key`` (HTTP 200), ``err_xdk_binding_expired`` (418), ``token_expired`` (API 2.0,
@@ -123,6 +124,65 @@ _CAMPAIGNS_FAULT_TOKEN = "fake-campaigns-page-token"
 _DEMO_SECRET = (
     "ZmFrZS1taW1lY2FzdC1zZWNyZXQta2V5OiBsb2NhbCBkZW1vIG9ubHksIG5vdCBhIHJlYWwgY3JlZGVudGlhbA=="
 )
+
+
+class TokenBucket:
+    """The real API's per-administrator quota: ``capacity`` calls at once, then one call added
+    back every ``refill_interval_s`` (Mimecast: 800, about one per 4.5 s).
+
+    Each API call takes a token; with none left the call is refused (HTTP 429). Thread-safe.
+    :attr:`lowest_remaining` and :attr:`refused` record what the bucket saw.
+    """
+
+    def __init__(self, capacity: int, refill_interval_s: float) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a whole number of at least 1, not {capacity!r}.")
+        if not (math.isfinite(refill_interval_s) and refill_interval_s > 0):
+            raise ValueError(f"refill_interval_s must be above 0, not {refill_interval_s!r}.")
+        self.capacity = capacity
+        self.refill_interval_s = float(refill_interval_s)
+        self._lock = threading.Lock()
+        self._tokens = capacity
+        self._last_refill = time.monotonic()
+        #: The lowest ``X-RateLimit-Remaining`` handed out after a successful call.
+        self.lowest_remaining = capacity
+        #: Calls refused with HTTP 429.
+        self.refused = 0
+        #: Calls let through.
+        self.taken = 0
+
+    def _refill(self, now: float) -> None:
+        added = int((now - self._last_refill) // self.refill_interval_s)
+        if added > 0:
+            self._tokens = min(self.capacity, self._tokens + added)
+            self._last_refill += added * self.refill_interval_s
+        if self._tokens >= self.capacity:
+            # A full bucket adds nothing: the refill clock starts with the next call taken.
+            self._last_refill = now
+
+    def _reset_ms(self, now: float) -> int:
+        return max(1, math.ceil((self._last_refill + self.refill_interval_s - now) * 1000))
+
+    def peek(self) -> tuple[int, int]:
+        """(tokens left, ms until the next token) without taking one."""
+        with self._lock:
+            now = time.monotonic()
+            self._refill(now)
+            return self._tokens, self._reset_ms(now)
+
+    def take(self) -> tuple[bool, int, int]:
+        """Take a token if there is one: (taken, tokens left after, ms until the next)."""
+        with self._lock:
+            now = time.monotonic()
+            self._refill(now)
+            taken = self._tokens > 0
+            if taken:
+                self._tokens -= 1
+                self.taken += 1
+                self.lowest_remaining = min(self.lowest_remaining, self._tokens)
+            else:
+                self.refused += 1
+            return taken, self._tokens, self._reset_ms(now)
 
 
 @dataclass(frozen=True)
@@ -407,6 +467,11 @@ class FakeMimecastServer:
     ``clock_offset_s`` sets the fake's own clock that many seconds ahead of this host's (behind
     when negative): its ``Date`` header and its ``x-mc-date`` check both use it, so a client
     whose clock is far from the server's can be simulated.
+
+    ``quota`` (a :class:`TokenBucket`) replaces the fixed window (``rate_limit`` per
+    ``rate_window_ms``) with the real API's token bucket: ``X-RateLimit-Limit`` is its capacity,
+    ``X-RateLimit-Remaining`` the tokens left after the call and ``X-RateLimit-Reset`` the ms
+    until the next token.
     """
 
     def __init__(
@@ -423,6 +488,7 @@ class FakeMimecastServer:
         latency_s: float = 0.0,
         max_clock_skew_s: float = 900,
         clock_offset_s: float = 0.0,
+        quota: TokenBucket | None = None,
     ) -> None:
         self._bind_host, self._family = _loopback_bind_address(host)
         if not 0 <= port <= 65535:
@@ -443,6 +509,7 @@ class FakeMimecastServer:
         self.max_page_size = max_page_size
         self.rate_limit = rate_limit
         self.rate_window_ms = rate_window_ms
+        self.quota = quota
         self.token_ttl_s = token_ttl_s
         self.latency_s = latency_s
         self.max_clock_skew_s = max_clock_skew_s
@@ -654,7 +721,7 @@ class FakeMimecastServer:
                 bearer,
                 429,
                 "err_rate_limit_exceeded",
-                f"Rate limit of {self.rate_limit} requests per {self.rate_window_ms} ms exceeded",
+                self._rate_message(),
                 rate_headers,
                 retryable=True,
             )
@@ -829,8 +896,26 @@ class FakeMimecastServer:
             "X-RateLimit-Reset": str(reset_ms),
         }
 
+    def _rate_message(self) -> str:
+        if self.quota is not None:
+            return (
+                f"Quota of {self.quota.capacity} calls exhausted; one call is added back every "
+                f"{self.quota.refill_interval_s * 1000:g} ms"
+            )
+        return f"Rate limit of {self.rate_limit} requests per {self.rate_window_ms} ms exceeded"
+
+    def _quota_headers(self, remaining: int, reset_ms: int) -> dict[str, str]:
+        assert self.quota is not None
+        return {
+            "X-RateLimit-Limit": str(self.quota.capacity),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset_ms),
+        }
+
     def _rate_peek(self) -> dict[str, str]:
         """Rate headers for a response that does not count (refused before authentication)."""
+        if self.quota is not None:
+            return self._quota_headers(*self.quota.peek())
         with self._lock:
             now = time.monotonic()
             window = self.rate_window_ms / 1000
@@ -840,7 +925,11 @@ class FakeMimecastServer:
             return self._rate_headers(max(0, self.rate_limit - self._window_count), reset_ms)
 
     def _rate_take(self) -> tuple[dict[str, str], bool]:
-        """Count one API call in the fixed window; (headers, over the limit)."""
+        """Count one API call in the fixed window (or take a token from the quota bucket);
+        (headers, over the limit)."""
+        if self.quota is not None:
+            taken, remaining, reset_ms = self.quota.take()
+            return self._quota_headers(remaining, reset_ms), not taken
         with self._lock:
             now = time.monotonic()
             window = self.rate_window_ms / 1000
@@ -1258,4 +1347,5 @@ __all__ = [
     "FakeCredentials",
     "FakeMimecastServer",
     "RecordedRequest",
+    "TokenBucket",
 ]
