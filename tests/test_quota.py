@@ -272,3 +272,22 @@ def test_cli_hands_the_quota_options_to_the_client(
         DEFAULT_QUOTA_RESERVE,
         DEFAULT_MAX_WAIT_S,
     )
+
+
+def test_progress_counts_pages_and_rows_of_the_known_totals_and_the_quota_time_left(
+    fake_credentials: FakeCredentials, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from awareness_analysis.api.fetch import fetch_snapshot
+    from awareness_analysis.data.store import SnapshotStore
+
+    # 1,234 + 3 users at 100 a page: 13 + 1 pages; a bucket of 4 so the fetch is paced.
+    bucket = TokenBucket(capacity=4, refill_interval_s=0.05)
+    with (
+        FakeMimecastServer(small_dataset(), credentials=fake_credentials, quota=bucket) as server,
+        MimecastClient(hmac_settings(server, fake_credentials), quota_reserve=0) as client,
+    ):
+        fetch_snapshot(client, SnapshotStore(tmp_path / "s"), page_size=100, progress=True)
+    err = capsys.readouterr().err
+    final = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "1237/1237" in final and "pages 14/14" in final
+    assert re.search(r"quota: about \d+ s left", err)  # shown while paced

@@ -417,12 +417,12 @@ def fetch_user_items(
     raised for an unfiltered fetch; with a filter it is appended to ``warnings`` (when given).
     """
     check_workers(workers)
-    expected = sum(c.get("numSent", 0) for c in campaigns if isinstance(c.get("numSent"), int))
+    progress_state = _Progress(client, campaigns, page_size, known=user_filter.is_empty)
     stop = threading.Event()
     bar_lock = threading.Lock()
     # disable=None lets tqdm show the bar only on a terminal, keeping logs and CI output clean.
     with tqdm(
-        total=expected if user_filter.is_empty else None,
+        total=progress_state.rows_total(),
         unit="user",
         desc="Fetching user data",
         disable=None if progress is None else not progress,
@@ -486,6 +486,9 @@ def fetch_user_items(
                     checkpoint.save_page(page, token)
                 token = page.pagination.get("next")
                 with bar_lock:
+                    progress_state.page_done(campaign, page.pagination)
+                    bar.total = progress_state.rows_total()
+                    bar.set_postfix_str(progress_state.postfix(), refresh=False)
                     bar.update(len(page.items))
                 if stop.is_set():  # checked before the next page is asked for
                     raise _Cancelled
@@ -507,6 +510,7 @@ def fetch_user_items(
                         " (complete)" if checkpoint.done else "",
                     )
                     with bar_lock:
+                        progress_state.pages_done += len(checkpoint.journal["pages"])
                         bar.update(len(items))
             if checkpoint is None or not checkpoint.done:
                 try:
@@ -653,3 +657,49 @@ def fetch_snapshot(
         client.requests_sent,
     )
     return snapshot
+
+
+class _Progress:
+    """What the progress bar says: user rows and pages done out of the known totals, and the
+    time the quota still needs while the fetch is being paced.
+
+    Before a campaign's first page, its size is Mimecast's ``numSent``; the first page's
+    ``totalCount`` replaces it (filtered fetches know nothing before that page).
+    """
+
+    def __init__(
+        self, client: MimecastClient, campaigns: Sequence[JsonDict], page_size: int, known: bool
+    ) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.rows: dict[str, int | None] = {
+            str(c["id"]): (c["numSent"] if known and isinstance(c.get("numSent"), int) else None)
+            for c in campaigns
+        }
+        self.pages_done = 0
+
+    def page_done(self, campaign: JsonDict, pagination: Mapping[str, Any]) -> None:
+        self.pages_done += 1
+        total = pagination.get("totalCount")
+        if isinstance(total, int) and not isinstance(total, bool):
+            self.rows[str(campaign["id"])] = total
+
+    def rows_total(self) -> int | None:
+        if any(v is None for v in self.rows.values()):
+            return None
+        return sum(v for v in self.rows.values() if v is not None)
+
+    def pages_total(self) -> int | None:
+        if any(v is None for v in self.rows.values()):
+            return None
+        return sum(max(1, -(-v // self.page_size)) for v in self.rows.values() if v is not None)
+
+    def postfix(self) -> str:
+        total = self.pages_total()
+        text = f"pages {self.pages_done}/{total if total is not None else '?'}"
+        quota = getattr(self.client, "quota", None)
+        if total is not None and quota is not None:
+            left = quota.seconds_for(max(0, total - self.pages_done))
+            if left:
+                text += f", quota: about {left:.0f} s left"
+        return text

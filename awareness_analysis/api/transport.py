@@ -343,6 +343,16 @@ class QuotaTracker:
                 resume.strftime("%H:%M:%S"),
             )
 
+    def seconds_for(self, calls: int) -> float | None:
+        """How long ``calls`` more calls take at the quota's pace, by the current estimate:
+        0 while the bucket holds them above the reserve; None without the quota headers."""
+        with self._cond:
+            if self.limit is None or self._interval_s <= 0:
+                return None
+            self._advance(self._clock())
+            short = calls - max(0, self._tokens - self.reserve)
+            return max(0.0, short * self._interval_s)
+
     def acquire(self) -> int:
         """Hold the calling thread until a call fits in the quota, then count it in flight.
 
