@@ -179,3 +179,18 @@ def api_env(
     for name, value in server.environment().items():
         monkeypatch.setenv(name, value)
     return server
+
+
+@pytest.fixture
+def org_server(org: FakeDataset, fake_credentials: FakeCredentials) -> Iterator[FakeMimecastServer]:
+    """The fake API serving the module's ``org`` fixture (each module sizes its own)."""
+    with FakeMimecastServer(org, credentials=fake_credentials) as running:
+        yield running
+
+
+@pytest.fixture
+def org_client(
+    org_server: FakeMimecastServer, fake_credentials: FakeCredentials
+) -> Iterator[MimecastClient]:
+    with MimecastClient(hmac_settings(org_server, fake_credentials)) as running:
+        yield running

@@ -7,7 +7,6 @@ import copy
 import json
 import logging
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -32,20 +31,6 @@ PAGES = math.ceil(N_USERS / PAGE_SIZE)
 @pytest.fixture
 def org() -> FakeDataset:
     return synthetic_dataset(n_users=N_USERS, n_campaigns=N_CAMPAIGNS, seed=5)
-
-
-@pytest.fixture
-def org_server(org: FakeDataset, fake_credentials: FakeCredentials) -> Iterator[FakeMimecastServer]:
-    with FakeMimecastServer(org, credentials=fake_credentials) as running:
-        yield running
-
-
-@pytest.fixture
-def org_client(
-    org_server: FakeMimecastServer, fake_credentials: FakeCredentials
-) -> Iterator[MimecastClient]:
-    with MimecastClient(hmac_settings(org_server, fake_credentials)) as running:
-        yield running
 
 
 def fetch(client: MimecastClient, store: SnapshotStore, **kwargs: object) -> Snapshot:

@@ -7,7 +7,7 @@ import json
 import math
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +43,6 @@ class Stop(Exception):
 @pytest.fixture
 def org() -> FakeDataset:
     return synthetic_dataset(n_users=N_USERS, n_campaigns=N_CAMPAIGNS, seed=5)
-
-
-@pytest.fixture
-def org_server(org: FakeDataset, fake_credentials: FakeCredentials) -> Iterator[FakeMimecastServer]:
-    with FakeMimecastServer(org, credentials=fake_credentials) as running:
-        yield running
-
-
-@pytest.fixture
-def org_client(
-    org_server: FakeMimecastServer, fake_credentials: FakeCredentials
-) -> Iterator[MimecastClient]:
-    with MimecastClient(hmac_settings(org_server, fake_credentials)) as running:
-        yield running
 
 
 def fetch(client: MimecastClient, store: SnapshotStore, **kwargs: Any) -> Snapshot:
