@@ -340,14 +340,14 @@ def published_cells(
 
 
 def _people(table: pd.DataFrame) -> list[int]:
-    """People per row, counted again from the cell where the row is blanked."""
+    """People per row; a blanked row counts as 0 (it is hidden already)."""
     return [0 if pd.isna(v) else int(v) for v in table["people"]]
 
 
 def _hidden_departments(engine: Engine, rows: np.ndarray, k: int) -> tuple[str, ...]:
     """Departments hidden in every view: those small-group suppression hides over everything
     published (smaller cells of a single campaign are left to cell suppression)."""
-    return engine._suppress(rows, k).hidden
+    return engine.suppress_baseline(rows, k).hidden
 
 
 def dropped_campaigns(engine: Engine, k: int | None) -> tuple[str, ...]:

@@ -313,14 +313,16 @@ class Engine:
             if cached is not None:
                 self._suppressions.move_to_end(key)
                 return cached
-        result = self._suppress(self.baseline_mask(selection), k)
+        result = self.suppress_baseline(self.baseline_mask(selection), k)
         with self._lock:
             self._suppressions[key] = result
             while len(self._suppressions) > _SUPPRESSION_CACHE_SIZE:
                 self._suppressions.popitem(last=False)
         return result
 
-    def _suppress(self, baseline: np.ndarray, k: int, forced: Sequence[str] = ()) -> Suppression:
+    def suppress_baseline(
+        self, baseline: np.ndarray, k: int, forced: Sequence[str] = ()
+    ) -> Suppression:
         """Suppression on ``baseline``; ``forced`` departments are hidden whatever their size
         (a disclosure plan hides a department everywhere it is hidden anywhere)."""
         people = len(np.unique(self.person[baseline]))
@@ -370,7 +372,7 @@ class Engine:
         selection = selection or Selection()
         baseline = self.baseline_mask(selection)
         if plan is not None:
-            suppression = self._suppress(baseline, threshold(k), plan.hidden_departments)
+            suppression = self.suppress_baseline(baseline, threshold(k), plan.hidden_departments)
         else:
             suppression = self.suppression(selection, k)
         matched = baseline
@@ -381,13 +383,6 @@ class Engine:
             wanted = _lookup(suppression.dtype.categories, selection.departments)
             shown = matched & wanted[suppression.department]
         return View(self, selection, suppression, baseline, matched, shown, plan)
-
-    def department_sizes(self, baseline: np.ndarray) -> dict[str, int]:
-        """Distinct people per department among ``baseline`` rows."""
-        categories = self.department_dtype.categories
-        _, pair_department, _ = cluster_pairs(self.department[baseline], self.person[baseline])
-        sizes = np.bincount(pair_department, minlength=len(categories))
-        return {str(categories[c]): int(sizes[c]) for c in np.flatnonzero(sizes)}
 
     def atom_name(self, atom: int, level: str) -> tuple[str, ...]:
         """(campaign id, department[, question]) of an atom id of ``level``."""
