@@ -291,3 +291,13 @@ def test_progress_counts_pages_and_rows_of_the_known_totals_and_the_quota_time_l
     final = err.replace("\r", "\n").strip().splitlines()[-1]
     assert "1237/1237" in final and "pages 14/14" in final
     assert re.search(r"quota: about \d+ s left", err)  # shown while paced
+
+
+def test_token_bucket_reset_never_exceeds_its_interval_from_float_noise() -> None:
+    bucket = TokenBucket(capacity=3, refill_interval_s=0.2)
+    # A large monotonic clock makes now + 0.2 - now differ from 0.2 in the last bits.
+    now = 1000.3  # 1000.3 + 0.2 - 1000.3 = 0.20000000000004547
+    bucket._last_refill = now
+    assert bucket._reset_ms(now) == 200
+    assert bucket._reset_ms(now + 0.1995) == 1
+    assert bucket._reset_ms(now + 0.5) == 1
