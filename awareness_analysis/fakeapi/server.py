@@ -162,7 +162,7 @@ class TokenBucket:
 
     def _reset_ms(self, now: float) -> int:
         wait_s = min(self.refill_interval_s, self._last_refill + self.refill_interval_s - now)
-        # Rounded before ceil: float noise (now + 0.2 - now = 0.2000000000000003) is not a millisecond.
+        # Rounded before ceil: float noise (now + 0.2 - now > 0.2) is not a millisecond.
         return max(1, math.ceil(round(wait_s * 1000, 6)))
 
     def peek(self) -> tuple[int, int]:
