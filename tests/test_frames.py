@@ -24,6 +24,7 @@ from awareness_analysis.data.frames import (
     Frames,
     build_frames,
     campaigns_frame,
+    convert_user_items,
     reusable_campaign_ids,
     reuse_frames,
 )
@@ -881,3 +882,40 @@ def test_reuse_frames_equals_build_frames(
         n_previous = int(rows["n_questions"].iloc[0])
         assert int(declared.get(cid, 0)) < n_previous
         assert int(answered["question"].max()) < n_previous if len(answered) else True
+
+
+# -- items converted ahead (as the fetch does, campaign by campaign) ------------------------------
+
+
+def test_converted_items_build_the_same_frames_as_raw_items() -> None:
+    dataset = synthetic_dataset(n_users=300, n_campaigns=4)
+    raw = build_frames(dataset.campaigns, dataset.users)
+    converted = {cid: convert_user_items(cid, items) for cid, items in dataset.users.items()}
+    assert [len(value) for value in converted.values()] == [
+        len(items) for items in dataset.users.values()
+    ]
+    ahead = build_frames(dataset.campaigns, converted)
+    for table in ("campaigns", "users", "answers"):
+        pd.testing.assert_frame_equal(getattr(ahead, table), getattr(raw, table))
+    # Reuse takes them too: keep the first campaign, convert the rest.
+    first, *rest = dataset.campaign_ids()
+    reused = reuse_frames(raw, [first], dataset.campaigns, {cid: converted[cid] for cid in rest})
+    pd.testing.assert_frame_equal(reused.users, raw.users)
+
+
+def test_a_problem_found_in_conversion_is_raised_when_the_frames_are_built() -> None:
+    items = [{"email": "a@example.com", "results": {"forQuestion1": "MAYBE"}}]
+    converted = convert_user_items("c1", items)  # no error yet: the fetch keeps going
+    assert "invalid" in repr(converted)
+    with pytest.raises(MimecastResponseError) as raw_error:
+        build_frames([{"id": "c1"}], {"c1": items})
+    with pytest.raises(MimecastResponseError) as ahead_error:
+        build_frames([{"id": "c1"}], {"c1": converted})
+    assert str(ahead_error.value) == str(raw_error.value)
+    assert "MAYBE" in str(ahead_error.value)
+
+
+def test_converted_items_given_for_another_campaign_are_refused() -> None:
+    converted = convert_user_items("c1", [{"email": "a@example.com"}])
+    with pytest.raises(ValueError, match="converted for campaign 'c1' were given for 'c2'"):
+        build_frames([{"id": "c2"}], {"c2": converted})

@@ -55,6 +55,7 @@ from awareness_analysis.data.frames import (
     Frames,
     build_frames,
     campaigns_frame,
+    convert_user_items,
 )
 from awareness_analysis.errors import MimecastAPIError, MimecastResponseError, PaginationError
 
@@ -281,14 +282,30 @@ def _has_surrogate(value: object) -> bool:
     return isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value)
 
 
+def _converted(items: Any) -> Any:
+    """``items`` with every campaign's list converted ahead, as the fetch does."""
+    if not isinstance(items, dict) or not all(isinstance(k, str) and k for k in items):
+        return None
+    return {cid: convert_user_items(cid, value) for cid, value in items.items()}
+
+
 def run_build_frames(name: str, campaigns: Any, items: Any) -> None:
+    converted = _converted(items)
     try:
         frames = build_frames(campaigns, items)
     except MimecastResponseError as error:
         assert str(error)  # a message, not an empty error
+        if converted is not None:  # converted ahead: the same error, word for word
+            with pytest.raises(MimecastResponseError) as again:
+                build_frames(campaigns, converted)
+            assert str(again.value) == str(error)
         _tally(name, "MimecastResponseError")
         return
     check_frames(frames, campaigns)
+    if converted is not None:  # converted ahead: the same frames
+        ahead = build_frames(campaigns, converted)
+        for table in ("campaigns", "users", "answers"):
+            pd.testing.assert_frame_equal(getattr(ahead, table), getattr(frames, table))
     _tally(name, "ok")
 
 

@@ -408,8 +408,13 @@ def fetch_user_items(
     workers: int = DEFAULT_WORKERS,
     staging: Path | None = None,
     warnings: list[str] | None = None,
-) -> dict[str, list[JsonDict]]:
+    convert: Callable[[str, list[JsonDict]], Any] | None = None,
+) -> dict[str, Any]:
     """User items of each campaign, keyed by campaign id in ``campaigns`` order.
+
+    With ``convert``, each campaign's value is ``convert(campaign_id, items)``, called by the
+    worker as soon as that campaign's last page is in (so it overlaps the other downloads and
+    the quota waits, and the raw items can be freed early).
 
     Up to ``workers`` campaigns are fetched at once; the first failure stops the rest and is
     raised. With ``staging`` (a folder), every page is checkpointed there and pages already
@@ -493,7 +498,7 @@ def fetch_user_items(
                 if stop.is_set():  # checked before the next page is asked for
                     raise _Cancelled
 
-        def fetch_one(campaign: JsonDict) -> list[JsonDict]:
+        def fetch_one(campaign: JsonDict) -> Any:
             if stop.is_set():
                 raise _Cancelled
             checkpoint = None if staging is None else CampaignCheckpoint(staging, campaign)
@@ -535,7 +540,7 @@ def fetch_user_items(
                             f"records (totalCount) but sent {len(items)} (filtered fetch: kept)"
                         )
             log.info("Fetched %d user records of campaign %s", len(items), campaign.get("name"))
-            return items
+            return items if convert is None else convert(str(campaign["id"]), items)
 
         n_threads = min(workers, len(campaigns))
         if n_threads <= 1:
@@ -547,16 +552,16 @@ def fetch_user_items(
 
 
 def _run_parallel(
-    fetch_one: Callable[[JsonDict], list[JsonDict]],
+    fetch_one: Callable[[JsonDict], Any],
     campaigns: list[JsonDict],
     n_threads: int,
     stop: threading.Event,
-) -> dict[str, list[JsonDict]]:
+) -> dict[str, Any]:
     executor = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="awareness-fetch")
-    futures: dict[Future[list[JsonDict]], str] = {
+    futures: dict[Future[Any], str] = {
         executor.submit(fetch_one, campaign): str(campaign["id"]) for campaign in campaigns
     }
-    results: dict[str, list[JsonDict]] = {}
+    results: dict[str, Any] = {}
     try:
         for future in as_completed(futures):
             error = future.exception()
@@ -624,6 +629,9 @@ def fetch_snapshot(
         workers=workers,
         staging=staging,
         warnings=warnings,
+        # Converted as each campaign completes: the work overlaps the downloads still running
+        # (and any wait for quota), and a campaign's raw dicts are freed once converted.
+        convert=_frames.convert_user_items,
     )
     try:
         if plan.base is not None and plan.reuse_ids:
