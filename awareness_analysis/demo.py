@@ -4,6 +4,7 @@ with the real client, so the demo exercises exactly the code a real tenant does.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from awareness_analysis.api.config import HmacCredentials, Settings
@@ -42,8 +43,10 @@ def build_demo_store(
 ) -> Snapshot:
     """Serve the demo organisation on loopback and fetch it into a new snapshot under ``out``."""
     credentials = FakeCredentials.demo()
+    # Dated as of today, so the demo is always current: its newest campaign is still running.
+    dataset = build_demo_dataset(seed, as_of=datetime.now(UTC).date())
     with (
-        FakeMimecastServer(build_demo_dataset(seed), credentials=credentials) as server,
+        FakeMimecastServer(dataset, credentials=credentials) as server,
         MimecastClient(fake_server_settings(server, credentials)) as client,
     ):
         return fetch_snapshot(client, SnapshotStore(out), progress=progress)

@@ -22,6 +22,7 @@ from awareness_analysis import __version__
 from awareness_analysis.analysis.disclosure import DisclosurePlan, ReportContext
 from awareness_analysis.analysis.engine import Engine, View
 from awareness_analysis.analysis.filters import Selection
+from awareness_analysis.analysis.phases import campaign_phases
 from awareness_analysis.analysis.privacy import (
     DEFAULT_MIN_GROUP_SIZE,
     load_pseudonym_key,
@@ -89,6 +90,17 @@ class Analysis:
                 strict=True,
             )
         )
+
+    @property
+    def as_of(self) -> datetime:
+        """When the snapshot was fetched: the day every "running" and "days since" refers to."""
+        return self.snapshot.fetched_at
+
+    @cached_property
+    def phases(self) -> pd.DataFrame:
+        """Each analysed campaign: days since launch at :attr:`as_of`, and whether it is still
+        running (see :mod:`awareness_analysis.analysis.phases`)."""
+        return campaign_phases(self.frames.campaigns, self.as_of)
 
     # -- the engine --------------------------------------------------------------------------
 
