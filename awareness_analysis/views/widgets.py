@@ -11,9 +11,7 @@ set a control's ``value`` and observe the effect without a browser; ``selected_u
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,7 +21,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 from IPython.core.formatters import format_display_data
-from IPython.display import HTML, Image, display
+from IPython.display import HTML, display
 from matplotlib.figure import Figure
 
 from awareness_analysis.analysis.engine import View
@@ -37,6 +35,7 @@ from awareness_analysis.views.plots import (
     plot_funnel,
     plot_question_accuracy,
 )
+from awareness_analysis.views.render import figure_display, figure_html
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL
 
 #: What a dashboard draws for one view: its figures, and the table behind them.
@@ -46,18 +45,6 @@ STATUS_OPTIONS = (("Not answered", "sent"), ("Correct", "correct"), ("Incorrect"
 _CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
 # Labels take their natural width, so "Departments" is not cut short.
 _LABEL_STYLE = {"description_width": "initial"}
-
-
-#: zlib level of the PNGs: charts are flat colour, so level 1 is as small as the default level
-#: 6 (often smaller) and encodes faster. The pixels are the same at every level.
-PNG_COMPRESS_LEVEL = 1
-
-
-def figure_png(figure: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes: shows the same in JupyterLab, nbval and exported HTML."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-    return buffer.getvalue()
 
 
 class Dashboard:
@@ -213,7 +200,7 @@ class Dashboard:
 
     def displayed(self, figures: list[Figure], table: pd.DataFrame, text: str) -> list[object]:
         """What the Output widget shows for one redraw."""
-        return [Image(figure_png(figure)) for figure in figures]
+        return [figure_display(figure, f"{self.title}-{i}") for i, figure in enumerate(figures)]
 
     def _show(self, *objects: object) -> None:
         # One assignment of the whole output list (rather than `with output: display(...)`)
@@ -275,9 +262,8 @@ class Dashboard:
             if self.analysis.context is not None:
                 self.analysis.context.publish(records)
             body = "".join(
-                f'<img alt="{html.escape(self.title)}: {html.escape(label)}" '
-                f'src="data:image/png;base64,{base64.b64encode(figure_png(f)).decode()}">'
-                for f in figures
+                figure_html(f, f"{self.title}: {label}", f"{self.title}-v{index}-{i}")
+                for i, f in enumerate(figures)
             ) or self.static_table_html(table, text)
             body += data_table_html(records)
             hidden = "" if index == 0 else " hidden"
