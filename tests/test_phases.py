@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from awareness_analysis.analysis.phases import RUNNING_DAYS, campaign_phases, mark_running
+from awareness_analysis.analysis.phases import (
+    RUNNING_DAYS,
+    annotate_campaigns,
+    campaign_phases,
+    question_label,
+)
 
 
 def campaigns(*launches: str | None) -> pd.DataFrame:
@@ -46,16 +51,22 @@ def test_naive_as_of_is_utc_and_the_limit_can_change() -> None:
         campaign_phases(frame, datetime(2026, 11, 1), running_days=-1)
 
 
-def test_mark_running_adds_the_columns_to_any_campaign_table() -> None:
+def test_annotate_campaigns_adds_the_columns_to_any_campaign_table() -> None:
     phases = campaign_phases(
         campaigns("2026-10-20T07:30:00Z", "2026-01-01T00:00:00Z"), datetime(2026, 11, 1)
     )
     table = pd.DataFrame({"campaign_id": ["c1", "c0", "other"], "rate": [0.5, 0.2, 0.9]})
-    marked = mark_running(table, phases)
+    marked = annotate_campaigns(table, phases)
     assert marked["running"].tolist() == [False, True, False]
     assert marked["days_since_launch"].iloc[1] == 11.0  # 11 days and 16.5 hours
     assert np.isnan(marked["days_since_launch"].iloc[2])
+    assert marked["module_title"].tolist() == ["", "", ""]  # the test frame has none
     assert "running" not in table  # the input is left alone
+
+
+def test_question_label_names_number_and_module() -> None:
+    assert question_label(3, " Spot the Spoof ") == "Q3 \u00b7 Spot the Spoof"
+    assert question_label(2, "") == "Q2"
 
 
 def test_demo_newest_campaign_is_running() -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-__all__ = ["RUNNING_DAYS", "campaign_phases", "mark_running"]
+__all__ = ["RUNNING_DAYS", "annotate_campaigns", "campaign_phases", "question_label"]
 
 #: Days after launch during which a campaign counts as running (Mimecast's default reminder
 #: cycle ends well within this; an analyst can pass another value).
@@ -23,8 +23,9 @@ RUNNING_DAYS = 30
 def campaign_phases(
     campaigns: pd.DataFrame, as_of: datetime | pd.Timestamp, running_days: int = RUNNING_DAYS
 ) -> pd.DataFrame:
-    """One row per campaign: ``campaign_id``, ``campaign_name``, ``launch_date``,
-    ``days_since_launch`` (whole days at ``as_of``; NaN without a launch date) and ``running``.
+    """One row per campaign: ``campaign_id``, ``campaign_name``, ``module_title``,
+    ``launch_date``, ``days_since_launch`` (whole days at ``as_of``; NaN without a launch date)
+    and ``running``.
 
     ``as_of`` is the snapshot's fetch time (a naive datetime is taken as UTC).
     """
@@ -40,6 +41,11 @@ def campaign_phases(
         {
             "campaign_id": campaigns["campaign_id"].astype(str).to_numpy(),
             "campaign_name": campaigns["campaign_name"].astype(str).to_numpy(),
+            "module_title": (
+                campaigns["module_title"].astype(str).to_numpy()
+                if "module_title" in campaigns
+                else np.full(len(campaigns), "", dtype=object)
+            ),
             "launch_date": launch.to_numpy(),
             "days_since_launch": days,
             "running": running,
@@ -47,16 +53,26 @@ def campaign_phases(
     )
 
 
-def mark_running(table: pd.DataFrame, phases: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (any table with ``campaign_id``) with ``running`` and ``days_since_launch``
-    columns from ``phases``; campaigns not in ``phases`` count as completed."""
+def annotate_campaigns(table: pd.DataFrame, phases: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (any table with ``campaign_id``) with ``running``, ``days_since_launch`` and
+    ``module_title`` columns from ``phases``; campaigns not in ``phases`` count as completed,
+    with no module title. The input is left alone."""
     out = table.copy()
     if "campaign_id" not in out or phases.empty:
         out["running"] = False
         out["days_since_launch"] = np.nan
+        out["module_title"] = ""
         return out
     by_id = phases.set_index("campaign_id")
     ids = out["campaign_id"].astype(str)
     out["running"] = ids.map(by_id["running"]).fillna(False).astype(bool).to_numpy()
     out["days_since_launch"] = ids.map(by_id["days_since_launch"]).astype(float).to_numpy()
+    out["module_title"] = ids.map(by_id["module_title"]).fillna("").astype(str).to_numpy()
     return out
+
+
+def question_label(question: int, module_title: str) -> str:
+    """How a question is named to readers: "Q3 · Spot the Spoof" (the API has no question
+    text; the module title says which course it belongs to)."""
+    title = module_title.strip()
+    return f"Q{int(question)} \u00b7 {title}" if title else f"Q{int(question)}"
