@@ -4,15 +4,18 @@ with the real client, so the demo exercises exactly the code a real tenant does.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from awareness_analysis.api.config import HmacCredentials, Settings
 from awareness_analysis.api.fetch import fetch_snapshot
 from awareness_analysis.api.transport import MimecastClient
 from awareness_analysis.data.store import Snapshot, SnapshotStore
-from awareness_analysis.fakeapi.demo_org import DEMO_SEED, build_demo_dataset
+from awareness_analysis.fakeapi.demo_org import DEMO_AS_OF, DEMO_SEED, build_demo_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
+
+#: When the demo organisation's data counts as fetched: noon UTC on its as-of day.
+DEMO_FETCHED_AT = datetime.combine(DEMO_AS_OF, time(12, 0), tzinfo=UTC)
 
 
 def default_demo_store() -> Path:
@@ -43,13 +46,15 @@ def build_demo_store(
 ) -> Snapshot:
     """Serve the demo organisation on loopback and fetch it into a new snapshot under ``out``."""
     credentials = FakeCredentials.demo()
-    # Dated as of today, so the demo is always current: its newest campaign is still running.
-    dataset = build_demo_dataset(seed, as_of=datetime.now(UTC).date())
     with (
-        FakeMimecastServer(dataset, credentials=credentials) as server,
+        FakeMimecastServer(build_demo_dataset(seed), credentials=credentials) as server,
         MimecastClient(fake_server_settings(server, credentials)) as client,
     ):
-        return fetch_snapshot(client, SnapshotStore(out), progress=progress)
+        # The demo organisation is a picture of one day (DEMO_AS_OF): its snapshot is dated
+        # then, so "days since launch" and "still running" read as they would have that day.
+        return fetch_snapshot(
+            client, SnapshotStore(out), progress=progress, fetched_at=DEMO_FETCHED_AT
+        )
 
 
 def ensure_demo_store(out: str | os.PathLike[str] | None = None) -> SnapshotStore:

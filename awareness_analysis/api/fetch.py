@@ -62,6 +62,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -592,13 +593,15 @@ def fetch_snapshot(
     workers: int = DEFAULT_WORKERS,
     full: bool = False,
     restart: bool = False,
+    fetched_at: datetime | None = None,
 ) -> Snapshot:
     """List campaigns, fetch user data of the selected ones, and write one new snapshot.
 
     Builds on the store's latest snapshot when it can (see the module docstring); ``full=True``
     downloads every selected campaign. ``workers`` campaigns are fetched at once. Pages staged
     by an earlier, unfinished fetch of the same query are reused (see "Resuming" in the module
-    docstring); ``restart=True`` discards them first.
+    docstring); ``restart=True`` discards them first. ``fetched_at`` dates the snapshot
+    (default now; the demo organisation dates its snapshot on its as-of day).
     """
     check_workers(workers)
     user_filter = user_filter or UserDataFilter()
@@ -653,7 +656,9 @@ def fetch_snapshot(
     }
     if warnings:
         extra["warnings"] = sorted(warnings)
-    snapshot = store.write(frames, api_host=client.settings.host, query=query, extra=extra)
+    snapshot = store.write(
+        frames, api_host=client.settings.host, query=query, extra=extra, fetched_at=fetched_at
+    )
     store.discard_staging(fingerprint)
     log.info(
         "Wrote snapshot %s: %d campaigns (%d downloaded, %d reused), %d user rows (%d requests)",
