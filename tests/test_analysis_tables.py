@@ -76,10 +76,18 @@ def test_campaign_summary(analysis: Analysis) -> None:
         "campaign",
         "module",
         "launched",
+        "status",
         "questions",
     ]
     assert len(table.frame) == len(analysis.frames.campaigns)
     assert table.frame["questions"].max() == 4
+    # The demo's newest campaign is still running on the day its data was fetched.
+    status = dict(zip(table.frame["campaign"], table.frame["status"], strict=True))
+    assert status["Spot the Spoof - October"] == "running, 12 days since launch"
+    assert status["Clean Desk Policy"] == "completed"
+    assert any("Running:" in note for note in table.notes)
+    # One heading, the table's own.
+    assert table._repr_html_().count("<h2>Campaigns</h2>") == 1
 
 
 def test_hardest_questions_lowest_accuracy_first_with_definition(analysis: Analysis) -> None:
@@ -88,10 +96,15 @@ def test_hardest_questions_lowest_accuracy_first_with_definition(analysis: Analy
     assert accuracy == sorted(accuracy) and len(accuracy) == 5
     # The demo's 4-question module has one much harder question (question 3).
     first = table.frame.iloc[0]
-    assert (first["campaign"], first["question"]) == ("Safe Remote Working", 3)
+    # Named by number and module title (the API has no question text).
+    assert (first["campaign"], first["question"]) == (
+        "Safe Remote Working",
+        "Q3 · Working Remotely",
+    )
+    assert "Spot the Spoof - October (running)" in table.frame["campaign"].tolist()
     assert DEFINITIONS["accuracy"].text() in table.notes
     html = table._repr_html_()
-    assert "<h4>Hardest questions</h4>" in html and "<table" in html
+    assert "<h2>Hardest questions</h2>" in html and "<table" in html
     assert DEFINITIONS["accuracy"].text().split(" = ")[0] in html
 
 

@@ -15,13 +15,15 @@ from awareness_analysis.cli import main
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.views.report import (
     REPORT_MARKER,
+    SUMMARY_NOTEBOOK,
     ReportError,
     ReportParameters,
     render_reports,
 )
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-STEMS = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))]
+# Every notebook is a page, except the summary, which opens the index.
+STEMS = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb")) if p.stem != SUMMARY_NOTEBOOK]
 TINY_DEPARTMENT = "Board Secretariat"  # 3 people in the demo organisation
 
 
@@ -91,7 +93,8 @@ def test_views_switch_campaigns_and_departments(pseudonymised: Path) -> None:
     labels = [label for _, label in options]
     assert "Phishing Basics - All Staff" in labels and "Customer Service" in labels
     assert 'optgroup label="Campaign"' in selects[0] and 'optgroup label="Department"' in selects[0]
-    assert "pick a <b>View</b>" in text and "make lab" in text  # says notebooks offer more
+    # No banner on top; one line at the bottom says the notebooks offer more.
+    assert "make lab" in text.split("<footer", 1)[1] and "make lab" not in text.split("<main", 1)[0]
 
 
 def test_provenance_footer_on_every_page(pseudonymised: Path, store: Path) -> None:
@@ -104,11 +107,13 @@ def test_provenance_footer_on_every_page(pseudonymised: Path, store: Path) -> No
             manifest["snapshot_id"],
             "awareness-analysis ",
             "generated at",
-            "k = 5",
+            "minimum group size 5",
             "pseudonymisation</dt><dd>on",
             "--min-group-size 5 --pseudonymise",
         ):
             assert expected in footer, (name, expected)
+        # Above the footer, no hash: the technical details are folded at the bottom.
+        assert manifest["content_hash"] not in text[: text.index('<footer class="aa-provenance">')]
 
 
 def test_pseudonymised_reports_hold_no_email_or_name_and_no_small_group(

@@ -59,6 +59,8 @@ AUDIT_FILE = "audit.txt"
 #: Marks a folder as written by this renderer, so replacing it never deletes anything else.
 REPORT_MARKER = ".awareness-analysis-report"
 CELL_TIMEOUT_S = 600
+#: The notebook whose page opens the report's index (the headline), instead of a page.
+SUMMARY_NOTEBOOK = "00_summary"
 
 
 class ReportError(AwarenessAnalysisError):
@@ -228,8 +230,13 @@ main,header,footer{max-width:1100px;margin:0 auto;padding:0 24px}
 header{padding-top:16px}
 header nav a{color:#0072B2}
 .aa-personal-data{background:#fdecea;border-left:4px solid #D55E00;padding:8px 12px}
-.aa-static-note{background:#eef6fb;border-left:4px solid #0072B2;padding:8px 12px;font-size:.9em}
 img{max-width:100%;height:auto}
+figure.aa-chart{margin:8px 0}
+figure.aa-chart svg{display:block;max-width:100%;height:auto}
+h1{font-size:1.7em;margin:.6em 0 .3em}
+h2{font-size:1.3em;margin:1.4em 0 .4em}
+.aa-interactive{margin-top:24px;font-size:.9em;color:#444}
+.aa-pages li{margin:4px 0}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0;display:block;overflow-x:auto;
 max-width:100%}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
@@ -240,6 +247,8 @@ pre{white-space:pre-wrap;font-size:.8em;color:#555}
 .aa-views select{font-size:1em;margin-left:6px;max-width:100%}
 .aa-provenance{margin-top:32px;padding:12px 24px;border-top:1px solid #ddd;font-size:.8em;
 color:#555}
+.aa-provenance summary{cursor:pointer;font-weight:600}
+.aa-provenance dd{word-break:break-all}
 .aa-provenance dt{font-weight:600;float:left;clear:left;width:190px}
 .aa-provenance dd{margin-left:200px}
 a.anchor-link{display:none}
@@ -259,12 +268,29 @@ document.querySelectorAll('.aa-views').forEach(function (block) {
 """
 
 
+#: The one line at the bottom of every page that points to the interactive notebooks.
+INTERACTIVE_NOTE = (
+    "Interactive version: the same charts with free filtering, search, other metrics and CSV "
+    "exports are in the project's notebooks (<code>make lab</code>)."
+)
+
+
 def _provenance_html(provenance: dict[str, str]) -> str:
     rows = "".join(
         f"<dt>{html.escape(key)}</dt><dd>{html.escape(value)}</dd>"
         for key, value in provenance.items()
     )
-    return f'<footer class="aa-provenance"><h4>Provenance</h4><dl>{rows}</dl></footer>'
+    # Technical details for whoever must reproduce a figure; folded so readers see the
+    # summary line (snapshot date and suppression) and not a 64-character hash.
+    line = (
+        f"Data fetched {html.escape(provenance.get('snapshot fetched at', '')[:10])}; "
+        f"{html.escape(provenance.get('suppression', ''))}; "
+        f"{html.escape(provenance.get('package version', ''))}."
+    )
+    return (
+        f'<footer class="aa-provenance"><p class="aa-interactive">{INTERACTIVE_NOTE}</p>'
+        f"<details><summary>Provenance: {line}</summary><dl>{rows}</dl></details></footer>"
+    )
 
 
 def _page(
@@ -275,17 +301,13 @@ def _page(
     index: bool = False,
     personal: bool = False,
 ) -> str:
-    nav = "" if index else '<nav><a href="index.html">&larr; All reports</a></nav>'
-    note = (
-        '<p class="aa-static-note">A static report: pick a <b>View</b> above a chart to switch '
-        "campaign or department. The interactive notebooks (<code>make lab</code>) offer "
-        "free filtering, search, other metrics and CSV exports.</p>"
-    )
+    nav = "" if index else '<nav><a href="index.html">&larr; Summary and all pages</a></nav>'
+    note = ""
     if personal:
         note = (
             '<p class="aa-personal-data"><b>This report holds personal data</b>: it was made '
             "with <code>--include-people</code> and lists people one by one. Share it only "
-            "with those entitled to see it.</p>" + note
+            "with those entitled to see it.</p>"
         )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -312,7 +334,9 @@ def _provenance(
         "API host": str(manifest.get("api_host", "")),
         "data content hash": str(manifest.get("content_hash", "")),
         "campaigns": ", ".join(parameters.campaign_ids) or "all",
-        "suppression": f"groups under {k} users hidden (k = {k})" if k > 1 else "off",
+        "suppression": (
+            f"groups under {k} people hidden (minimum group size {k})" if k > 1 else "off"
+        ),
         "pseudonymisation": "on (emails and names replaced)" if parameters.pseudonymise else "off",
         "parameters": (
             f"--min-group-size {k}"
@@ -411,9 +435,13 @@ def render_reports(
             desc="Rendering reports",
             disable=None if progress is None else not progress,
         ) as bar:
+            summary_body = ""
             for path, notebook in loaded:
                 _execute(notebook, path.name, workdir, bar)
                 body, _ = exporter.from_notebook_node(notebook)
+                if path.stem == SUMMARY_NOTEBOOK:
+                    summary_body = body  # the index opens with it
+                    continue
                 title = _title(notebook, path.stem)
                 (staged / f"{path.stem}.html").write_text(
                     _page(title, body, provenance, personal=parameters.include_people),
@@ -428,11 +456,10 @@ def render_reports(
             for stem, title in pages
         )
         index_body = (
-            "<h1>Awareness Training reports</h1>"
-            f"<p>Generated {generated_at:%Y-%m-%d %H:%M} UTC from snapshot "
-            f"{html.escape(snapshot.snapshot_id)}.</p><ul>{links}</ul>"
-            f'<p><a href="{FIGURES_FILE}">{FIGURES_FILE}</a>: every figure these pages '
-            f"publish, one row each.</p><p><small>{html.escape(summary)}</small></p>"
+            (summary_body or "<h1>Awareness Training reports</h1>")
+            + f'<h2>Detailed pages</h2><ul class="aa-pages">{links}</ul>'
+            f'<p><small><a href="{FIGURES_FILE}">{FIGURES_FILE}</a>: every figure these '
+            f"pages publish, one row each. {html.escape(summary)}</small></p>"
         )
         (staged / "index.html").write_text(
             _page("Awareness Training reports", index_body, provenance, index=True),

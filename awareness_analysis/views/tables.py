@@ -18,10 +18,16 @@ from awareness_analysis.analysis.metrics import (
     DEFINITIONS,
     SIGNIFICANCE_NOTE,
 )
+from awareness_analysis.analysis.phases import RUNNING_DAYS, annotate_campaigns, question_label
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.analysis.stats import format_p
 from awareness_analysis.views.figures import figure_records
 from awareness_analysis.vocabulary import DEPARTMENT_METRICS
+
+RUNNING_NOTE = (
+    f"Running: launched fewer than {RUNNING_DAYS} days before the data was fetched; people are "
+    "still answering, so its rates will rise."
+)
 
 
 @dataclass(frozen=True)
@@ -31,19 +37,25 @@ class DefinedTable:
     frame: pd.DataFrame
     notes: tuple[str, ...] = field(default_factory=tuple)
     title: str = ""
+    #: One sentence under the title: what the table is for.
+    lead: str = ""
 
     def _repr_html_(self) -> str:
-        heading = f"<h4>{html.escape(self.title)}</h4>" if self.title else ""
+        # The table's own section heading, so a notebook needs no heading of its own above it.
+        heading = f"<h2>{html.escape(self.title)}</h2>" if self.title else ""
+        lead = f"<p>{html.escape(self.lead)}</p>" if self.lead else ""
         notes = "".join(f"<p><small>{html.escape(n)}</small></p>" for n in self.notes)
         body = (
             "<p><i>No rows for this selection.</i></p>"
             if self.frame.empty
             else self.frame.to_html(index=False, na_rep="—", float_format=_percent_or_number)
         )
-        return heading + body + notes
+        return heading + lead + body + notes
 
     def __repr__(self) -> str:
         parts = [self.title] if self.title else []
+        if self.lead:
+            parts.append(self.lead)
         parts.append(self.frame.to_string(index=False) if not self.frame.empty else "(no rows)")
         parts.extend(self.notes)
         return "\n".join(parts)
@@ -61,22 +73,39 @@ def _suppression_note(analysis: Analysis) -> str:
     k = analysis.min_group_size
     if k <= 1:
         return "Small-group suppression is OFF: for private exploration only, do not share."
-    return f"Groups of fewer than {k} people are suppressed (shown as '(suppressed)' or '—')."
+    return (
+        f"Groups of fewer than {k} people (the minimum group size) are hidden, shown as "
+        "'(suppressed)' or '—'."
+    )
+
+
+def _status(running: pd.Series, days: pd.Series) -> list[str]:
+    return [
+        f"running, {int(d)} day{'s' if int(d) != 1 else ''} since launch" if r else "completed"
+        for r, d in zip(running, days, strict=True)
+    ]
 
 
 def campaign_summary(analysis: Analysis) -> DefinedTable:
-    """One row per analysed campaign: module, launch date and questions (the people each
-    campaign reached are in the campaign chart, as suppression allows)."""
-    campaigns = analysis.campaigns
+    """One row per analysed campaign: module, launch date, questions and whether it is still
+    running (the people each campaign reached are in the campaign chart, as suppression
+    allows)."""
+    campaigns = annotate_campaigns(analysis.campaigns, analysis.phases)
     frame = pd.DataFrame(
         {
             "campaign": campaigns["campaign_name"].astype(str),
             "module": campaigns["module_title"].astype(str),
             "launched": campaigns["launch_date"].dt.strftime("%Y-%m-%d"),
+            "status": _status(campaigns["running"], campaigns["days_since_launch"]),
             "questions": campaigns["n_questions"].astype(int),
         }
     )
-    return DefinedTable(frame, title="Campaigns")
+    return DefinedTable(
+        frame,
+        notes=(RUNNING_NOTE,),
+        title="Campaigns",
+        lead="Every campaign analysed, oldest first.",
+    )
 
 
 def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
@@ -85,10 +114,19 @@ def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
     shown = accuracy[~accuracy["suppressed"] & (accuracy["n"].fillna(0) > 0)]
     shown = shown.sort_values("rate", kind="stable").head(limit)
     _publish(analysis, shown, "Hardest questions")
+    shown = annotate_campaigns(shown, analysis.phases)
     frame = pd.DataFrame(
         {
-            "campaign": shown["campaign_name"].astype(str),
-            "question": shown["question"].astype(int),
+            "campaign": [
+                f"{name} (running)" if running else name
+                for name, running in zip(
+                    shown["campaign_name"].astype(str), shown["running"], strict=True
+                )
+            ],
+            "question": [
+                question_label(q, m)
+                for q, m in zip(shown["question"].astype(int), shown["module_title"], strict=True)
+            ],
             "accuracy %": _percent(shown["rate"]),
             "95% CI low %": _percent(shown["ci_low"]),
             "95% CI high %": _percent(shown["ci_high"]),
@@ -99,6 +137,10 @@ def hardest_questions(analysis: Analysis, limit: int = 10) -> DefinedTable:
         frame,
         notes=(DEFINITIONS["accuracy"].text(), _suppression_note(analysis)),
         title="Hardest questions",
+        lead=(
+            "Lowest accuracy first; questions answered by fewer people than the minimum group "
+            "size are left out."
+        ),
     )
 
 
@@ -143,6 +185,7 @@ def significant_departments(
             _suppression_note(analysis),
         ),
         title="Departments that differ from the rest of the organisation",
+        lead="Every metric, so the table agrees with whichever metric the chart shows.",
     )
 
 
