@@ -1,4 +1,5 @@
-"""Reports benchmark: time to render the demo report set (target under 60 s on 2 cores).
+"""Reports benchmark: time to render the demo report set (target under 60 s on 2 cores) and the
+size of each page (targets: at most 1.5 MB per page, 3 MB for the set).
 
     python benchmarks/bench_reports.py        (or: python -m benchmarks.bench_reports)
 
@@ -6,7 +7,7 @@ The demo store is built into a temporary folder first (outside the timing); then
 ``awareness_analysis.views.report.render_reports(store, out)`` runs every notebook in ``notebooks/``
 in a kernel and writes the offline HTML pages, as ``make report`` does. Prints the total time
 and each notebook's execution time (kernel start, cells, pre-rendered views), measured by
-wrapping the renderer's per-notebook step.
+wrapping the renderer's per-notebook step, then the size of every page.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from awareness_analysis.demo import build_demo_store
 from awareness_analysis.views import report
 
 TARGET_S = 60.0
+PAGE_LIMIT_MB = 1.5
+SET_LIMIT_MB = 3.0
 
 
 def main() -> int:
@@ -53,7 +56,8 @@ def main() -> int:
             total = time.perf_counter() - start
         finally:
             report._execute = execute
-        size = sum(page.stat().st_size for page in pages)
+        sizes = [(page.name, page.stat().st_size / 1e6) for page in pages]
+    size = sum(mb for _, mb in sizes) * 1e6
     for name, seconds in timings:
         print(f"  {name:<36} {seconds:6.1f} s")
     other = total - sum(seconds for _, seconds in timings)
@@ -63,6 +67,13 @@ def main() -> int:
         f"render_reports: {total:.1f} s for {len(pages)} pages ({size / 1e6:.1f} MB); "
         f"target < {TARGET_S:.0f} s on 2 cores: {verdict}"
     )
+    print("page sizes (self-contained HTML, charts inline):")
+    for name, mb in sizes:
+        mark = "met" if mb <= PAGE_LIMIT_MB else "NOT met"
+        print(f"  {name:<36} {mb:6.2f} MB  (target <= {PAGE_LIMIT_MB} MB: {mark})")
+    total_mb = size / 1e6
+    mark = "met" if total_mb <= SET_LIMIT_MB else "NOT met"
+    print(f"  {'report set':<36} {total_mb:6.2f} MB  (target <= {SET_LIMIT_MB} MB: {mark})")
     return 0
 
 
