@@ -35,15 +35,42 @@ CLI = Path(sys.prefix) / "bin" / "awareness-analysis"
 RENDER_TIMEOUT = 600  # seconds for the CLI to execute and render all notebooks
 LOCAL = ("file:", "data:")  # the only URLs a report page may load
 
-#: Per block: the ``data-view`` of every visible view, and the sources of its images, or its
-#: text when it has no image (a table view).
+#: Per block: the ``data-view`` of every visible view, and the drawn content of its charts
+#: (inline SVG markup), or its text when it has no chart (a table view).
 VISIBLE_VIEWS_JS = """block => [...block.querySelectorAll(':scope > .aa-view')]
     .filter(view => view.checkVisibility())
     .map(view => ({
         view: view.dataset.view,
-        images: [...view.querySelectorAll('img')].map(img => img.src),
+        images: [...view.querySelectorAll('svg, img')].map(
+            chart => chart.tagName === 'IMG' ? chart.src : chart.innerHTML),
         text: view.innerText,
     }))"""
+
+#: Every visible piece of text on the page with the size it renders at, in CSS pixels: SVG
+#: text at its font size times the chart's on-screen scale, HTML text at its computed size.
+RENDERED_TEXT_SIZES_JS = """() => {
+    const sizes = [];
+    for (const text of document.querySelectorAll('svg text')) {
+        if (!text.textContent.trim() || !text.checkVisibility()) continue;
+        const matrix = text.getScreenCTM();
+        const scale = Math.hypot(matrix.a, matrix.b);
+        const px = parseFloat(getComputedStyle(text).fontSize) * scale;
+        sizes.push({where: 'chart', text: text.textContent.trim().slice(0, 50), px});
+    }
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+        const node = walker.currentNode;
+        const element = node.parentElement;
+        if (!node.textContent.trim() || !element) continue;
+        if (element.closest('svg, script, style')) continue;
+        if (!element.checkVisibility()) continue;
+        const px = parseFloat(getComputedStyle(element).fontSize);
+        const where = element.tagName.toLowerCase();
+        sizes.push({where, text: node.textContent.trim().slice(0, 50), px});
+    }
+    return sizes;
+}"""
+MIN_TEXT_PX = 11.0
 
 
 @dataclass
@@ -239,6 +266,9 @@ def test_provenance_footer(report: Report, open_page, stem: str) -> None:
     page = open_page(report.page(stem)).page
     footer = page.locator(".aa-provenance")
     assert footer.count() >= 1, f"{stem}.html has no provenance footer (.aa-provenance)"
+    # Folded: a reader sees one line; the details open on a click.
+    assert "Data fetched" in footer.first.inner_text()
+    footer.first.locator("summary").click()
     text = footer.first.inner_text()
     assert "content hash" in text.lower() or "sha256:" in text, (
         f"{stem}.html: the provenance footer names no content hash: {text!r}"
@@ -247,3 +277,53 @@ def test_provenance_footer(report: Report, open_page, stem: str) -> None:
         assert report.content_hash in text, (
             f"{stem}.html: provenance does not name the store's {report.content_hash}"
         )
+
+
+@pytest.mark.parametrize("stem", PAGES)
+def test_no_text_renders_below_11px_at_1366_wide(report: Report, new_page, stem: str) -> None:
+    page = new_page(viewport={"width": 1366, "height": 900})
+    page.goto(report.page(stem).as_uri(), wait_until="load")
+    checked = 0
+    blocks = page.locator(".aa-views:has(.aa-view-select)")
+    # The first view of each switcher, and one campaign and one department view.
+    for index in range(max(1, blocks.count())):
+        if blocks.count():
+            select = blocks.nth(index).locator(".aa-view-select")
+            values = select.evaluate("s => [...s.options].map(o => o.value)")
+            choices = [values[0], values[1], values[-1]] if len(values) > 2 else values
+        else:
+            choices = [None]
+        for value in choices:
+            if value is not None:
+                select.select_option(value)
+            sizes = page.evaluate(RENDERED_TEXT_SIZES_JS)
+            small = [s for s in sizes if s["px"] < MIN_TEXT_PX - 0.05]
+            assert not small, f"{stem}.html (view {value}): text under 11 px: {small[:5]}"
+            checked += len(sizes)
+    assert checked > 0, f"{stem}.html: no text found to measure"
+    if stem in CHART_STEMS:
+        charts = page.locator("figure.aa-chart svg text").count()
+        assert charts > 0, f"{stem}.html: no chart text (are charts inline SVG?)"
+
+
+def test_index_opens_with_the_summary(report: Report, open_page, artifacts: Path) -> None:
+    opened = open_page(report.page("index"))
+    page = opened.page
+    page.set_viewport_size({"width": 1366, "height": 900})
+    summary = page.locator(".aa-summary").first
+    assert summary.count() == 1, "index.html does not open with the summary"
+    text = summary.inner_text()
+    # Headline numbers with intervals, for the latest completed campaign.
+    for word in ("Acknowledg", "Complet", "ccuracy", "Clean Desk Policy"):
+        assert word in text, f"the summary does not mention {word!r}: {text[:400]!r}"
+    assert text.count("%") >= 6, f"the summary shows few percentages: {text[:400]!r}"
+    # The running campaign is marked as running, not failing.
+    assert "Spot the Spoof - October" in text and "running" in text.lower()
+    # Then the links to every detailed page.
+    box = summary.bounding_box()
+    assert box is not None and box["y"] < 400, "the summary is not at the top of index.html"
+    links = _local_links(page, report.folder)
+    for stem in NOTEBOOK_STEMS:
+        assert f"{stem}.html" in links, f"index.html does not link {stem}.html"
+    page.screenshot(path=str(artifacts / "report-summary.png"), full_page=True)
+    assert not opened.errors, opened.errors

@@ -235,17 +235,19 @@ figure.aa-chart{margin:8px 0}
 figure.aa-chart svg{display:block;max-width:100%;height:auto}
 h1{font-size:1.7em;margin:.6em 0 .3em}
 h2{font-size:1.3em;margin:1.4em 0 .4em}
-.aa-interactive{margin-top:24px;font-size:.9em;color:#444}
+.aa-interactive{margin-top:24px;color:#444}
 .aa-pages li{margin:4px 0}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0;display:block;overflow-x:auto;
 max-width:100%}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f0f0f0}
-pre{white-space:pre-wrap;font-size:.8em;color:#555}
+pre,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+pre{white-space:pre-wrap;font-size:.85em;color:#555}
+code{font-size:.95em}
 .aa-views{margin:12px 0;padding:8px;background:#fff;border:1px solid #e3e3e3;border-radius:6px}
 .aa-views label{font-weight:600;margin-right:8px}
 .aa-views select{font-size:1em;margin-left:6px;max-width:100%}
-.aa-provenance{margin-top:32px;padding:12px 24px;border-top:1px solid #ddd;font-size:.8em;
+.aa-provenance{margin-top:32px;padding:12px 24px;border-top:1px solid #ddd;font-size:.85em;
 color:#555}
 .aa-provenance summary{cursor:pointer;font-weight:600}
 .aa-provenance dd{word-break:break-all}
