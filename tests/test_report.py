@@ -71,6 +71,7 @@ def test_code_is_hidden_but_charts_tables_and_definitions_show(pseudonymised: Pa
     for stem in STEMS:
         text = texts[f"{stem}.html"]
         assert "load_analysis" not in text and "import " not in text
+        assert "Continue in pandas" not in text  # analyst-only cells stay in the notebook
     overview = texts["01_campaign_overview.html"]
     assert overview.count('class="aa-chart"') >= 10
     assert "Acknowledgement rate = enrolments acknowledged / enrolments sent" in overview

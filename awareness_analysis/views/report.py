@@ -61,6 +61,8 @@ REPORT_MARKER = ".awareness-analysis-report"
 CELL_TIMEOUT_S = 600
 #: The notebook whose page opens the report's index (the headline), instead of a page.
 SUMMARY_NOTEBOOK = "00_summary"
+#: Cell tag for notebook cells that a shared report leaves out (they still run).
+ANALYST_ONLY_TAG = "analyst-only"
 
 
 class ReportError(AwarenessAnalysisError):
@@ -207,6 +209,11 @@ def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqd
                     if not (o.output_type == "stream" and o.name == "stderr")
                 ]
             bar.update(1)
+    # Cells for the analyst at the notebook (how to continue in pandas) run, since later
+    # cells may use them, but are not part of the shared page.
+    notebook.cells = [
+        c for c in notebook.cells if ANALYST_ONLY_TAG not in c.metadata.get("tags", ())
+    ]
 
 
 def _first_line(source: str) -> str:
