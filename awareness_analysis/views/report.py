@@ -42,6 +42,7 @@ from awareness_analysis.analysis.disclosure import (
 )
 from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.analysis.session import Analysis, open_analysis
+from awareness_analysis.analysis.summary import summary_publications
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.errors import AwarenessAnalysisError
 from awareness_analysis.views.figures import FIGURE_COLUMNS
@@ -484,7 +485,8 @@ def render_reports(
 
 def report_publications(analysis: Analysis) -> list[Publication]:
     """Every table a report of ``analysis`` can publish: each dashboard's report views (every
-    metric of the department comparison, whichever the notebooks pick) and the tables."""
+    metric of the department comparison, whichever the notebooks pick), the tables and the
+    summary."""
     publications: list[Publication] = []
     kinds: list[tuple[type[Dashboard], tuple[str, ...]]] = [
         (CampaignOverview, ("campaign_rates",)),
@@ -494,7 +496,9 @@ def report_publications(analysis: Analysis) -> list[Publication]:
     for dashboard, published in kinds:
         for _, _, selection in dashboard(analysis, autodraw=False).report_views():
             publications += [Publication(kind, selection) for kind in published]
-    return publications
+    # The summary's own selections (e.g. departments over the completed campaigns only).
+    publications += summary_publications(analysis)
+    return list(dict.fromkeys(publications))
 
 
 def plan_report(parameters: ReportParameters) -> tuple[Analysis, DisclosurePlan]:
