@@ -60,8 +60,16 @@ demo: $(VENV)/.installed
 	rm -rf $(STORE)
 	$(BIN)/awareness-analysis demo --out $(STORE)
 
+# The project's JupyterLab defaults (jupyter/overrides.json: no "official Jupyter news?" prompt,
+# no update check), installed as this venv's setting overrides; a setting the user saves wins.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/awareness-analysis.json
+
+$(LAB_OVERRIDES): jupyter/overrides.json $(VENV)/.installed-lab
+	mkdir -p $(dir $@)
+	cp jupyter/overrides.json $@
+
 # Notebooks open $(STORE) through AWARENESS_STORE; the kernel is this .venv's python3.
-lab: $(VENV)/.installed-lab $(STORE)/snapshots
+lab: $(VENV)/.installed-lab $(LAB_OVERRIDES) $(STORE)/snapshots
 	AWARENESS_STORE=$(abspath $(STORE)) $(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
 # Debian chromium (apt, as root) and Playwright; idempotent, never `playwright install`.

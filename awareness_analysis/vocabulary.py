@@ -11,8 +11,10 @@ from typing import Final
 __all__ = [
     "DEPARTMENT_METRICS",
     "METRICS",
+    "MIN_GROUP_SIZE_LABEL",
     "OUTCOMES",
     "PSEUDONYMISE",
+    "SELECTION_HINT",
     "STATUS_LABELS",
     "STORE_ENV",
     "SUPPRESSED_LABEL",
@@ -37,6 +39,14 @@ TABLES: Final = ("campaigns", "users", "answers")
 UNASSIGNED_DEPARTMENT: Final = "(unassigned)"
 #: Department label of the groups combined by small-group suppression.
 SUPPRESSED_LABEL: Final = "(suppressed)"
+#: How controls name the suppression threshold k (the API parameter is ``min_group_size``);
+#: notes and tooltips say "minimum group size" in lower case.
+MIN_GROUP_SIZE_LABEL: Final = "Minimum group size"
+#: How a dashboard's multi-select lists work, in one line under the controls.
+SELECTION_HINT: Final = (
+    "Ctrl-click (Cmd-click on a Mac) to pick several, Shift-click for a range; "
+    "All picks every option, Clear empties the choice. An empty choice means all."
+)
 
 #: Rates counted per enrolment (campaign x user), in the order charts list them.
 USER_METRICS: Final = ("acknowledgement", "completion", "all_correct")

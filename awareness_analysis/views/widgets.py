@@ -7,14 +7,25 @@ path, shared with the public functions and the reports) and draws it into an ``O
 The last figure and table stay on the object (``figure``, ``table``, ``redraws``), so tests can
 set a control's ``value`` and observe the effect without a browser; ``selected_users`` and
 ``selected_answers`` are the current selection's rows, to continue in pandas.
+
+Every multi-select list is as tall as its options (up to :data:`MAX_LIST_ROWS`) and has *All* and
+*Clear* buttons; a one-line hint under the controls says how choosing works (an empty choice
+means all). The user explorer's export downloads in the browser: a CSV whose leading ``#`` lines
+carry its provenance (read it with ``pandas.read_csv(f, comment="#")``).
 """
 
 from __future__ import annotations
 
+import base64
+import csv
 import html
+import io
+import json
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +38,7 @@ from matplotlib.figure import Figure
 from awareness_analysis.analysis.engine import View
 from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.metrics import DEFINITIONS
+from awareness_analysis.analysis.phases import annotate_campaigns
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.views.figures import ALL, data_table_html, figure_records
 from awareness_analysis.views.plots import (
@@ -36,15 +48,59 @@ from awareness_analysis.views.plots import (
     plot_question_accuracy,
 )
 from awareness_analysis.views.render import figure_display, figure_html
-from awareness_analysis.vocabulary import SUPPRESSED_LABEL
+from awareness_analysis.vocabulary import (
+    MIN_GROUP_SIZE_LABEL,
+    SELECTION_HINT,
+    STATUS_LABELS,
+    SUPPRESSED_LABEL,
+)
 
 #: What a dashboard draws for one view: its figures, and the table behind them.
 Rendered = tuple[list[Figure], pd.DataFrame]
 
-STATUS_OPTIONS = (("Not answered", "sent"), ("Correct", "correct"), ("Incorrect", "incorrect"))
+#: (label, value) of each status option: the vocabulary's words ("not answered" for ``sent``).
+STATUS_OPTIONS = tuple((label, value) for value, label in STATUS_LABELS.items())
+#: A multi-select list shows all its options up to this many rows, then scrolls.
+MAX_LIST_ROWS = 20
 _CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
 # Labels take their natural width, so "Departments" is not cut short.
 _LABEL_STYLE = {"description_width": "initial"}
+_BUTTON_LAYOUT = w.Layout(width="auto")
+
+
+def list_rows(n_options: int) -> int:
+    """Rows of a multi-select list with ``n_options`` options: all of them, at most
+    :data:`MAX_LIST_ROWS` (beyond that the list scrolls)."""
+    return max(1, min(MAX_LIST_ROWS, n_options))
+
+
+def _option_values(control: w.SelectMultiple) -> tuple[Any, ...]:
+    """The values of a selection widget's options ((label, value) pairs or plain values)."""
+    return tuple(o[1] if isinstance(o, tuple) else o for o in control.options)
+
+
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: object) -> object:
+    """``value`` with a leading apostrophe when it is text a spreadsheet would run as a formula
+    (starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return); anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas (see
+    :func:`neutralise_formula`); numbers, booleans and missing values are left as they are."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        out[column] = series.astype(object).map(neutralise_formula)
+    return out
 
 
 class Dashboard:
@@ -69,24 +125,42 @@ class Dashboard:
             options=[(name, cid) for cid, name in names.items()],
             value=tuple(c for c in campaign_ids if c in names),
             description="Campaigns",
-            rows=min(6, max(2, len(names))),
+            rows=list_rows(len(names)),
             layout=_CONTROL_LAYOUT,
             style=_LABEL_STYLE,
         )
         self.department = w.SelectMultiple(
             options=[],
             description="Departments",
-            rows=6,
+            rows=list_rows(0),
             layout=_CONTROL_LAYOUT,
             style=_LABEL_STYLE,
         )
         self.status = w.SelectMultiple(
             options=list(STATUS_OPTIONS),
             description="Status",
-            rows=3,
+            rows=list_rows(len(STATUS_OPTIONS)),
             layout=_CONTROL_LAYOUT,
             style=_LABEL_STYLE,
         )
+        #: The multi-select lists by name, each with an All and a Clear button.
+        self.lists: dict[str, w.SelectMultiple] = {
+            "campaign": self.campaign,
+            "department": self.department,
+            "status": self.status,
+        }
+        self.all_buttons: dict[str, w.Button] = {}
+        self.clear_buttons: dict[str, w.Button] = {}
+        for key, control in self.lists.items():
+            noun = str(control.description).lower()
+            self.all_buttons[key] = self._button(
+                "All", f"Pick every one of the {noun}", lambda c=control: self.select_all(c)
+            )
+            self.clear_buttons[key] = self._button(
+                "Clear",
+                f"Empty the choice of {noun} (an empty choice means all)",
+                lambda c=control: self.clear_choice(c),
+            )
         self.search = w.Text(
             description="Search",
             placeholder="name, email or department",
@@ -98,10 +172,15 @@ class Dashboard:
             value=analysis.min_group_size,
             min=0,
             max=1000,
-            description="Min group",
-            tooltip="Hide departments with fewer people than this (0 turns suppression off)",
-            layout=w.Layout(width="160px"),
+            description=MIN_GROUP_SIZE_LABEL,
+            tooltip=(
+                "Departments and rows with fewer people than this minimum group size are "
+                "hidden (0 turns hiding off, for private exploration only)"
+            ),
+            layout=w.Layout(width="220px"),
+            style=_LABEL_STYLE,
         )
+        self.hint = w.HTML(f"<small>{html.escape(SELECTION_HINT)}</small>")
         self.note = w.HTML()
         self.output = w.Output()
         self.figures: list[Figure] = []
@@ -114,13 +193,32 @@ class Dashboard:
         self.widget = w.VBox(
             [
                 w.HTML(f"<b>{self.title}</b>"),
-                w.HBox(self.controls(), layout=w.Layout(flex_flow="row wrap")),
+                w.HBox(self.control_boxes(), layout=w.Layout(flex_flow="row wrap")),
+                self.hint,
                 self.note,
                 self.output,
             ]
         )
         if autodraw:
             self.redraw()
+
+    @staticmethod
+    def _button(label: str, tooltip: str, action: Callable[[], None]) -> w.Button:
+        button = w.Button(description=label, tooltip=tooltip, layout=_BUTTON_LAYOUT)
+        button.on_click(lambda _button: action())
+        return button
+
+    def control_boxes(self) -> list[w.Widget]:
+        """The controls as laid out: each multi-select list above its All and Clear buttons."""
+        boxes: list[w.Widget] = []
+        for control in self.controls():
+            key = next((k for k, c in self.lists.items() if c is control), None)
+            if key is None:
+                boxes.append(control)
+            else:
+                buttons = w.HBox([self.all_buttons[key], self.clear_buttons[key]])
+                boxes.append(w.VBox([control, buttons]))
+        return boxes
 
     # -- state ------------------------------------------------------------------------------
 
@@ -144,10 +242,22 @@ class Dashboard:
             search=self.search.value,
         )
 
+    def describe(self, selection: Selection) -> str:
+        """``selection`` in words, statuses named as the controls name them ("not answered")."""
+        names = self.analysis.campaign_names
+        full = replace(selection, statuses=()).describe(names)
+        head = replace(selection, statuses=(), user_states=(), search="").describe(names)
+        if not (head.endswith("Status: all") and full.startswith(head)):
+            return selection.describe(names)  # an unknown wording: leave it whole
+        statuses = ", ".join(STATUS_LABELS.get(s, s) for s in selection.statuses) or "all"
+        return head.removesuffix("all") + statuses + full[len(head) :]
+
     def selection_text(self, selection: Selection | None = None) -> str:
-        text = (selection or self.selection()).describe(self.analysis.campaign_names)
+        text = self.describe(selection or self.selection())
         k = self.min_group_size.value
-        return f"{text}; groups under {k} people suppressed" if k > 1 else f"{text}; no suppression"
+        if k > 1:
+            return f"{text}; groups under {k} people hidden (minimum group size)"
+        return f"{text}; nothing hidden (minimum group size off)"
 
     def view_for(self, selection: Selection) -> View:
         """The engine's view of ``selection`` at the dashboard's minimum group size (and the
@@ -165,10 +275,29 @@ class Dashboard:
             try:
                 self.department.options = options
                 self.department.value = kept
+                self.department.rows = list_rows(len(options))
             finally:
                 self._syncing = False
             view = self.view_for(self.selection())
         return view
+
+    def set_choice(self, control: w.SelectMultiple, values: Iterable[Any]) -> None:
+        """Set a list's choice from code and redraw exactly once (however many values change,
+        and even when none does: a button click always answers with one redraw)."""
+        self._syncing = True
+        try:
+            control.value = tuple(values)
+        finally:
+            self._syncing = False
+        self.redraw()
+
+    def select_all(self, control: w.SelectMultiple) -> None:
+        """Pick every option of ``control`` (the All button)."""
+        self.set_choice(control, _option_values(control))
+
+    def clear_choice(self, control: w.SelectMultiple) -> None:
+        """Empty the choice of ``control``, which means all (the Clear button)."""
+        self.set_choice(control, ())
 
     @property
     def selected_users(self) -> pd.DataFrame:
@@ -218,8 +347,8 @@ class Dashboard:
             return ""
         return (
             f"<i>{hidden} department(s) are combined as {SUPPRESSED_LABEL}: each had fewer than "
-            f"{self.min_group_size.value} people in the selected campaigns, or hiding it "
-            "protects one that had.</i>"
+            f"{self.min_group_size.value} people (the minimum group size) in the selected "
+            "campaigns, or hiding it protects one that had.</i>"
         )
 
     # -- static report views ------------------------------------------------------------------
@@ -302,7 +431,8 @@ class CampaignOverview(Dashboard):
     title = "Campaign overview"
 
     def render(self, view: View, text: str) -> Rendered:
-        rates = view.campaign_rates()
+        # Running campaigns (under 30 days since launch at the snapshot) are drawn as running.
+        rates = annotate_campaigns(view.campaign_rates(), self.analysis.phases)
         return [plot_campaign_rates(rates, text)], rates
 
 
@@ -312,7 +442,8 @@ class QuestionAccuracy(Dashboard):
     title = "Per-question accuracy"
 
     def render(self, view: View, text: str) -> Rendered:
-        accuracy = view.question_accuracy()
+        # The module title names each question ("Q3 · Spot the Spoof"); running campaigns show.
+        accuracy = annotate_campaigns(view.question_accuracy(), self.analysis.phases)
         return [plot_question_accuracy(accuracy, text)], accuracy
 
 
@@ -346,7 +477,9 @@ class DepartmentComparison(Dashboard):
         )
 
 
+#: The users-frame columns the explorer keeps and exports (under these names).
 USER_COLUMNS = (
+    "campaign_id",
     "campaign_name",
     "email",
     "name",
@@ -359,23 +492,81 @@ USER_COLUMNS = (
     "n_incorrect",
     "n_unanswered",
 )
+#: The columns the explorer's table shows, and their headings. The campaign id is for
+#: machines, and the question count is the sum of the last three: both stay in the CSV only,
+#: so the table fits a notebook's width.
+USER_COLUMN_LABELS: dict[str, str] = {
+    "campaign_name": "Campaign",
+    "email": "Email",
+    "name": "Name",
+    "department": "Department",
+    "user_state": "User state",
+    "acknowledged": "Acknowledged",
+    "outcome": "Status",
+    "n_correct": "Correct",
+    "n_incorrect": "Incorrect",
+    "n_unanswered": "Not answered",
+}
+
+
+def _status_words(values: pd.Series) -> pd.Series:
+    """Outcome values in the controls' words ("not answered" for ``sent``)."""
+    return values.astype(object).map(lambda value: STATUS_LABELS.get(value, value))
+
+
+def _cell_html(value: object) -> str:
+    missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return "\u2014" if missing else html.escape(str(value))
+
+
+def _email_html(value: object) -> str:
+    """An email that may wrap after its ``@`` and before each ``.`` (never mid-word)."""
+    return _cell_html(value).replace("@", "@<wbr>").replace(".", "<wbr>.")
+
+
+#: Tight cells for the explorer's table (a page or output that drops ``<style>`` still shows
+#: the table, only roomier).
+_TABLE_STYLE = (
+    "<style>.aa-explorer-table th,.aa-explorer-table td"
+    "{padding:0.25em 0.4em;vertical-align:top}</style>"
+)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "campaign"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 class UserExplorer(Dashboard):
-    """Users matching the filters, as a table, with a CSV export of exactly what is shown."""
+    """Users matching the filters, as a table, with a CSV download of the whole selection.
+
+    The table lists the first :attr:`max_rows_shown` rows in a scroll box with readable column
+    names; *Export selection* prepares every row of the selection as a CSV and shows a link that
+    saves it in the browser (nothing is written on the server). From code,
+    :meth:`export_csv` writes the same rows to a path.
+    """
 
     title = "User explorer"
     max_rows_shown = 200
+    #: Height of the table's scroll box (rows beyond it scroll inside the box).
+    table_height = "28em"
 
     def __init__(self, analysis: Analysis, **kwargs: Any) -> None:
-        self.export_path = w.Text(value="selection.csv", description="CSV file")
-        self.export_button = w.Button(description="Export selection", icon="download")
+        self.export_button = w.Button(
+            description="Export selection",
+            icon="download",
+            tooltip="Prepare every row of the selection as a CSV file to save from the browser",
+            layout=_BUTTON_LAYOUT,
+        )
         self.export_status = w.HTML()
         self.export_button.on_click(lambda _button: self._export_clicked())
         super().__init__(analysis, **kwargs)
         self.widget.children = (
             *self.widget.children[:-1],
-            w.HBox([self.export_path, self.export_button, self.export_status]),
+            w.HBox([self.export_button, self.export_status]),
             self.widget.children[-1],
         )
 
@@ -384,33 +575,93 @@ class UserExplorer(Dashboard):
         table.attrs["people"] = view.people
         return [], table
 
+    def redraw(self) -> None:
+        super().redraw()
+        # A link prepared for the previous selection would download the wrong rows; dropping
+        # it also keeps people's rows out of the widget state for no longer than needed.
+        self.export_status.value = ""
+
+    # -- the table ----------------------------------------------------------------------------
+
+    def rows_shown(self, table: pd.DataFrame) -> int:
+        return min(len(table), self.max_rows_shown)
+
     def caption(self, table: pd.DataFrame, text: str) -> str:
-        shown = min(len(table), self.max_rows_shown)
+        shown = self.rows_shown(table)
         people = table.attrs.get("people", 0)
+        showing = (
+            f"showing all {shown:,}"
+            if shown == len(table)
+            else f"showing the first {shown:,} (Export selection saves all {len(table):,})"
+        )
         return (
             f"<p>{len(table):,} enrolments (campaign x person rows) of {people:,} people match; "
-            f"showing {shown}. Filters: {html.escape(text)}.</p>"
+            f"{showing}. Filters: {html.escape(text)}.</p>"
+        )
+
+    def people_table(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` as people read it: the shown columns under readable names, statuses and
+        acknowledgement in words."""
+        shown = table.loc[:, [c for c in USER_COLUMN_LABELS if c in table]].copy()
+        if "acknowledged" in shown:
+            shown["acknowledged"] = shown["acknowledged"].map({True: "yes", False: "no"})
+        if "outcome" in shown:
+            shown["outcome"] = _status_words(shown["outcome"])
+        return shown.rename(columns=USER_COLUMN_LABELS)
+
+    def table_html(self, table: pd.DataFrame, text: str) -> str:
+        """The caption and the first :attr:`max_rows_shown` rows, in a scroll box of fixed
+        height whose cells wrap (long emails included), so the table never runs off sideways."""
+        frame = self.people_table(table.head(self.rows_shown(table)))
+        head_style = "position:sticky;top:0;background:var(--jp-layout-color1,#fff)"
+        head = "".join(
+            f'<th style="{head_style}">{html.escape(str(c))}</th>' for c in frame.columns
+        )
+        cell = [
+            _email_html if column == USER_COLUMN_LABELS["email"] else _cell_html
+            for column in frame.columns
+        ]
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td>{f(v)}</td>" for f, v in zip(cell, values, strict=True))
+            + "</tr>"
+            for values in frame.itertuples(index=False, name=None)
+        )
+        # Text wraps at spaces (emails at "@" and "."), in a slightly smaller type with tight
+        # cells; the box scrolls down, and sideways only in a window too narrow for even the
+        # wrapped columns.
+        return (
+            f"{self.caption(table, text)}{_TABLE_STYLE}"
+            f'<div class="aa-explorer-table" style="max-height:{self.table_height};'
+            'overflow:auto">'
+            '<table style="width:100%;table-layout:auto;font-size:var(--jp-ui-font-size0,0.85em)">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         )
 
     def displayed(self, figures: list[Figure], table: pd.DataFrame, text: str) -> list[object]:
-        return [HTML(self.caption(table, text)), table.head(self.max_rows_shown)]
+        return [HTML(self.table_html(table, text))]
 
     def static_table_html(self, table: pd.DataFrame, text: str) -> str:
         if self.analysis.pseudonymise:
             # Never in real-email order: that order would map pseudonyms back to people.
             table = table.sort_values(["email", "campaign_name"], kind="stable")
-        head = table.head(self.max_rows_shown)
-        return self.caption(table, text) + head.to_html(index=False, na_rep="—")
+        return self.table_html(table, text)
 
     def static_html(self) -> str:
-        context = self.analysis.context
-        if context is None or not context.include_people:
+        if not self._people_allowed():
             return (
                 '<p class="aa-no-people"><i>Per-person rows are left out of shared reports. '
                 "Render the report with <code>--include-people</code> to list them, or open "
                 "this notebook in JupyterLab.</i></p>"
             )
         return super().static_html()
+
+    def _people_allowed(self) -> bool:
+        """False in a report run without ``--include-people``: no per-person rows there."""
+        if not self.analysis.report:
+            return True
+        context = self.analysis.context
+        return context is not None and context.include_people
 
     def figure_records(
         self, table: pd.DataFrame, label: str, selection: Selection
@@ -425,24 +676,108 @@ class UserExplorer(Dashboard):
         ]
         return views
 
-    def export_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write the current selection (after suppression) to ``path``; return the path."""
+    # -- export -------------------------------------------------------------------------------
+
+    def _current_table(self) -> pd.DataFrame:
         if self.table is None:
             self.redraw()
         assert self.table is not None
+        return self.table
+
+    def export_frame(self) -> pd.DataFrame:
+        """Every row of the current selection (after suppression) as exported: the data's
+        column names (``campaign_id`` and ``campaign_name`` first), statuses in the controls'
+        words, and text cells a spreadsheet cannot run as formulas."""
+        frame = self._current_table().copy()
+        frame["outcome"] = _status_words(frame["outcome"])
+        return spreadsheet_safe(frame)
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the exported rows come from and how they were chosen (never a secret)."""
+        p = self.analysis.provenance()
+        return {
+            "snapshot_id": p["snapshot_id"],
+            "fetched_at": p["fetched_at"],
+            "api_host": p["api_host"],
+            "content_hash": p["content_hash"],
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "filters": self.selection_text(),
+            "rows": len(self._current_table()),
+            "pseudonymise": p["pseudonymise"],
+            "package_version": p["package_version"],
+        }
+
+    @staticmethod
+    def provenance_lines(provenance: dict[str, Any]) -> list[str]:
+        """The ``#`` lines a downloaded CSV starts with."""
+        p = {key: _one_line(value) for key, value in provenance.items()}
+        return [
+            "# awareness-analysis user explorer export: per-person data, keep it private",
+            f"# snapshot {p['snapshot_id']}, fetched {p['fetched_at']}, api host {p['api_host']}, "
+            f"data {p['content_hash']}, exported {p['exported_at']}, "
+            f"awareness-analysis {p['package_version']}",
+            f"# filters {p['filters']}; pseudonymisation "
+            f"{'on' if provenance['pseudonymise'] else 'off'}; {p['rows']} rows",
+            '# read with pandas.read_csv(path, comment="#")',
+        ]
+
+    def csv_text(self, *, comments: bool = True) -> str:
+        """The selection as CSV text; with ``comments``, led by the provenance ``#`` lines
+        (``pandas.read_csv(f, comment="#")`` skips them: text cells are quoted, so a ``#``
+        inside one is data)."""
+        buffer = io.StringIO()
+        if comments:
+            buffer.write("\n".join(self.provenance_lines(self.provenance())) + "\n")
+        self.export_frame().to_csv(
+            buffer, index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n"
+        )
+        return buffer.getvalue()
+
+    def download_name(self, when: datetime | None = None) -> str:
+        """``awareness-selection-<campaign or all>-<date>.csv`` for the current choice."""
+        names = self.analysis.campaign_names
+        ids = tuple(self.campaign.value) or (tuple(names) if len(names) == 1 else ())
+        if not ids:
+            scope = "all"
+        elif len(ids) == 1:
+            scope = _slug(names.get(ids[0], ids[0]))
+        else:
+            scope = f"{len(ids)}-campaigns"
+        day = (when or datetime.now(UTC)).date().isoformat()
+        return f"awareness-selection-{scope}-{day}.csv"
+
+    def download_html(self) -> str:
+        """A link that saves the selection's CSV (provenance lines first) in the browser."""
+        if not self._people_allowed():
+            return "<i>Per-person rows are left out of shared reports.</i>"
+        data = base64.b64encode(self.csv_text(comments=True).encode("utf-8")).decode("ascii")
+        name = html.escape(self.download_name())
+        rows = len(self._current_table())
+        return (
+            f'<a download="{name}" href="data:text/csv;charset=utf-8;base64,{data}" '
+            f'title="Save {name}">Download {name}</a> ({rows:,} rows of per-person data: keep '
+            "the file private)"
+        )
+
+    def export_csv(self, path: str | os.PathLike[str], *, comments: bool = False) -> Path:
+        """Write the current selection (after suppression) to ``path``; return the path.
+
+        Without ``comments`` the CSV is plain and its provenance goes beside it, in
+        ``<name>.provenance.json``; with ``comments`` the file is the browser download's (the
+        provenance as leading ``#`` lines). Either way it is written whole or not at all.
+        """
         out = Path(path)
         if not out.parent.exists():
             raise ValueError(f"Folder {out.parent} does not exist; choose another CSV path.")
-        tmp = out.with_name(f".{out.name}.partial")
-        self.table.to_csv(tmp, index=False)
-        tmp.replace(out)  # never leave half a CSV behind
+        files = {out: self.csv_text(comments=comments)}
+        if not comments:
+            sidecar = out.with_name(f"{out.stem}.provenance.json")
+            files[sidecar] = json.dumps(self.provenance(), indent=2) + "\n"
+        for target, text in files.items():
+            tmp = target.with_name(f".{target.name}.partial")
+            tmp.write_text(text, encoding="utf-8", newline="")
+            tmp.replace(target)  # never leave half a file behind
         return out
 
     def _export_clicked(self) -> None:
-        try:
-            out = self.export_csv(self.export_path.value)
-        except (OSError, ValueError) as exc:
-            self.export_status.value = f"<span style='color:#D55E00'>{exc}</span>"
-        else:
-            rows = 0 if self.table is None else len(self.table)
-            self.export_status.value = f"Wrote {rows} rows to {out}"
+        self.export_status.value = self.download_html()
