@@ -48,7 +48,10 @@ def test_provenance_names_snapshot_hash_and_privacy(analysis: Analysis) -> None:
     assert provenance["content_hash"].startswith("sha256:")
     assert provenance["min_group_size"] == 5 and provenance["pseudonymise"] is False
     text = analysis.provenance_text()
-    assert analysis.snapshot.snapshot_id in text and "groups under 5 people suppressed" in text
+    assert (
+        analysis.snapshot.snapshot_id in text
+        and "groups under 5 people hidden (minimum group size)" in text
+    )
 
 
 def test_pseudonymised_analysis_holds_no_raw_email_or_name(

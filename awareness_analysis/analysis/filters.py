@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.vocabulary import OUTCOMES
+from awareness_analysis.vocabulary import OUTCOMES, STATUS_LABELS
 
 __all__ = ["STATUSES", "Selection"]
 
@@ -112,7 +112,8 @@ class Selection:
 
     def describe(self, campaign_names: Mapping[str, str] | None = None) -> str:
         """Short text for chart titles, e.g. ``Campaigns: Phishing Basics; Departments: all;
-        Status: incorrect; Search: 'smith'``.
+        Status: incorrect; Search: 'smith'``. Statuses are named in the vocabulary's words
+        ("not answered" for ``sent``).
 
         Campaigns are shown by name when ``campaign_names`` (id -> name) knows them, else by
         id. Campaigns, departments and status are always listed ("all" when not filtered); user
@@ -123,7 +124,7 @@ class Selection:
         parts = [
             f"Campaigns: {_listing(campaigns)}",
             f"Departments: {_listing(self.departments)}",
-            f"Status: {_listing(self.statuses)}",
+            f"Status: {_listing(tuple(STATUS_LABELS.get(s, s) for s in self.statuses))}",
         ]
         if self.user_states:
             parts.append(f"User state: {_listing(self.user_states)}")

@@ -138,7 +138,7 @@ class Analysis:
     def provenance_text(self) -> str:
         p = self.provenance()
         suppression = (
-            f"groups under {p['min_group_size']} people suppressed"
+            f"groups under {p['min_group_size']} people hidden (minimum group size)"
             if p["min_group_size"] > 1
             else "small-group suppression OFF (private exploration only)"
         )

@@ -242,18 +242,8 @@ class Dashboard:
             search=self.search.value,
         )
 
-    def describe(self, selection: Selection) -> str:
-        """``selection`` in words, statuses named as the controls name them ("not answered")."""
-        names = self.analysis.campaign_names
-        full = replace(selection, statuses=()).describe(names)
-        head = replace(selection, statuses=(), user_states=(), search="").describe(names)
-        if not (head.endswith("Status: all") and full.startswith(head)):
-            return selection.describe(names)  # an unknown wording: leave it whole
-        statuses = ", ".join(STATUS_LABELS.get(s, s) for s in selection.statuses) or "all"
-        return head.removesuffix("all") + statuses + full[len(head) :]
-
     def selection_text(self, selection: Selection | None = None) -> str:
-        text = self.describe(selection or self.selection())
+        text = (selection or self.selection()).describe(self.analysis.campaign_names)
         k = self.min_group_size.value
         if k > 1:
             return f"{text}; groups under {k} people hidden (minimum group size)"
