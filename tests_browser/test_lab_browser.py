@@ -1,9 +1,11 @@
-"""The department dashboard, live in JupyterLab, driven by a real browser.
+"""The dashboards, live in JupyterLab, driven by a real browser.
 
-Starts JupyterLab from this venv on loopback against a fresh demo store, opens
-``03_department_comparison.ipynb`` in headless Chromium, runs all cells from the Run menu, and
-checks that changing the Campaigns selection in the browser redraws the chart. The notebook file
-in the repository is never written: autosave is off and checkpoints go to a temporary folder.
+Starts JupyterLab from this venv on loopback against a fresh demo store, opens a notebook in
+headless Chromium and runs all its cells from the Run menu. The department dashboard must show
+every campaign without scrolling, redraw when the Campaigns selection changes, and its All and
+Clear buttons must select everything and nothing; the user explorer's export must arrive as a
+browser download that parses as CSV with the campaign columns. The notebook files in the
+repository are never written: autosave is off and checkpoints go to a temporary folder.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK = "03_department_comparison.ipynb"
+EXPLORER = "04_user_explorer.ipynb"
 BIN = Path(sys.prefix) / "bin"  # the venv running the tests, whose kernel the notebook gets
 
 STARTUP_TIMEOUT = 60  # seconds until the server answers
@@ -46,8 +50,14 @@ LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
-#: The first chart image of the dashboard's Output widget.
-CHART_JS = "() => { const i = document.querySelector('.widget-output img'); return i && i.src; }"
+#: The first chart of the dashboard's Output widget (SVG, drawn by JupyterLab as an image or
+#: inline), as a string that changes when the chart does.
+CHART_JS = """() => {
+    const chart = document.querySelector('.widget-output img, .widget-output svg');
+    if (!chart) return null;
+    return chart.tagName === 'IMG' ? chart.src : chart.outerHTML;
+}"""
+CHARTS = ".widget-output img, .widget-output svg"
 
 
 @dataclass
@@ -158,52 +168,97 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.timeout(180)
-def test_dashboard_redraws_when_campaign_changes(
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextmanager
+def notebook_page(
+    new_page, lab: Lab, notebook: str, artifacts: Path, viewport: dict[str, int]
+) -> Iterator[tuple[Any, list[str]]]:
+    """``notebook`` open in JupyterLab with its kernel idle and all cells run; the page and the
+    list of non-loopback URLs it tried (aborted)."""
+    page = new_page(viewport=viewport, accept_downloads=True)
+    outside: list[str] = []
+
+    def only_loopback(route) -> None:
+        url = route.request.url
+        if url.startswith((f"{lab.url}/", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
+    try:
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=KERNEL_TIMEOUT_MS)
+        # The toolbar's indicator reads "idle" before a kernel exists; the status bar
+        # says "<kernel> | Idle" only once the kernel has started and answered.
+        page.wait_for_function(
+            """() => {
+                const indicator = document.querySelector(
+                    '.jp-NotebookPanel [data-status]');
+                const items = [...document.querySelectorAll('.jp-StatusBar-TextItem')];
+                return indicator && indicator.dataset.status === 'idle'
+                    && items.some(e => /\\|\\s*Idle\\s*$/.test(e.textContent));
+            }""",
+            timeout=KERNEL_TIMEOUT_MS,
+        )
+    except Exception as exc:
+        page.screenshot(path=str(artifacts / "lab-failure.png"))
+        pytest.fail(f"kernel never became idle ({exc}):\n{lab.log_tail()}")
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+    yield page, outside
+
+
+def _multi_select(page: Any, label: str) -> Any:
+    return page.locator(
+        f".widget-select-multiple:has(> label:text-is('{label}')) select[multiple]"
+    ).first
+
+
+def _button_under(page: Any, label: str, text: str) -> Any:
+    """The All or Clear button below the multi-select called ``label``."""
+    box = page.locator(".widget-vbox").filter(
+        has=page.locator(f".widget-select-multiple:has(> label:text-is('{label}'))")
+    )
+    return box.locator("button", has_text=re.compile(f"^{text}$")).first
+
+
+def _selected(select: Any) -> list[str]:
+    return select.evaluate("s => [...s.selectedOptions].map(o => o.value)")
+
+
+def _wait_for_new_chart(page: Any, before: str, why: str, artifacts: Path) -> str:
+    try:
+        page.wait_for_function(
+            f"() => ({CHART_JS})() && ({CHART_JS})() !== {json.dumps(before)}",
+            timeout=REDRAW_TIMEOUT_MS,
+        )
+    except Exception as exc:
+        page.screenshot(path=str(artifacts / "lab-failure.png"))
+        pytest.fail(f"the chart did not change after {why} ({exc})")
+    return page.evaluate(CHART_JS)
+
+
+@pytest.mark.timeout(240)
+def test_dashboard_shows_its_options_and_redraws(
     new_page, demo_store: Path, port: int, tmp_path: Path, artifacts: Path
 ) -> None:
     notebook = NOTEBOOKS / NOTEBOOK
     before = _sha256(notebook)
     had_checkpoints = (NOTEBOOKS / ".ipynb_checkpoints").exists()
 
-    with running_lab(tmp_path, demo_store, port) as lab:
-        page = new_page(viewport={"width": 1400, "height": 2200})
-        outside: list[str] = []
-
-        def only_loopback(route) -> None:
-            url = route.request.url
-            if url.startswith((f"{lab.url}/", "data:", "blob:")):
-                route.continue_()
-            else:
-                outside.append(url)
-                route.abort()
-
-        page.route("**/*", only_loopback)
-        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
-        try:
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=KERNEL_TIMEOUT_MS)
-            # The toolbar's indicator reads "idle" before a kernel exists; the status bar
-            # says "<kernel> | Idle" only once the kernel has started and answered.
-            page.wait_for_function(
-                """() => {
-                    const indicator = document.querySelector(
-                        '.jp-NotebookPanel [data-status]');
-                    const items = [...document.querySelectorAll('.jp-StatusBar-TextItem')];
-                    return indicator && indicator.dataset.status === 'idle'
-                        && items.some(e => /\\|\\s*Idle\\s*$/.test(e.textContent));
-                }""",
-                timeout=KERNEL_TIMEOUT_MS,
-            )
-        except Exception as exc:
-            page.screenshot(path=str(artifacts / "lab-failure.png"))
-            pytest.fail(f"kernel never became idle ({exc}):\n{lab.log_tail()}")
-
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-
-        campaigns = page.locator(
-            ".widget-select-multiple:has(> label:text-is('Campaigns')) select[multiple]"
-        )
+    with (
+        running_lab(tmp_path, demo_store, port) as lab,
+        notebook_page(new_page, lab, NOTEBOOK, artifacts, {"width": 1400, "height": 2200}) as (
+            page,
+            outside,
+        ),
+    ):
+        campaigns = _multi_select(page, "Campaigns")
         try:
             campaigns.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
             page.wait_for_function(CHART_JS, timeout=RUN_TIMEOUT_MS)
@@ -212,35 +267,48 @@ def test_dashboard_redraws_when_campaign_changes(
             pytest.fail(f"the dashboard did not render ({exc}):\n{lab.log_tail()}")
 
         first = page.evaluate(CHART_JS)
-        assert first.startswith("data:image/png;base64,")
-        assert page.locator(".widget-output img").count() == 2  # interval and funnel plots
+        assert page.locator(CHARTS).count() == 2  # interval and funnel plots
+        assert first.startswith("data:image/svg+xml") or first.startswith("<svg"), first[:80]
+
+        # Every list shows all its items: no scrolling needed to find the newest campaign.
         options = campaigns.locator("option")
-        assert options.count() >= 2, "the demo store should have several campaigns"
-        assert page.locator(
-            ".widget-select-multiple:has(> label:text-is('Departments')) option"
-        ).count()
+        assert options.count() == 7, "the demo organisation has seven campaigns"
+        for label in ("Campaigns", "Departments", "Status"):
+            select = _multi_select(page, label)
+            fits = select.evaluate("s => s.scrollHeight <= s.clientHeight + 1")
+            assert fits, f"the {label} list needs scrolling to show its options"
+        newest = options.nth(6)
+        assert newest.is_visible() and "Spot the Spoof" in newest.inner_text().replace("\xa0", " ")
+        hint = page.locator(".widget-html", has_text="empty choice means all")
+        assert hint.count() >= 1, "no hint on how selection works"
         assert page.locator(".widget-dropdown:has(> label:text-is('Metric')) select").count()
 
         # Pick one campaign, as a user would; the kernel redraws into the Output widget.
         chosen = options.nth(1).get_attribute("value")
         campaigns.select_option(value=[chosen])
-        try:
-            page.wait_for_function(
-                f"() => ({CHART_JS})() && ({CHART_JS})() !== {json.dumps(first)}",
-                timeout=REDRAW_TIMEOUT_MS,
-            )
-        except Exception as exc:
-            page.screenshot(path=str(artifacts / "lab-failure.png"))
-            pytest.fail(f"the chart did not change after choosing {chosen!r} ({exc})")
-        assert campaigns.evaluate("s => [...s.selectedOptions].map(o => o.value)") == [chosen]
+        chart = _wait_for_new_chart(page, first, f"choosing {chosen!r}", artifacts)
+        assert _selected(campaigns) == [chosen]
+
+        # All selects every campaign, Clear selects none (which means all); each redraws.
+        _button_under(page, "Campaigns", "All").click()
         page.wait_for_function(
-            "() => { const imgs = [...document.querySelectorAll('.widget-output img')];"
-            " return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+            "s => s.selectedOptions.length === s.options.length",
+            arg=campaigns.element_handle(),
             timeout=REDRAW_TIMEOUT_MS,
         )
-        assert page.locator(".widget-output img").count() == 2
+        chart = _wait_for_new_chart(page, chart, "clicking All", artifacts)
+        _button_under(page, "Campaigns", "Clear").click()
+        page.wait_for_function(
+            "s => s.selectedOptions.length === 0",
+            arg=campaigns.element_handle(),
+            timeout=REDRAW_TIMEOUT_MS,
+        )
+        page.wait_for_function(
+            f"() => [...document.querySelectorAll({json.dumps(CHARTS)})].length === 2",
+            timeout=REDRAW_TIMEOUT_MS,
+        )
 
-        dashboard = page.locator(".jp-Cell").filter(has=page.locator(".widget-output img"))
+        dashboard = page.locator(".jp-Cell").filter(has=page.locator(CHARTS))
         dashboard.locator(".jp-OutputArea").first.screenshot(
             path=str(artifacts / "lab-dashboard.png")
         )
@@ -249,3 +317,51 @@ def test_dashboard_redraws_when_campaign_changes(
     assert _sha256(notebook) == before, f"{notebook} was modified by the test"
     if not had_checkpoints:
         assert not (NOTEBOOKS / ".ipynb_checkpoints").exists()
+
+
+@pytest.mark.timeout(240)
+def test_explorer_export_downloads_a_csv(
+    new_page, demo_store: Path, port: int, tmp_path: Path, artifacts: Path
+) -> None:
+    import pandas as pd
+
+    notebook = NOTEBOOKS / EXPLORER
+    before = _sha256(notebook)
+    with (
+        running_lab(tmp_path, demo_store, port) as lab,
+        notebook_page(new_page, lab, EXPLORER, artifacts, {"width": 1366, "height": 1600}) as (
+            page,
+            outside,
+        ),
+    ):
+        export = page.locator("button", has_text="Export selection").first
+        try:
+            export.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+        except Exception as exc:
+            page.screenshot(path=str(artifacts / "lab-failure.png"))
+            pytest.fail(f"the explorer did not render ({exc}):\n{lab.log_tail()}")
+        campaigns = _multi_select(page, "Campaigns")
+        chosen = campaigns.locator("option").nth(6).get_attribute("value")
+        campaigns.select_option(value=[chosen])
+        page.wait_for_function(
+            "s => s.selectedOptions.length === 1", arg=campaigns.element_handle()
+        )
+        export.click()
+        link = page.locator("a[download]").first
+        link.wait_for(state="visible", timeout=REDRAW_TIMEOUT_MS)
+        with page.expect_download(timeout=REDRAW_TIMEOUT_MS) as download_info:
+            link.click()
+        download = download_info.value
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        assert saved.name.startswith("awareness-selection-") and saved.suffix == ".csv"
+        text = saved.read_text(encoding="utf-8")
+        assert text.startswith("#"), "the download carries no provenance lines"
+        assert "fetched" in text.split("\n", 1)[0] or "snapshot" in text.lower()[:400]
+        frame = pd.read_csv(saved, comment="#")
+        assert {"campaign_id", "campaign_name"} <= set(frame.columns)
+        # ipywidgets' option values are the labels: the campaign's name.
+        assert len(frame) > 0 and set(frame["campaign_name"]) == {chosen}
+        assert frame["campaign_id"].nunique() == 1
+        assert not outside, f"JupyterLab requested non-loopback URLs: {outside}"
+    assert _sha256(notebook) == before, f"{notebook} was modified by the test"
