@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: test artefact -> README image
 IMAGES = {
+    "report-summary.png": "report-summary.png",
     "report-03_department_comparison.png": "report.png",
     "lab-dashboard.png": "lab-dashboard.png",
 }
