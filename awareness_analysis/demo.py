@@ -3,7 +3,9 @@ with the real client, so the demo exercises exactly the code a real tenant does.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from awareness_analysis.api.transport import MimecastClient
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.fakeapi.demo_org import DEMO_AS_OF, DEMO_SEED, build_demo_dataset
 from awareness_analysis.fakeapi.server import FakeCredentials, FakeMimecastServer
+
+log = logging.getLogger(__name__)
 
 #: When the demo organisation's data counts as fetched: noon UTC on its as-of day.
 DEMO_FETCHED_AT = datetime.combine(DEMO_AS_OF, time(12, 0), tzinfo=UTC)
@@ -57,10 +61,30 @@ def build_demo_store(
         )
 
 
+def _is_current_demo(store: SnapshotStore) -> bool:
+    """Whether ``store`` holds the demo as this version builds it (dated on its as-of day)."""
+    manifests = store.manifests()
+    expected = DEMO_FETCHED_AT.strftime("%Y-%m-%dT%H:%M:%S")
+    return bool(manifests) and str(manifests[-1].get("fetched_at", "")).startswith(expected)
+
+
 def ensure_demo_store(out: str | os.PathLike[str] | None = None) -> SnapshotStore:
-    """The demo store at ``out`` (default :func:`default_demo_store`), built first if empty."""
-    out = default_demo_store() if out is None else out
+    """The demo store at ``out`` (default :func:`default_demo_store`), built first if empty.
+
+    A demo store an earlier version built (dated on the day it was built, so nothing in it
+    reads as running) is rebuilt beside it and swapped in.
+    """
+    out = Path(default_demo_store() if out is None else out)
     store = SnapshotStore(out)
     if not store.exists():
         build_demo_store(out)
+    elif not _is_current_demo(store):
+        log.info("Rebuilding the demo store at %s (made by an earlier version)", out)
+        fresh = out.with_name(f".{out.name}.rebuild-{os.getpid()}")
+        shutil.rmtree(fresh, ignore_errors=True)
+        build_demo_store(fresh)
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        fresh.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
     return store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,3 +76,22 @@ def test_demo_newest_campaign_is_running() -> None:
     analysis = load_analysis(min_group_size=5)
     running = analysis.phases.loc[analysis.phases["running"], "campaign_name"].tolist()
     assert running == ["Spot the Spoof - October"]
+
+
+def test_a_demo_store_from_an_earlier_version_is_rebuilt(tmp_path: Path) -> None:
+    from awareness_analysis.data.store import SnapshotStore
+    from awareness_analysis.demo import DEMO_FETCHED_AT, build_demo_store, ensure_demo_store
+
+    out = tmp_path / "demo-store"
+    build_demo_store(out)
+    store = SnapshotStore(out)
+    # An earlier version dated the demo snapshot on the day it was built.
+    (manifest_path,) = list((out / "snapshots").glob("*/manifest.json"))
+    text = manifest_path.read_text()
+    manifest_path.write_text(text.replace("2026-11-01T12:00:00", "2026-11-30T09:00:00"))
+    assert not store.manifests()[-1]["fetched_at"].startswith("2026-11-01T12:00:00")
+    ensure_demo_store(out)
+    manifests = SnapshotStore(out).manifests()
+    assert len(manifests) == 1
+    assert manifests[0]["fetched_at"].startswith(DEMO_FETCHED_AT.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert [p.name for p in tmp_path.iterdir()] == ["demo-store"]  # nothing left beside it
