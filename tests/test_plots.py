@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import matplotlib
@@ -13,13 +15,24 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import PercentFormatter
 
+from awareness_analysis.analysis.engine import Engine
+from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.metrics import DEFINITIONS, funnel_limits
+from awareness_analysis.analysis.phases import (
+    RUNNING_DAYS,
+    annotate_campaigns,
+    campaign_phases,
+    question_label,
+)
+from awareness_analysis.data.frames import build_frames
+from awareness_analysis.fakeapi.demo_org import DEMO_AS_OF, synthetic_dataset
 from awareness_analysis.views import plots
 from awareness_analysis.views.plots import (
     NO_DATA_MESSAGE,
@@ -491,8 +504,8 @@ def test_funnel_has_limits_org_line_and_labels_outliers() -> None:
     (ax,) = _axes(fig)
     assert ax.get_xscale() == "log"  # sizes 20..2000 span more than 30x
     assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
-    assert ax.get_ylim() == (0.0, 1.0)
     assert sorted(_points(ax)) == [(20.0, 0.45), (40.0, 0.6), (1000.0, 0.8), (2000.0, 0.47)]
+    _assert_rate_axis_fits(ax)
 
     limits = _limit_lines(ax)
     assert set(limits) == {
@@ -606,3 +619,233 @@ def test_library_leaves_pyplot_and_backend_alone() -> None:
     source = Path(plots.__file__).read_text(encoding="utf-8")
     for forbidden in ("matplotlib.pyplot", "import pyplot", "matplotlib.use(", ".show("):
         assert forbidden not in source
+
+
+# --- fitted funnel axis ---------------------------------------------------------------------
+
+
+def _assert_rate_axis_fits(ax: Axes) -> None:
+    """The funnel's rate axis shows every point and control limit, within 0-100%."""
+    low, high = ax.get_ylim()
+    assert 0.0 <= low < high <= 1.0
+    shown = [y for _, y in _points(ax)]
+    for line in ax.lines:
+        values = np.asarray(line.get_ydata(), dtype=float)
+        shown.extend(values[np.isfinite(values)].tolist())
+    assert low <= min(shown) and max(shown) <= high
+    ticks = ax.get_yticks()
+    assert len(ticks) >= 3 and all(low - 1e-9 <= t <= high + 1e-9 for t in ticks)
+    assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
+
+
+def test_funnel_rate_axis_is_fitted_to_the_data_and_limits() -> None:
+    departments = [
+        (f"Department {i}", 400 + 10 * i, 900 + 40 * i, False, "as expected") for i in range(8)
+    ]
+    fig = plot_funnel(comparison_table(departments, org_rate=0.45))
+
+    (ax,) = _axes(fig)
+    _assert_rate_axis_fits(ax)
+    low, high = ax.get_ylim()
+    assert high - low < 0.3  # not the whole 0-100% scale, half of it empty
+    assert low > 0.2 and high < 0.7
+
+
+def test_funnel_rate_axis_stops_at_zero() -> None:
+    # small departments around a low organisation rate: the lower limits reach 0%
+    comparison = comparison_table(
+        [("A", 1, 12, False, "as expected"), ("B", 40, 400, False, "as expected")],
+        org_rate=0.08,
+    )
+    (ax,) = _axes(plot_funnel(comparison))
+    _assert_rate_axis_fits(ax)
+    assert ax.get_ylim()[0] == 0.0
+
+
+# --- running campaigns and module titles ----------------------------------------------------
+
+
+def _with_phases(table: pd.DataFrame, running: dict[str, float]) -> pd.DataFrame:
+    """``table`` with the columns annotate_campaigns adds: running campaign id -> days."""
+    out = table.copy()
+    ids = out["campaign_id"].astype(str)
+    out["running"] = ids.isin(running).to_numpy()
+    out["days_since_launch"] = ids.map(lambda c: running.get(c, 200.0)).astype(float).to_numpy()
+    return out
+
+
+def test_campaign_rates_draw_a_running_campaign_as_running() -> None:
+    rates = campaign_table(
+        [("c1", "Phishing Basics", 200, 150, 120, 120, 72), ("c2", "New Module", 150, 30, 9, 9, 3)]
+    )
+    fig = plot_campaign_rates(_with_phases(rates, {"c2": 12.0}))
+
+    axes = _axes(fig)
+    ticks = _tick_labels(axes[0])
+    assert "running \u00b7 12 days" in ticks[1] and "New Module" in ticks[1]
+    assert "running" not in ticks[0]
+    for ax in axes:
+        lines = {str(ln.get_gid()): ln for ln in _point_lines(ax)}
+        assert list(lines["points-running"].get_ydata()) == [1.0]
+        assert list(lines["points"].get_ydata()) == [0.0]
+        # hollow: a white face inside the metric's colour, unlike the completed campaign's dot
+        assert lines["points-running"].get_markerfacecolor() == "white"
+        assert lines["points"].get_markerfacecolor() == lines["points"].get_color()
+    footnote = _footnote(fig)
+    assert f"Running: launched under {RUNNING_DAYS} days before the data was fetched" in footnote
+    assert "rates will still rise" in footnote
+
+
+def test_campaign_rates_without_running_campaigns_say_nothing_of_them() -> None:
+    rates = campaign_table([("c1", "Phishing Basics", 200, 150, 120, 120, 72)])
+    for table in (rates, _with_phases(rates, {})):
+        fig = plot_campaign_rates(table)
+        assert "Running" not in _footnote(fig)
+        assert "running" not in _tick_labels(_axes(fig)[0])[0]
+        assert all(ln.get_gid() == "points" for ax in _axes(fig) for ln in _point_lines(ax))
+
+
+def _with_modules(table: pd.DataFrame, modules: dict[str, str]) -> pd.DataFrame:
+    out = table.copy()
+    out["module_title"] = out["campaign_id"].astype(str).map(modules).to_numpy()
+    return out
+
+
+ACCURACY_ROWS = [
+    ("c1", "Phishing Basics", 1, 80, 20, 10),
+    ("c1", "Phishing Basics", 2, 45, 45, 20),
+    ("c2", "Password Hygiene", 1, 30, 10, 0),
+]
+
+
+def test_question_accuracy_names_questions_by_number_and_module() -> None:
+    one = accuracy_table(ACCURACY_ROWS[:2])
+    fig = plot_question_accuracy(_with_modules(one, {"c1": "Spot the Spoof"}))
+    titles = [_flat(ax.get_title(loc="left")) for ax in _axes(fig)]
+    assert titles == [question_label(1, "Spot the Spoof"), question_label(2, "Spot the Spoof")]
+    assert titles[0] == "Q1 \u00b7 Spot the Spoof"
+
+
+def test_question_accuracy_with_several_modules_names_each_under_its_campaign() -> None:
+    accuracy = accuracy_table(ACCURACY_ROWS)
+    fig = plot_question_accuracy(
+        _with_modules(accuracy, {"c1": "Spot the Spoof", "c2": "Password Hygiene module"})
+    )
+    axes = _axes(fig)
+    assert [ax.get_title(loc="left") for ax in axes] == [question_label(1, ""), "Q2"]
+    ticks = [_flat(t) for t in _tick_labels(axes[0])]
+    assert ticks[0].startswith("Phishing Basics Spot the Spoof")
+    assert ticks[1].startswith("Password Hygiene Password Hygiene module")
+    assert "n=100" in ticks[0]  # the row still counts who answered question 1
+    assert "module" in _footnote(fig)
+
+
+# --- every chart: text size and layout ------------------------------------------------------
+
+
+def _demo_tables() -> dict[str, pd.DataFrame]:
+    """Rate tables of the synthetic organisation through the analysis engine, as dashboards
+    see them: campaigns annotated with their phase and module, a department suppressed."""
+    dataset = synthetic_dataset(n_users=300, n_campaigns=6)
+    frames = build_frames(dataset.campaigns, dataset.users)
+    engine = Engine(frames.users, frames.answers)
+    phases = campaign_phases(frames.campaigns, datetime.combine(DEMO_AS_OF, time(), UTC))
+    view = engine.view(Selection(), 35)  # some of the 10 departments have fewer than 35 people
+    comparison = view.department_comparison("completion")
+    one_campaign = engine.view(Selection(campaign_ids=(str(phases["campaign_id"].iloc[-1]),)), 5)
+    return {
+        "campaigns": annotate_campaigns(view.campaign_rates(), phases),
+        "accuracy": annotate_campaigns(view.question_accuracy(), phases),
+        "accuracy of one campaign": annotate_campaigns(one_campaign.question_accuracy(), phases),
+        "comparison": comparison,
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_tables() -> dict[str, pd.DataFrame]:
+    return _demo_tables()
+
+
+def _every_chart(demo: dict[str, pd.DataFrame]) -> Iterator[tuple[str, Figure]]:
+    comparison = comparison_table(DEPARTMENTS, org_rate=0.5, k=5)
+    suppressed_campaigns = campaign_table(
+        [("c1", "Phishing Basics", 200, 150, 120, 120, 72), ("c2", "Tiny", None, 0, 0, None, 0)],
+        k=5,
+    )
+    suppressed_accuracy = accuracy_table(
+        [("c1", "Phishing Basics", q, 40, 10, 0) for q in (1, 2, 3, 4)]
+        + [("c2", LONG_NAME, q, None, None, 0) for q in (1, 2, 3, 4)],
+        k=5,
+    )
+    yield "demo campaigns", plot_campaign_rates(demo["campaigns"], SELECTION)
+    yield "demo accuracy", plot_question_accuracy(demo["accuracy"], SELECTION)
+    yield "demo accuracy, one", plot_question_accuracy(demo["accuracy of one campaign"])
+    yield "demo intervals", plot_department_intervals(demo["comparison"], SELECTION)
+    yield "demo funnel", plot_funnel(demo["comparison"], SELECTION)
+    yield "suppressed campaigns", plot_campaign_rates(suppressed_campaigns, SELECTION)
+    yield "suppressed accuracy", plot_question_accuracy(suppressed_accuracy, SELECTION)
+    yield "suppressed intervals", plot_department_intervals(comparison, SELECTION)
+    yield "suppressed funnel", plot_funnel(comparison, SELECTION)
+    # the organisation line near an edge: its label must not run off the figure
+    for org_rate in (0.01, 0.99):
+        edge = comparison_table(DEPARTMENTS, org_rate=org_rate, k=5)
+        yield f"intervals, organisation at {org_rate:.0%}", plot_department_intervals(edge)
+    yield "empty campaigns", plot_campaign_rates(campaign_table([]), SELECTION)
+    yield "empty accuracy", plot_question_accuracy(accuracy_table([]), SELECTION)
+    yield "empty intervals", plot_department_intervals(comparison_table([], 0.5), SELECTION)
+    yield "empty funnel", plot_funnel(comparison_table([], 0.5), SELECTION)
+
+
+def _drawn_texts(fig: Figure) -> list[tuple[Text, tuple[float, float, float, float]]]:
+    """Every visible, non-empty text after an SVG draw, with its extent in points (the SVG
+    backend's text metrics: what a browser lays out)."""
+    dpi = fig.dpi
+    fig.dpi = 72
+    try:
+        width, height = fig.get_size_inches() * 72
+        renderer = RendererSVG(width, height, io.StringIO())
+        fig.draw(renderer)  # tick labels get their text and place when drawn
+        found = []
+        for text in fig.findobj(Text):
+            if text.get_visible() and text.get_text().strip():
+                box = text.get_window_extent(renderer)
+                found.append((text, (box.x0, box.y0, box.x1, box.y1)))
+        return found
+    finally:
+        fig.dpi = dpi
+
+
+def test_every_text_is_at_least_8_5_points(demo_tables: dict[str, pd.DataFrame]) -> None:
+    # Reports show charts at natural size: 10 in = 960 CSS px, so 8.5 pt is 11.3 px.
+    assert plots.MIN_TEXT_SIZE == 8.5
+    for name, fig in _every_chart(demo_tables):
+        texts = _drawn_texts(fig)
+        assert len(texts) >= 3, name
+        small = [(t.get_text(), t.get_fontsize()) for t, _ in texts if t.get_fontsize() < 8.5]
+        assert small == [], name
+
+
+def test_every_text_stays_inside_the_figure(demo_tables: dict[str, pd.DataFrame]) -> None:
+    # Layout is computed from text metrics (no layout engine): nothing may be cut off.
+    for name, fig in _every_chart(demo_tables):
+        width, height = fig.get_size_inches() * 72
+        for text, (x0, y0, x1, y1) in _drawn_texts(fig):
+            where = f"{name}: {text.get_text()!r}"
+            assert x0 >= -0.5 and x1 <= width + 0.5, where
+            assert y0 >= -0.5 and y1 <= height + 0.5, where
+
+
+def test_panels_and_their_tick_labels_do_not_overlap(demo_tables: dict[str, pd.DataFrame]) -> None:
+    for name, fig in _every_chart(demo_tables):
+        axes = sorted(_axes(fig), key=lambda ax: ax.get_position().x0)
+        for left, right in itertools.pairwise(axes):
+            assert left.get_position().x1 < right.get_position().x0, name
+        texts = dict((id(t), box) for t, box in _drawn_texts(fig))
+        for left, right in itertools.pairwise(axes):
+            edge = right.get_position().x0 * fig.get_figwidth() * 72
+            labels = [texts[id(t)] for t in right.get_yticklabels() if id(t) in texts]
+            assert all(x1 <= edge for _, _, x1, _ in labels), name
+            # the panel on the left keeps its value labels left of these tick labels
+            values = [texts[id(t)] for t in _texts(left, "value") if id(t) in texts]
+            start = min((x0 for x0, _, _, _ in labels), default=edge)
+            assert all(x1 <= start + 0.5 for _, _, x1, _ in values), name

@@ -10,22 +10,40 @@ suppression are named as suppressed instead of vanishing, and an empty table giv
 that says so.
 
 Rates are fractions (0-1) in the tables and shown as percent (0-100%) on the axes.
+
+Layout is computed here, once, from text metrics (no layout engine): each chart knows its tick
+labels, titles and footnotes before it places its axes, so it measures them (widths cached
+across redraws, see :func:`_line_width`) and puts the axes where they fit. A layout engine
+would measure every text again on several passes per draw, and make ``savefig`` draw twice; a
+dashboard redrawing on every filter change cannot afford that. No text is smaller than
+:data:`MIN_TEXT_SIZE` points, so a report page shown at its natural width (10 in = 960 CSS px)
+has no text under 11 px.
+
+A dashboard may hand its last figure back (``figure=``): when the new table has the same panels,
+the chart is drawn into it by the same code, keeping its axes and ticks, which are most of what
+a chart costs to make (tests/test_render.py checks the result is byte for byte a new figure's).
 """
 
 from __future__ import annotations
 
 import math
 import textwrap
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
+from matplotlib.textpath import TextToPath
 from matplotlib.ticker import PercentFormatter
+from matplotlib.transforms import ScaledTranslation
 
 from awareness_analysis.analysis.metrics import (
     BASELINE_NOTE,
@@ -33,6 +51,7 @@ from awareness_analysis.analysis.metrics import (
     DEFINITIONS,
     SIGNIFICANCE_NOTE,
 )
+from awareness_analysis.analysis.phases import RUNNING_DAYS, question_label
 from awareness_analysis.analysis.stats import funnel_limits
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL, UNIT_PEOPLE
 
@@ -40,9 +59,11 @@ __all__ = [
     "DIRECTION_COLOURS",
     "FIGURE_WIDTH",
     "METRIC_COLOURS",
+    "MIN_TEXT_SIZE",
     "NEUTRAL",
     "NO_DATA_MESSAGE",
     "PALETTE",
+    "RUNNING_NOTE",
     "plot_campaign_rates",
     "plot_department_intervals",
     "plot_funnel",
@@ -82,18 +103,97 @@ FIGURE_WIDTH = 10.0
 NO_DATA_MESSAGE = "No data for this selection"
 CAMPAIGN_METRICS = ("acknowledgement", "completion", "all_correct")
 FUNNEL_CONFIDENCES = (0.95, 0.998)
+#: Footnote of a campaign chart with running campaigns: their low rates are progress.
+RUNNING_NOTE = (
+    f"Running: launched under {RUNNING_DAYS} days before the data was fetched; rates will "
+    "still rise. Hollow dots: running campaigns."
+)
 
+#: Smallest text on any chart, in points: a report shows charts at their natural size
+#: (FIGURE_WIDTH 10 in = 720 pt = 960 CSS px, 1 pt = 4/3 px), so 8.5 pt is 11.3 px.
+MIN_TEXT_SIZE = 8.5
 _TITLE_SIZE = 12.0
-_FOOTNOTE_SIZE = 7.5
-_TICK_SIZE = 8.5
-_NOTE_SIZE = 8.0
+_PANEL_TITLE_SIZE = 10.0
+_AXIS_LABEL_SIZE = 9.0
+_TICK_SIZE = 9.0
+_NOTE_SIZE = MIN_TEXT_SIZE  # values, status texts, legends, outlier labels
+_FOOTNOTE_SIZE = MIN_TEXT_SIZE
+_MESSAGE_SIZE = 13.0
 _LABEL_WRAP = 34  # characters per line of a campaign or department tick label
 _COMBINED_LABEL = SUPPRESSED_LABEL
 _LOG_SPAN = 30.0  # department sizes spanning more than this factor get a log n axis
 # Panel titles sit at the top of their axes. Automatic placement would put them there too
-# (nothing is drawn above these axes), but it measures every tick label again on each layout
-# pass and draw; a fixed position draws the same pixels in less time.
+# (nothing is drawn above these axes), but it measures every tick label again on each draw;
+# a fixed position draws the same pixels in less time.
 _TITLE_Y = 1.0
+
+# Layout, in points (1/72 in).
+_WIDTH_PT = FIGURE_WIDTH * 72
+_EDGE = 7.2  # space kept free at the figure's edges
+_GAP = 8.0  # between stacked blocks: title, panels, footnote
+_TICK_PAD = 3.5  # matplotlib's default distance from a tick to its label
+_TICK_LENGTH = 3.5  # matplotlib's default major tick length
+_TITLE_PAD = 6.0  # matplotlib's default distance from an axes' top to its title
+_LABEL_PAD = 4.0  # matplotlib's default distance from tick labels to the axis label
+_LINE_SPACING = 1.2  # of multi-line text, in font sizes (DejaVu Sans at 'normal' spacing)
+
+
+# --- text metrics ---------------------------------------------------------------------------
+
+_TEXT_TO_PATH = TextToPath()
+# The rcParams that decide which font a FontProperties resolves to (those findfont keys its
+# own cache on).
+_FONT_RC = ("font.family", "font.serif", "font.sans-serif", "font.cursive", "font.fantasy",
+            "font.monospace")  # fmt: skip
+
+
+@lru_cache(maxsize=32_768)
+def _measured_width(line: str, size: float, weight: str, style: str, fonts: str) -> float:
+    prop = FontProperties(size=size, weight=weight, style=style)
+    width, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(line, prop, ismath=False)
+    return float(width)
+
+
+def _line_width(line: str, size: float, weight: str = "normal", style: str = "normal") -> float:
+    """Width in points of one line of text, as the SVG backend measures it.
+
+    Cached for the life of the process: matplotlib caches text metrics only per renderer, and
+    every redraw makes a new one, while dashboards show the same labels redraw after redraw.
+    The font settings are part of the key, so changing rcParams cannot serve stale widths.
+    """
+    if not line:
+        return 0.0
+    fonts = repr([matplotlib.rcParams[key] for key in _FONT_RC])
+    return _measured_width(line, float(size), weight, style, fonts)
+
+
+def _text_width(text: str, size: float, weight: str = "normal", style: str = "normal") -> float:
+    return max(_line_width(line, size, weight, style) for line in text.split("\n"))
+
+
+def _text_height(text: str, size: float) -> float:
+    lines = text.count("\n") + 1
+    return size if lines == 1 else size * _LINE_SPACING * lines
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
+
+
+def _chars_per_line(width_pt: float, fontsize: float) -> int:
+    # A first guess only (an average glyph is a little over half an em wide in DejaVu Sans);
+    # _wrap_to measures the lines and narrows until they fit.
+    return max(8, int(width_pt / (fontsize * 0.53)))
+
+
+def _wrap_to(text: str, width_pt: float, size: float, style: str = "normal") -> str:
+    """``text`` word-wrapped to lines that measure at most ``width_pt`` points."""
+    chars = _chars_per_line(width_pt, size)
+    while True:
+        wrapped = _wrap(text, chars)
+        if chars <= 8 or _text_width(wrapped, size, style=style) <= width_pt:
+            return wrapped
+        chars -= max(1, chars // 12)
 
 
 # --- shared pieces --------------------------------------------------------------------------
@@ -200,15 +300,6 @@ def _pooled(rows: Iterable[_Row]) -> bool:
     return any(not math.isnan(r.people) and r.people < r.n for r in rows)
 
 
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
-
-
-def _chars_per_line(width_in: float, fontsize: float) -> int:
-    # An average glyph is a little over half an em wide in DejaVu Sans.
-    return max(20, int(width_in * 72 / (fontsize * 0.53)))
-
-
 def _definitions(metrics: Iterable[str]) -> list[str]:
     return [DEFINITIONS[m].text() for m in metrics if m in DEFINITIONS]
 
@@ -218,33 +309,73 @@ def _metric_label(metric: str) -> str:
     return definition.label if definition is not None else metric.replace("_", " ").capitalize()
 
 
-def _new_figure(height: float) -> Figure:
-    return Figure(figsize=(FIGURE_WIDTH, height), layout="constrained")
+# --- page layout ----------------------------------------------------------------------------
 
 
-def _footnote_height(paragraphs: Sequence[str]) -> tuple[str, float]:
-    width = _chars_per_line(FIGURE_WIDTH - 0.3, _FOOTNOTE_SIZE)
-    text = "\n".join(_wrap(p, width) for p in paragraphs if p)
-    lines = text.count("\n") + 1 if text else 0
-    return text, (lines * _FOOTNOTE_SIZE * 1.3 + 10) / 72
+@dataclass(frozen=True)
+class _Chrome:
+    """A chart's title block and footnote, wrapped to the figure's width and measured.
+
+    ``top`` and ``bottom`` (points) are what they take from the figure's top and bottom edge,
+    gaps included; the chart's body goes between.
+    """
+
+    heading: str
+    footnote: str
+    top: float
+    bottom: float
 
 
-def _finish(fig: Figure, title: str, selection_text: str, footnotes: Sequence[str]) -> Figure:
-    """Title with the selection in force; footnote with definitions in space reserved below."""
-    width = _chars_per_line(FIGURE_WIDTH - 0.5, _TITLE_SIZE)
+def _chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> _Chrome:
+    """Title with the selection in force; footnote with definitions, both measured."""
+    width = _WIDTH_PT - 2 * _EDGE
     heading = title
     if selection_text.strip():
-        heading += "\n" + _wrap(selection_text.strip(), width)
-    fig.suptitle(heading, fontsize=_TITLE_SIZE, x=0.01, ha="left")
-    text, height = _footnote_height(footnotes)
-    if text:
-        bottom = min(0.45, height / fig.get_figheight())
-        # constrained layout ignores figure texts, so keep the axes out of the footnote's band
-        fig.get_layout_engine().set(rect=(0.0, bottom, 1.0, 1.0 - bottom))
+        heading += "\n" + _wrap_to(selection_text.strip(), width, _TITLE_SIZE)
+    footnote = "\n".join(_wrap_to(p, width, _FOOTNOTE_SIZE) for p in footnotes if p)
+    top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
+    bottom = _EDGE + (_text_height(footnote, _FOOTNOTE_SIZE) + _GAP if footnote else 0.0)
+    return _Chrome(heading, footnote, top, bottom)
+
+
+# The chart and number of axes of each figure made here, so a figure handed back for reuse is
+# reused only for the same chart with the same panels (weak: a figure dropped is forgotten).
+_MADE: weakref.WeakKeyDictionary[Figure, tuple[str, int]] = weakref.WeakKeyDictionary()
+# Figure texts a chart adds besides its title: taken out before a figure is reused.
+_FIGURE_TEXTS = ("footnote", "no-data")
+
+
+def _new_figure(
+    chrome: _Chrome, body: float, chart: str, n_axes: int, reuse: Figure | None = None
+) -> Figure:
+    """A figure ``body`` points tall between its title block and footnote (no layout engine:
+    the plot functions place their axes themselves, see the module docstring).
+
+    ``reuse``, a figure made here for the same chart with ``n_axes`` axes, is emptied and
+    returned instead of a new one: its axes and their ticks stay (making those is most of the
+    cost of a chart), everything drawn into them goes, and the caller draws as into a new one.
+    """
+    height = chrome.top + body + chrome.bottom
+    if reuse is not None and _MADE.get(reuse) == (chart, n_axes):
+        fig = reuse
+        _empty(fig)
+        fig.set_size_inches(FIGURE_WIDTH, height / 72)
+    else:
+        fig = Figure(figsize=(FIGURE_WIDTH, height / 72))
+        _MADE[fig] = (chart, n_axes)
+    fig.suptitle(
+        chrome.heading,
+        fontsize=_TITLE_SIZE,
+        x=_EDGE / _WIDTH_PT,
+        y=1.0 - _EDGE / height,
+        ha="left",
+        va="top",
+    )
+    if chrome.footnote:
         fig.text(
-            0.01,
-            0.01,
-            text,
+            _EDGE / _WIDTH_PT,
+            _EDGE / height,
+            chrome.footnote,
             ha="left",
             va="bottom",
             fontsize=_FOOTNOTE_SIZE,
@@ -254,44 +385,104 @@ def _finish(fig: Figure, title: str, selection_text: str, footnotes: Sequence[st
     return fig
 
 
-def _empty_figure(title: str, selection_text: str, footnotes: Sequence[str]) -> Figure:
-    _, foot = _footnote_height(footnotes)
-    fig = _new_figure(2.6 + foot)
-    ax = fig.add_subplot()
-    ax.set_axis_off()
-    ax.text(
+def _empty(fig: Figure) -> None:
+    """Take a figure made here back to its frame: axes, ticks and styles stay; the artists
+    drawn into the axes, legends and the footnote go (the title is set again)."""
+    for ax in fig.axes:
+        for artist in (*ax.lines, *ax.collections, *ax.texts, *ax.patches):
+            artist.remove()
+        ax.containers.clear()
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+    for text in [t for t in fig.texts if t.get_gid() in _FIGURE_TEXTS]:
+        text.remove()
+
+
+def _add_axes(
+    fig: Figure, left: float, bottom: float, width: float, height: float, index: int = 0
+) -> Axes:
+    """The figure's ``index``-th axes (a new one unless the figure is reused) at a rectangle
+    given in points from the figure's bottom-left corner."""
+    fig_height = fig.get_figheight() * 72
+    rect = (left / _WIDTH_PT, bottom / fig_height, width / _WIDTH_PT, height / fig_height)
+    if index < len(fig.axes):
+        ax = fig.axes[index]
+        ax.set_position(rect)
+        return ax
+    return fig.add_axes(rect)
+
+
+def _fixed_label_positions(ax: Axes, x: bool = True, y: bool = True) -> None:
+    """Skip matplotlib's search for an axis label position where the axis has no label.
+
+    On every draw it measures all tick labels of the axis to move the label clear of them:
+    wasted work for the empty labels of the dot plots.
+    """
+    if x:
+        ax.xaxis.set_label_coords(0.5, 0.0)
+    if y:
+        ax.yaxis.set_label_coords(0.0, 0.5)
+
+
+def _x_ticks_height(size: float = _TICK_SIZE) -> float:
+    """Points below an axes taken by its x ticks and their labels."""
+    return _TICK_LENGTH + _TICK_PAD + size + 2.0
+
+
+def _percent_overhang() -> float:
+    """How far the "100%" (or "0%") x tick label reaches past its axes' edge, in points."""
+    return _line_width("100%", _TICK_SIZE) / 2
+
+
+def _empty_figure(
+    title: str, selection_text: str, footnotes: Sequence[str], chart: str, reuse: Figure | None
+) -> Figure:
+    chrome = _chrome(title, selection_text, footnotes)
+    body = 2.6 * 72
+    fig = _new_figure(chrome, body, f"{chart} (no data)", 0, reuse)
+    height = fig.get_figheight() * 72
+    fig.text(
         0.5,
-        0.5,
+        (chrome.bottom + body / 2) / height,
         NO_DATA_MESSAGE,
         ha="center",
         va="center",
-        fontsize=13,
+        fontsize=_MESSAGE_SIZE,
         color=NEUTRAL,
-        transform=ax.transAxes,
         gid="no-data",
     )
-    return _finish(fig, title, selection_text, footnotes)
+    return fig
 
 
 def _percent_axis(ax: Axes, axis: str = "x", ticks: int = 6) -> None:
+    # Rate dot plots keep the whole 0-100% scale: panels and charts side by side stay
+    # comparable, and a rate's distance from 100% reads as the share still to go. (The funnel
+    # plot fits its rate axis to the data instead; see _fit_rate_axis.)
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    # Tick styles before the ticks: each new tick is made with them, not restyled after.
+    ax.grid(axis=axis, which="both", color="#E2E2E2", linewidth=0.6)
+    ax.set_axisbelow(True)
     if axis == "x":
         ax.set_xlim(0.0, 1.0)
         ax.set_xticks(np.linspace(0, 1, ticks))
         if ticks == 3:  # narrow panels: label 0/50/100% but keep the quarter gridlines
             ax.set_xticks([0.25, 0.75], minor=True)
+        elif len(ax.xaxis.get_minorticklocs()):  # a reused figure's narrow panel
+            ax.set_xticks([], minor=True)
     else:
         ax.set_ylim(0.0, 1.0)
         ax.set_yticks(np.linspace(0, 1, ticks))
-    ax.grid(axis=axis, which="both", color="#E2E2E2", linewidth=0.6)
-    ax.set_axisbelow(True)
 
 
 def _row_axis(ax: Axes, count: int) -> None:
-    """Rows 0..count-1 top to bottom, without the frame lines a dot plot does not need."""
+    """Rows 0..count-1 top to bottom, without the frame lines a dot plot does not need.
+
+    Call before setting ticks, so each tick is made in this style rather than restyled.
+    """
     ax.set_ylim(count - 0.5, -0.5)
-    ax.tick_params(axis="y", length=0, labelsize=_TICK_SIZE)
+    ax.tick_params(axis="y", left=False, labelsize=_TICK_SIZE)  # labels without tick marks
     ax.tick_params(axis="x", labelsize=_TICK_SIZE)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
@@ -304,12 +495,15 @@ def _interval_dots(
     colour: str,
     marker: str = "o",
     gid: str = "points",
+    hollow: bool = False,
 ) -> None:
     if not rows:
         return
     rates = np.array([r.rate for r in rows])
     low = np.clip(rates - np.array([r.ci_low for r in rows]), 0, None)
     high = np.clip(np.array([r.ci_high for r in rows]) - rates, 0, None)
+    # Hollow (white-filled, so the interval line does not show through): still running.
+    style = {"markerfacecolor": "white", "markeredgewidth": 1.5} if hollow else {}
     container = ax.errorbar(
         rates,
         list(y),
@@ -320,6 +514,7 @@ def _interval_dots(
         elinewidth=1.6,
         capsize=0,
         zorder=3,
+        **style,
     )
     container.lines[0].set_gid(gid)
     container.lines[0].set_clip_on(False)  # a dot at exactly 0% or 100% stays whole
@@ -330,27 +525,39 @@ def _value_label(
 ) -> None:
     """Write ``text`` beside the interval, on a side where it fits inside the 0-100% panel.
 
-    ``panel_width`` (inches, approximate) converts the text's width into a share of the axis.
+    ``panel_width`` (points) converts the text's measured width into a share of the axis.
+    When neither side has room the text sits just above the dot, kept inside the panel.
     """
     low = row.ci_low if not math.isnan(row.ci_low) else row.rate
     high = row.ci_high if not math.isnan(row.ci_high) else row.rate
-    needed = (len(text) * _NOTE_SIZE * 0.6 + 8) / 72 / panel_width
-    kwargs: dict[str, Any] = {
-        "va": "center",
-        "fontsize": _NOTE_SIZE,
-        "color": colour,
-        "textcoords": "offset points",
-        "gid": "value",
-    }
-    if 1.0 - high >= needed or (low < needed and 1.0 - high >= low):
-        ax.annotate(text, (high, y), xytext=(5, 0), ha="left", annotation_clip=False, **kwargs)
+    width = _line_width(text, _NOTE_SIZE)
+    needed = (width + 7) / panel_width
+    # Text offset by points from a data position: what annotate(textcoords="offset points")
+    # draws, as a plain Text, which is cheaper to make and to draw.
+    if 1.0 - high >= needed:
+        x, dx, dy, ha = high, 5.0, 0.0, "left"
     elif low >= needed:
-        ax.annotate(text, (low, y), xytext=(-5, 0), ha="right", **kwargs)
+        x, dx, dy, ha = low, -5.0, 0.0, "right"
     else:  # a wide interval leaves no room on either side: sit just above the dot
-        ax.annotate(text, (row.rate, y), xytext=(0, 5), ha="center", **kwargs | {"va": "bottom"})
+        share = width / panel_width
+        left = min(max(row.rate - share / 2, 0.0), max(0.0, 1.0 - share))
+        x, dx, dy, ha = row.rate, (left + share / 2 - row.rate) * panel_width, 5.0, "center"
+    ax.text(
+        x,
+        y,
+        text,
+        transform=ax.transData + ScaledTranslation(dx / 72, dy / 72, ax.figure.dpi_scale_trans),
+        ha=ha,
+        va="center" if dy == 0 else "bottom",
+        fontsize=_NOTE_SIZE,
+        color=colour,
+        gid="value",
+    )
 
 
-def _status_text(ax: Axes, y: float, text: str, gid: str) -> None:
+def _status_text(ax: Axes, y: float, text: str, gid: str, panel_width: float) -> None:
+    # Narrow panels (many questions) break the text rather than run into the next panel.
+    text = _wrap_to(text, panel_width * 0.97, _NOTE_SIZE, style="italic")
     ax.text(
         0.01, y, text, ha="left", va="center", fontsize=_NOTE_SIZE, color=NEUTRAL,
         style="italic", gid=gid,
@@ -377,19 +584,86 @@ def _campaign_keys(table: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     return order, display
 
 
+def _campaign_column(table: pd.DataFrame, keys: Sequence[str], column: str) -> dict[str, Any]:
+    """Each campaign's value of a per-campaign column (its first row's), or {} without it."""
+    if column not in table:
+        return {}
+    values: dict[str, Any] = {}
+    for key, value in zip(keys, table[column].tolist(), strict=True):
+        values.setdefault(key, value)
+    return values
+
+
 def _rows_height(labels: Sequence[str], per_line: float = 0.19, minimum: float = 0.34) -> float:
+    """Inches of the rows of a dot plot: each at least ``minimum``, taller for wrapped labels."""
     return sum(max(minimum, 0.12 + per_line * (label.count("\n") + 1)) for label in labels)
+
+
+def _panel_columns(tick_widths: Sequence[float]) -> tuple[list[float], float, list[float]]:
+    """Side-by-side 0-100% panels sharing rows: each panel's y tick labels (``tick_widths``,
+    points; 0 for a panel without them) fit left of it, and no panel's "100%" meets the next
+    one's "0%". Returns each panel's left edge, the panel width, and the room after each panel
+    (up to the next one, or the figure's edge), all in points."""
+    overhang = _percent_overhang()
+    # a little more than the tick pad, so a value label at a panel's right end stays clear of
+    # the next panel's tick labels
+    lefts = [w + _TICK_PAD + 8.0 if w else 0.0 for w in tick_widths]
+    gaps = [max(lefts[i + 1], 2 * overhang + 12.0) for i in range(len(lefts) - 1)]
+    start = _EDGE + lefts[0]
+    width = (_WIDTH_PT - start - sum(gaps) - _EDGE - overhang) / len(lefts)
+    xs = [start + i * width + sum(gaps[:i]) for i in range(len(lefts))]
+    return xs, width, [*gaps, overhang]
+
+
+def _add_panels(
+    fig: Figure, xs: Sequence[float], width: float, bottom: float, height: float
+) -> list[Axes]:
+    axes = []
+    for index, x in enumerate(xs):
+        ax = _add_axes(fig, x, bottom, width, height, index)
+        _fixed_label_positions(ax)
+        axes.append(ax)
+    return axes
+
+
+def _running_days(table: pd.DataFrame, keys: Sequence[str]) -> dict[str, float]:
+    """Days since launch (NaN when unknown) of each running campaign; {} without the
+    ``running`` column (see :func:`awareness_analysis.analysis.phases.annotate_campaigns`)."""
+    flags = _campaign_column(table, keys, "running")
+    days = _campaign_column(table, keys, "days_since_launch")
+    running = {}
+    for key, flag in flags.items():
+        if flag is not None and not pd.isna(flag) and bool(flag):
+            value = days.get(key)
+            running[key] = math.nan if value is None or pd.isna(value) else float(value)
+    return running
+
+
+def _running_text(days: float) -> str:
+    if math.isnan(days):
+        return "running"
+    whole = int(days)
+    return f"running \u00b7 {whole} day{'' if whole == 1 else 's'}"
 
 
 # --- campaign rates -------------------------------------------------------------------------
 
 
-def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure:
+def plot_campaign_rates(
+    rates: pd.DataFrame, selection_text: str = "", *, figure: Figure | None = None
+) -> Figure:
     """Acknowledgement, completion and all-correct rate by campaign, one panel per metric.
 
     Dots are rates with 95% Wilson intervals; tick labels carry each campaign's people sent,
     and a rate whose n differs from that (all-correct counts only those who answered) prints
-    its own count beside the value.
+    its own count beside the value. With a boolean ``running`` column (and
+    ``days_since_launch``), running campaigns get hollow dots and "running · 12 days" in their
+    label, so a low completion reads as progress rather than failure.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    in place and returned when it has the same panels: the same chart, much quicker, as its
+    axes and ticks are kept and only what is drawn in them is replaced. Otherwise a new figure
+    is returned. Pass only a figure that nothing else still shows or keeps.
     """
     title = "Campaign rates"
     present = [] if rates.empty else list(dict.fromkeys(rates["metric"].astype(str)))
@@ -398,7 +672,7 @@ def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
     ]
     notes = _definitions(metrics or CAMPAIGN_METRICS)
     if rates.empty:
-        return _empty_figure(title, selection_text, notes)
+        return _empty_figure(title, selection_text, notes, "campaign rates", figure)
 
     order, display = _campaign_keys(rates)
     keys = (
@@ -407,6 +681,7 @@ def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
     by_metric: dict[str, dict[str, _Row]] = {m: {} for m in metrics}
     for key, metric, row in zip(keys, rates["metric"].astype(str), _rows(rates, keys), strict=True):
         by_metric[metric][key] = row
+    running = _running_days(rates, keys)
 
     # n in the tick label is users sent, read off the first metric that counts every user.
     base = next((m for m in ("acknowledgement", "completion") if m in by_metric), metrics[0])
@@ -414,60 +689,99 @@ def plot_campaign_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
     for key in order:
         row = by_metric[base].get(key)
         n_part = f" ({_n_text(row, rates)})" if row is not None else ""
-        labels.append(_wrap(display[key] + n_part, _LABEL_WRAP - 6))
+        label = _wrap(display[key] + n_part, _LABEL_WRAP - 6)
+        if key in running:
+            label += "\n" + _running_text(running[key])
+        labels.append(label)
 
-    fig = _new_figure(1.6 + _rows_height(labels) + _footnote_height(notes)[1])
-    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-    panel_width = (FIGURE_WIDTH - 2.8) / len(metrics)
-    suppressed_text = _suppressed_text(rates)
-    for ax, metric in zip(axes, metrics, strict=True):
-        rows = by_metric[metric]
-        plotted = [(y, rows[k]) for y, k in enumerate(order) if k in rows and rows[k].plotted]
-        _interval_dots(
-            ax,
-            [y for y, _ in plotted],
-            [r for _, r in plotted],
-            METRIC_COLOURS.get(metric, PALETTE["black"]),
-        )
-        for y, key in enumerate(order):
-            row = rows.get(key)
-            if row is None:
-                continue
-            if row.suppressed:
-                _status_text(ax, y, suppressed_text, "suppressed")
-            elif row.no_data:
-                _status_text(ax, y, "no data", "no-data")
-            else:
-                base_row = by_metric[base].get(key)
-                same_n = base_row is not None and base_row.n == row.n
-                text = _pct(row.rate) if same_n else f"{_pct(row.rate)} ({_n_text(row, rates)})"
-                _value_label(ax, y, row, text, panel_width)
-        ax.set_title(_metric_label(metric), fontsize=10, loc="left", y=_TITLE_Y)
-        _percent_axis(ax, "x")
-        _row_axis(ax, len(order))
-    axes[0].set_yticks(range(len(order)), labels)
     all_rows = [r for rows in by_metric.values() for r in rows.values()]
     if any(r.suppressed for r in all_rows):
         notes = [*notes, _suppression_note(rates)]
     if _pooled(all_rows):
         notes = [*notes, CLUSTERING_NOTE]
+    if running:
+        notes = [*notes, RUNNING_NOTE]
     notes = [*notes, "Dots: rate; lines: 95% Wilson score interval."]
-    return _finish(fig, title, selection_text, notes)
+
+    chrome = _chrome(title, selection_text, notes)
+    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    xs, panel_width, _ = _panel_columns([label_width] + [0.0] * (len(metrics) - 1))
+    titles = [_wrap_to(_metric_label(m), panel_width, _PANEL_TITLE_SIZE) for m in metrics]
+    rows_height = _rows_height(labels) * 72
+    above = _TITLE_PAD + max(_text_height(t, _PANEL_TITLE_SIZE) for t in titles) + 2.0
+    below = _x_ticks_height()
+    fig = _new_figure(chrome, above + rows_height + below, "campaign rates", len(xs), figure)
+    axes = _add_panels(fig, xs, panel_width, chrome.bottom + below, rows_height)
+    suppressed_text = _suppressed_text(rates)
+    for ax, metric, panel_title in zip(axes, metrics, titles, strict=True):
+        rows = by_metric[metric]
+        plotted = [(y, rows[k], k in running) for y, k in enumerate(order) if k in rows]
+        plotted = [(y, r, live) for y, r, live in plotted if r.plotted]
+        colour = METRIC_COLOURS.get(metric, PALETTE["black"])
+        for live in (False, True):
+            group = [(y, r) for y, r, is_live in plotted if is_live == live]
+            _interval_dots(
+                ax,
+                [y for y, _ in group],
+                [r for _, r in group],
+                colour,
+                gid="points-running" if live else "points",
+                hollow=live,
+            )
+        for y, key in enumerate(order):
+            row = rows.get(key)
+            if row is None:
+                continue
+            if row.suppressed:
+                _status_text(ax, y, suppressed_text, "suppressed", panel_width)
+            elif row.no_data:
+                _status_text(ax, y, "no data", "no-data", panel_width)
+            else:
+                base_row = by_metric[base].get(key)
+                same_n = base_row is not None and base_row.n == row.n
+                text = _pct(row.rate) if same_n else f"{_pct(row.rate)} ({_n_text(row, rates)})"
+                _value_label(ax, y, row, text, panel_width)
+        ax.set_title(panel_title, fontsize=_PANEL_TITLE_SIZE, loc="left", y=_TITLE_Y)
+        _row_axis(ax, len(order))
+        _percent_axis(ax, "x")
+    axes[0].set_yticks(range(len(order)), labels)
+    for ax in axes[1:]:
+        # The rows are labelled once, left of the first panel; the others need no y ticks.
+        ax.set_yticks([])
+    return fig
 
 
 # --- per-question accuracy ------------------------------------------------------------------
 
 
-def plot_question_accuracy(accuracy: pd.DataFrame, selection_text: str = "") -> Figure:
+def _module_titles(table: pd.DataFrame, keys: Sequence[str]) -> dict[str, str]:
+    """Each campaign's module title ("" when unknown); {} without a ``module_title`` column."""
+    return {
+        key: "" if value is None or pd.isna(value) else str(value).strip()
+        for key, value in _campaign_column(table, keys, "module_title").items()
+    }
+
+
+def plot_question_accuracy(
+    accuracy: pd.DataFrame, selection_text: str = "", *, figure: Figure | None = None
+) -> Figure:
     """Accuracy per question (one panel each) by campaign, with 95% Wilson intervals.
 
     Each panel's tick labels give that question's n (people who answered it); unanswered
-    questions are not in n, and the footnote says so.
+    questions are not in n, and the footnote says so. With a ``module_title`` column, questions
+    are named by number and module (:func:`~awareness_analysis.analysis.phases.question_label`):
+    in the panel titles when every campaign shown has the same module, else "Q1", "Q2", ... with
+    each campaign's module beside its name.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    in place and returned when it has the same panels: the same chart, much quicker, as its
+    axes and ticks are kept and only what is drawn in them is replaced. Otherwise a new figure
+    is returned. Pass only a figure that nothing else still shows or keeps.
     """
     title = "Per-question accuracy"
     notes = _definitions(["accuracy"])
     if accuracy.empty:
-        return _empty_figure(title, selection_text, notes)
+        return _empty_figure(title, selection_text, notes, "question accuracy", figure)
 
     order, display = _campaign_keys(accuracy)
     keys = (
@@ -483,41 +797,35 @@ def plot_question_accuracy(accuracy: pd.DataFrame, selection_text: str = "") -> 
         by_question.setdefault(int(question), {})[key] = row
     panels = sorted(by_question)
 
+    modules = _module_titles(accuracy, keys)
+    shared = {modules.get(k, "") for k in order}
     names = [_wrap(display[k], _LABEL_WRAP - 4) for k in order]
-    fig = _new_figure(1.7 + _rows_height(names) + _footnote_height(notes)[1])
-    axes = fig.subplots(
-        1, len(panels), squeeze=False, gridspec_kw={"width_ratios": [1.0] * len(panels)}
-    )[0]
-    panel_width = (FIGURE_WIDTH - 2.8 - 0.7 * (len(panels) - 1)) / len(panels)
-    suppressed_text = _suppressed_text(accuracy)
+    if "module_title" not in accuracy:
+        panel_titles = [f"Question {q}" for q in panels]
+    elif len(shared) == 1:  # one module: "Q3 · Spot the Spoof" over its panel
+        panel_titles = [question_label(q, next(iter(shared))) for q in panels]
+    else:  # campaigns of different modules: "Q3" over the panel, the module under each name
+        panel_titles = [question_label(q, "") for q in panels]
+        names = [
+            name + "\n" + _wrap(modules[k], _LABEL_WRAP - 4) if modules[k] else name
+            for name, k in zip(names, order, strict=True)
+        ]
+        notes = [*notes, "Q1, Q2, ...: the question's number in the campaign's module, named "
+                 "under the campaign."]  # fmt: skip
+
     any_suppressed = False
-    for i, (ax, question) in enumerate(zip(axes, panels, strict=True)):
+    ticks_by_panel: list[list[str]] = []
+    for i, question in enumerate(panels):
         rows = by_question[question]
-        plotted = [(y, rows[k]) for y, k in enumerate(order) if k in rows and rows[k].plotted]
-        _interval_dots(
-            ax, [y for y, _ in plotted], [r for _, r in plotted], METRIC_COLOURS["accuracy"]
-        )
         ticks = []
-        for y, key in enumerate(order):
+        for key in order:
             row = rows.get(key)
-            if row is None:
-                ticks.append("not asked")
-                continue
-            ticks.append(_n_text(row, accuracy))
-            if row.suppressed:
-                any_suppressed = True
-                _status_text(ax, y, suppressed_text, "suppressed")
-            elif row.no_data:
-                _status_text(ax, y, "no data", "no-data")
-            else:
-                _value_label(ax, y, row, _pct(row.rate), panel_width)
+            ticks.append("not asked" if row is None else _n_text(row, accuracy))
+            any_suppressed = any_suppressed or (row is not None and row.suppressed)
         if i == 0:
             # the first panel names the campaign; its n is question 1's, as in the other panels
             ticks = [f"{name}  {tick}" for name, tick in zip(names, ticks, strict=True)]
-        ax.set_yticks(range(len(order)), ticks)
-        ax.set_title(f"Question {question}", fontsize=10, loc="left", y=_TITLE_Y)
-        _percent_axis(ax, "x", ticks=3 if panel_width < 2.2 else 6)
-        _row_axis(ax, len(order))
+        ticks_by_panel.append(ticks)
     if any_suppressed:
         notes = [*notes, _suppression_note(accuracy)]
     if _pooled(r for rows in by_question.values() for r in rows.values()):
@@ -527,7 +835,43 @@ def plot_question_accuracy(accuracy: pd.DataFrame, selection_text: str = "") -> 
         "Beside each row: the people (and answers) who answered that question. Dots: accuracy; "
         "lines: 95% Wilson score interval.",
     ]
-    return _finish(fig, title, selection_text, notes)
+
+    chrome = _chrome(title, selection_text, notes)
+    rows_height = _rows_height(names) * 72
+    below = _x_ticks_height()
+    widths = [max(_text_width(t, _TICK_SIZE) for t in ticks) for ticks in ticks_by_panel]
+    xs, panel_width, after = _panel_columns(widths)
+    # A panel title may run on over the gap to the next panel (its tick labels sit lower).
+    titles = [
+        _wrap_to(text, panel_width + gap - 6.0, _PANEL_TITLE_SIZE)
+        for text, gap in zip(panel_titles, after, strict=True)
+    ]
+    above = _TITLE_PAD + max(_text_height(t, _PANEL_TITLE_SIZE) for t in titles) + 2.0
+    fig = _new_figure(chrome, above + rows_height + below, "question accuracy", len(xs), figure)
+    axes = _add_panels(fig, xs, panel_width, chrome.bottom + below, rows_height)
+
+    suppressed_text = _suppressed_text(accuracy)
+    for ax, question, ticks, panel_title in zip(axes, panels, ticks_by_panel, titles, strict=True):
+        rows = by_question[question]
+        plotted = [(y, rows[k]) for y, k in enumerate(order) if k in rows and rows[k].plotted]
+        _interval_dots(
+            ax, [y for y, _ in plotted], [r for _, r in plotted], METRIC_COLOURS["accuracy"]
+        )
+        for y, key in enumerate(order):
+            row = rows.get(key)
+            if row is None:
+                continue
+            if row.suppressed:
+                _status_text(ax, y, suppressed_text, "suppressed", panel_width)
+            elif row.no_data:
+                _status_text(ax, y, "no data", "no-data", panel_width)
+            else:
+                _value_label(ax, y, row, _pct(row.rate), panel_width)
+        ax.set_title(panel_title, fontsize=_PANEL_TITLE_SIZE, loc="left", y=_TITLE_Y)
+        _row_axis(ax, len(order))
+        _percent_axis(ax, "x", ticks=3 if panel_width < 2.2 * 72 else 6)
+        ax.set_yticks(range(len(order)), ticks)
+    return fig
 
 
 # --- department comparison ------------------------------------------------------------------
@@ -607,18 +951,30 @@ def _comparison_notes(metric: str | None) -> list[str]:
     return _definitions([metric]) if metric else ["Rate = successes / n."]
 
 
-def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
+def _axis_label_height() -> float:
+    """Points below an axes taken by x ticks, their labels and an axis label."""
+    return _x_ticks_height() + _LABEL_PAD + _AXIS_LABEL_SIZE + 2.0
+
+
+def plot_department_intervals(
+    comparison: pd.DataFrame, selection_text: str = "", *, figure: Figure | None = None
+) -> Figure:
     """Departments sorted by rate with 95% Wilson intervals, against the organisation rate.
 
     Departments that differ significantly are drawn with a direction marker and colour and
     labelled "above/below organisation" beside their interval, so no legend is needed.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    in place and returned when it has the same panels: the same chart, much quicker, as its
+    axes and ticks are kept and only what is drawn in them is replaced. Otherwise a new figure
+    is returned. Pass only a figure that nothing else still shows or keeps.
     """
     metric = _comparison_metric(comparison)
     label = _metric_label(metric) if metric else "Rate"
     title = f"{label} by department"
     notes = _comparison_notes(metric)
     if comparison.empty:
-        return _empty_figure(title, selection_text, notes)
+        return _empty_figure(title, selection_text, notes, "department intervals", figure)
 
     rows = _department_rows(comparison)
     org_rate = _org_rate(comparison)
@@ -631,8 +987,42 @@ def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = ""
     labels = [
         _wrap(f"{_department_name(r)} ({_n_text(r, comparison)})", _LABEL_WRAP + 14) for r in rows
     ]
-    fig = _new_figure(1.9 + _rows_height(labels, 0.17, 0.27) + _footnote_height(notes)[1] + 0.6)
-    ax = fig.add_subplot()
+    # Values and verdicts go in a column right of the axes, clear of intervals and the org line.
+    suppressed_text = _suppressed_text(comparison)
+    column: list[tuple[str, str, dict[str, Any]]] = []  # (text, gid, style) per row
+    for row in rows:
+        style: dict[str, Any] = {"color": NEUTRAL, "style": "italic"}
+        if row.suppressed:
+            text, gid = suppressed_text, "suppressed"
+        elif row.no_data:
+            text, gid = "no data", "no-data"
+        else:
+            direction = _direction(row, org_rate)
+            words = _DIRECTION_WORDS.get(direction)
+            text = _pct(row.rate) + (f"  {words}" if words else "")
+            style = {"color": DIRECTION_COLOURS[direction] if words else "#222222"}
+            gid = "value"
+        column.append((text, gid, style))
+    notes = [
+        *notes,
+        *_comparison_footnotes(comparison, rows),
+        "Dots: rate; lines: 95% interval.",
+    ]
+
+    chrome = _chrome(title, selection_text, notes)
+    rows_height = _rows_height(labels, 0.17, 0.27) * 72
+    above = _NOTE_SIZE + 6.0  # the organisation line's label
+    below = _axis_label_height()
+    fig = _new_figure(chrome, above + rows_height + below, "department intervals", 1, figure)
+    left = _EDGE + max(_text_width(t, _TICK_SIZE) for t in labels) + _TICK_PAD + 2.0
+    column_width = max(
+        _text_width(text, _NOTE_SIZE, style=style.get("style", "normal"))
+        for text, _, style in column
+    )
+    # The column starts 2% of the axes' width right of the axes.
+    width = (_WIDTH_PT - left - column_width - _EDGE) / 1.02
+    ax = _add_axes(fig, left, chrome.bottom + below, width, rows_height)
+    _fixed_label_positions(ax, x=False)
     for direction in ("as expected", "above", "below"):
         group = [
             (y, r) for y, r in enumerate(rows) if r.plotted and _direction(r, org_rate) == direction
@@ -645,85 +1035,118 @@ def plot_department_intervals(comparison: pd.DataFrame, selection_text: str = ""
             _DIRECTION_MARKERS[direction],
             gid=f"points-{direction.replace(' ', '-')}",
         )
-    # Values and verdicts go in a column right of the axes, clear of intervals and the org line.
-    suppressed_text = _suppressed_text(comparison)
-    column = ax.get_yaxis_transform()  # x in axes fraction, y in data rows
-    for y, row in enumerate(rows):
-        style: dict[str, Any] = {"color": NEUTRAL, "style": "italic"}
-        if row.suppressed:
-            text, gid = suppressed_text, "suppressed"
-        elif row.no_data:
-            text, gid = "no data", "no-data"
-        else:
-            direction = _direction(row, org_rate)
-            words = _DIRECTION_WORDS.get(direction)
-            text = _pct(row.rate) + (f"  {words}" if words else "")
-            style = {"color": DIRECTION_COLOURS[direction] if words else "#222222"}
-            gid = "value"
+    transform = ax.get_yaxis_transform()  # x in axes fraction, y in data rows
+    for y, (text, gid, style) in enumerate(column):
         ax.text(
-            1.02, y, text, transform=column, ha="left", va="center", fontsize=_NOTE_SIZE,
+            1.02, y, text, transform=transform, ha="left", va="center", fontsize=_NOTE_SIZE,
             gid=gid, **style,
         )  # fmt: skip
 
     if not math.isnan(org_rate):
         ax.axvline(org_rate, color=PALETTE["black"], linestyle="--", linewidth=1, gid="org-rate")
+        org_text = _org_text(comparison, rows, org_rate)
+        # Centred on the line, unless that would run past the figure's edge.
+        half = _text_width(org_text, _NOTE_SIZE) / 2
+        if org_rate * width < half - (left - _EDGE):
+            ha = "left"
+        elif (1 - org_rate) * width < half - (1.02 * width - width + column_width):
+            ha = "right"
+        else:
+            ha = "center"
         ax.text(
             org_rate,
             1.0,
-            _org_text(comparison, rows, org_rate),
+            org_text,
             transform=ax.get_xaxis_transform(),
-            ha="center",
+            ha=ha,
             va="bottom",
             fontsize=_NOTE_SIZE,
             gid="org-rate-label",
         )
-    ax.set_yticks(range(len(rows)), labels)
-    _percent_axis(ax, "x")
     _row_axis(ax, len(rows))
-    ax.set_xlabel(label, fontsize=9)
-    notes = [
-        *notes,
-        *_comparison_footnotes(comparison, rows),
-        "Dots: rate; lines: 95% interval.",
-    ]
-    return _finish(fig, title, selection_text, notes)
+    _percent_axis(ax, "x")
+    ax.set_yticks(range(len(rows)), labels)
+    ax.set_xlabel(label, fontsize=_AXIS_LABEL_SIZE)
+    return fig
 
 
-def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
+def _fit_rate_axis(values: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Limits and percent ticks of a rate axis fitted to ``values`` (fractions): their range
+    with a little padding, at least 4 points wide, within 0-100%."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return 0.0, 1.0, np.linspace(0, 1, 6)
+    low, high = float(finite.min()), float(finite.max())
+    span = max(high - low, 0.04)
+    middle = (low + high) / 2
+    low, high = middle - span / 2, middle + span / 2
+    pad = 0.06 * span
+    low, high = max(0.0, low - pad), min(1.0, high + pad)
+    step = next((s for s in (0.01, 0.02, 0.05, 0.1, 0.2) if (high - low) / s <= 7), 0.25)
+    ticks = np.arange(math.ceil(low / step - 1e-9) * step, high + 1e-9, step)
+    return low, high, np.round(ticks, 6)
+
+
+def _legend_width(labels: Sequence[str]) -> float:
+    """Points a frameless legend of these entries takes: matplotlib's borderpad (0.4 em each
+    side), handle (2 em) and handle-to-text pad (0.8 em) beside the widest label."""
+    return _NOTE_SIZE * 3.6 + max(_text_width(t, _NOTE_SIZE) for t in labels)
+
+
+def plot_funnel(
+    comparison: pd.DataFrame, selection_text: str = "", *, figure: Figure | None = None
+) -> Figure:
     """Department rate against department size n, inside 95% and 99.8% control limits.
 
     Limits come from :func:`awareness_analysis.analysis.stats.funnel_limits` around the
     organisation rate; the x-axis is each department's effective n (its people for one
-    campaign, enrolments or answers divided by the design effect when pooled). Departments
-    outside the 99.8% limits are labelled by name; filled markers are the departments the
-    comparison table marks significant against the rest of the organisation.
+    campaign, enrolments or answers divided by the design effect when pooled). The rate axis
+    spans the departments' rates and the control limits (with a little padding), not always
+    0-100%, so differences between departments are visible. Departments outside the 99.8%
+    limits are labelled by name; filled markers are the departments the comparison table marks
+    significant against the rest of the organisation.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    in place and returned when it has the same panels: the same chart, much quicker, as its
+    axes and ticks are kept and only what is drawn in them is replaced. Otherwise a new figure
+    is returned. Pass only a figure that nothing else still shows or keeps.
     """
     metric = _comparison_metric(comparison)
     label = _metric_label(metric) if metric else "Rate"
     title = f"{label} by department size (funnel plot)"
     notes = _comparison_notes(metric)
     if comparison.empty:
-        return _empty_figure(title, selection_text, notes)
+        return _empty_figure(title, selection_text, notes, "funnel", figure)
 
     rows = _department_rows(comparison)
     shown = [r for r in rows if r.plotted]
     org_rate = _org_rate(comparison)
-    fig = _new_figure(6.2 + _footnote_height(notes)[1])
-    ax = fig.add_subplot()
-    _percent_axis(ax, "y")
+    notes = [
+        *notes,
+        *_comparison_footnotes(comparison, rows),
+        "Control limits: organisation rate \u00b1 z\u00b7\u221a(p(1\u2212p)/n), n the "
+        "effective size, 95% and 99.8%; outside 99.8%: labelled. Filled: significant.",
+    ]
+    chrome = _chrome(title, selection_text, notes)
+    axes_height = 4.8 * 72
+    above = _TICK_SIZE / 2 + 2.0  # the top tick label reaches half its height above the axes
+    below = _axis_label_height()
+    fig = _new_figure(chrome, above + axes_height + below, "funnel", 1, figure)
+    ax = _add_axes(fig, 0.0, chrome.bottom + below, 1.0, axes_height)  # placed below
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.6)
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.set_xlabel(
         "Effective size (people; pooled: enrolments or answers \u00f7 design effect)",
-        fontsize=9,
+        fontsize=_AXIS_LABEL_SIZE,
     )
-    ax.set_ylabel(label, fontsize=9)
+    ax.set_ylabel(label, fontsize=_AXIS_LABEL_SIZE)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
     sizes = np.array([_effective_n(r) for r in shown])
     outliers: list[_Row] = []
     handles: list[Any] = []
+    extent: list[np.ndarray] = []  # the rates and limits the rate axis must show
     if len(shown):
         low_n, high_n = float(sizes.min()), float(sizes.max())
         log_scale = high_n / max(low_n, 1.0) > _LOG_SPAN
@@ -732,13 +1155,17 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
             grid = np.geomspace(max(1.0, low_n / 1.3), high_n * 1.3, 300)
             ax.set_xlim(grid[0], grid[-1])
         else:
+            if ax.get_xscale() != "linear":  # a reused figure's log axis
+                ax.set_xscale("linear")
             pad = max(1.0, 0.05 * (high_n - low_n))
             grid = np.linspace(max(1.0, low_n - pad), high_n + pad, 300)
             ax.set_xlim(max(0.0, low_n - 2 * pad), high_n + 2 * pad)
+        extent.append(np.array([r.rate for r in shown]))
         if not math.isnan(org_rate):
             styles = {0.95: ("--", PALETTE["sky_blue"]), 0.998: (":", PALETTE["reddish_purple"])}
             for confidence in FUNNEL_CONFIDENCES:
                 lower, upper = funnel_limits(org_rate, grid, confidence)
+                extent += [lower, upper]
                 linestyle, colour = styles[confidence]
                 name = f"{confidence:.1%}".replace(".0%", "%")
                 for bound, values in (("lower", lower), ("upper", upper)):
@@ -761,6 +1188,7 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
                 label=f"Organisation {_pct(org_rate)}", gid="org-rate",
             )  # fmt: skip
             handles.insert(0, org_line)
+            extent.append(np.array([org_rate]))
 
         for direction, significant in (("as expected", False), ("above", True), ("below", True)):
             group = [r for r in shown if _direction(r, org_rate) == direction]
@@ -783,7 +1211,15 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
             )
             handles.append(points)
     else:
+        if ax.get_xscale() != "linear":
+            ax.set_xscale("linear")
         ax.set_xlim(0, 1)
+    low, high, ticks = _fit_rate_axis(np.concatenate(extent) if extent else np.array([]))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_ylim(low, high)
+    ax.set_yticks(ticks)
+    ax.grid(axis="y", color="#E2E2E2", linewidth=0.6)
+    ax.set_axisbelow(True)
 
     hidden = [r for r in rows if r.suppressed]
     empty = [r for r in rows if r.no_data]
@@ -795,8 +1231,17 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
         handles.append(_text_entry("Not plotted (no data): " + ", ".join(r.label for r in empty)))
     if outliers:
         handles.append(_text_entry("Labelled: outside 99.8% limits"))
+
+    # Left: the rate label (rotated, so as wide as it is tall) and the widest tick label.
+    tick_width = max(_line_width(f"{t * 100:.0f}%", _TICK_SIZE) for t in ticks)
+    left = _EDGE + _AXIS_LABEL_SIZE + _LABEL_PAD + tick_width + _TICK_PAD + _TICK_LENGTH + 2.0
+    legend = _legend_width([str(h.get_label()) for h in handles]) if handles else 0.0
+    # The legend starts 1% of the axes' width right of the axes.
+    width = (_WIDTH_PT - left - legend - _EDGE) / (1.01 if handles else 1.0)
+    height = fig.get_figheight() * 72
+    ax.set_position((left / _WIDTH_PT, (chrome.bottom + below) / height, width / _WIDTH_PT,
+                     axes_height / height))  # fmt: skip
     if handles:
-        # beside the axes (not fig.legend) so constrained layout keeps it clear of the title
         ax.legend(
             handles=handles,
             loc="upper left",
@@ -805,13 +1250,6 @@ def plot_funnel(comparison: pd.DataFrame, selection_text: str = "") -> Figure:
             frameon=False,
             borderaxespad=0.0,
         )
-    notes = [
-        *notes,
-        *_comparison_footnotes(comparison, rows),
-        "Control limits: organisation rate \u00b1 z\u00b7\u221a(p(1\u2212p)/n), n the "
-        "effective size, 95% and 99.8%; outside 99.8%: labelled. Filled: significant.",
-    ]
-    _finish(fig, title, selection_text, notes)
     if outliers:
         _label_outliers(fig, ax, outliers)
     return fig
@@ -842,14 +1280,9 @@ _LABEL_OFFSETS = [
 def _label_outliers(fig: Figure, ax: Axes, outliers: Sequence[_Row]) -> None:
     """Name each outlier where its label covers the fewest points, lines and other labels.
 
-    Runs after layout so data-to-pixel transforms are final. Running the layout engine alone
-    gives the same positions as a full draw_without_rendering, at a fraction of the cost.
+    Runs once the axes are placed and their limits set, so data-to-pixel transforms are final
+    (no draw needed: nothing moves the axes later).
     """
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.execute(fig)
-    else:
-        fig.draw_without_rendering()
     scale = fig.dpi / 72
     # Pixel positions of what a label should not cover: each line (sampled densely along
     # its grid) is one obstacle, each marker another.
@@ -869,9 +1302,8 @@ def _label_outliers(fig: Figure, ax: Axes, outliers: Sequence[_Row]) -> None:
     for row in sorted(outliers, key=lambda r: -abs(r.rate - 0.5)):
         px, py = ax.transData.transform((_effective_n(row), row.rate))
         text = _wrap(row.label, 24)
-        lines = text.split("\n")
-        width = max(len(line) for line in lines) * _NOTE_SIZE * 0.6 * scale
-        height = _NOTE_SIZE * 1.25 * len(lines) * scale
+        width = _text_width(text, _NOTE_SIZE) * scale
+        height = _text_height(text, _NOTE_SIZE) * scale
         best: tuple[float, tuple[float, float, str, str], tuple[float, float, float, float]]
         best = (math.inf, _LABEL_OFFSETS[0], (0.0, 0.0, 0.0, 0.0))
         for offset in _LABEL_OFFSETS:
