@@ -19,6 +19,7 @@ from awareness_analysis.analysis.privacy import SUPPRESSED_LABEL
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.app import load_analysis
 from awareness_analysis.demo import build_demo_store
+from awareness_analysis.views.render import figure_svg
 from awareness_analysis.views.widgets import (
     MAX_LIST_ROWS,
     CampaignOverview,
@@ -432,3 +433,25 @@ def test_question_accuracy_names_the_module(analysis: Analysis) -> None:
     table = QuestionAccuracy(analysis).table
     assert {"running", "module_title"} <= set(table.columns)
     assert (table["module_title"].str.len() > 0).all()
+
+
+@pytest.mark.parametrize("kind", [CampaignOverview, QuestionAccuracy, DepartmentComparison])
+def test_redrawing_into_the_same_figures_draws_what_a_fresh_render_draws(
+    analysis: Analysis, kind: type[Dashboard]
+) -> None:
+    dashboard = kind(analysis)
+    reused = []
+    for change in (
+        lambda: setattr(dashboard.status, "value", ("correct", "incorrect")),
+        lambda: setattr(dashboard.campaign, "value", (first_campaign(dashboard),)),
+        lambda: setattr(dashboard.min_group_size, "value", 50),
+        lambda: setattr(dashboard.campaign, "value", ()),
+    ):
+        before = list(dashboard.figures)
+        change()
+        reused.append(any(a is b for a, b in zip(before, dashboard.figures, strict=True)))
+        view = dashboard.view_for(dashboard.selection())
+        fresh, _ = dashboard.render(view, dashboard.selection_text())
+        assert [figure_svg(f) for f in dashboard.figures] == [figure_svg(f) for f in fresh]
+    # A status change keeps the panels: the dashboard drew into the figures it had.
+    assert reused[0], reused

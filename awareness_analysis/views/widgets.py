@@ -103,6 +103,10 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _reused(figures: Sequence[Figure], index: int) -> Figure | None:
+    return figures[index] if index < len(figures) else None
+
+
 class Dashboard:
     """Filter controls (campaign, department, status, search, minimum group size) and a view.
 
@@ -306,13 +310,16 @@ class Dashboard:
         if not self._syncing:
             self.redraw()
 
-    def render(self, view: View, text: str) -> Rendered:
+    def render(self, view: View, text: str, reuse: Sequence[Figure] = ()) -> Rendered:
+        """The figures and table of ``view``. ``reuse`` holds the figures of the previous
+        redraw: the plot functions redraw into them when the panels are the same (the same
+        chart, drawn faster); reports pass nothing, so each view gets figures of its own."""
         raise NotImplementedError
 
     def redraw(self) -> None:
         self.view = self.current_view()
         text = self.selection_text()
-        self.figures, self.table = self.render(self.view, text)
+        self.figures, self.table = self.render(self.view, text, reuse=self.figures)
         self.redraws += 1
         self.note.value = self._note_html()
         self._show(*self.displayed(self.figures, self.table, text))
@@ -420,10 +427,10 @@ class CampaignOverview(Dashboard):
 
     title = "Campaign overview"
 
-    def render(self, view: View, text: str) -> Rendered:
+    def render(self, view: View, text: str, reuse: Sequence[Figure] = ()) -> Rendered:
         # Running campaigns (under 30 days since launch at the snapshot) are drawn as running.
         rates = annotate_campaigns(view.campaign_rates(), self.analysis.phases)
-        return [plot_campaign_rates(rates, text)], rates
+        return [plot_campaign_rates(rates, text, figure=_reused(reuse, 0))], rates
 
 
 class QuestionAccuracy(Dashboard):
@@ -431,10 +438,10 @@ class QuestionAccuracy(Dashboard):
 
     title = "Per-question accuracy"
 
-    def render(self, view: View, text: str) -> Rendered:
+    def render(self, view: View, text: str, reuse: Sequence[Figure] = ()) -> Rendered:
         # The module title names each question ("Q3 · Spot the Spoof"); running campaigns show.
         accuracy = annotate_campaigns(view.question_accuracy(), self.analysis.phases)
-        return [plot_question_accuracy(accuracy, text)], accuracy
+        return [plot_question_accuracy(accuracy, text, figure=_reused(reuse, 0))], accuracy
 
 
 class DepartmentComparison(Dashboard):
@@ -460,11 +467,13 @@ class DepartmentComparison(Dashboard):
         # The chart compares all departments; one department alone would be a single dot.
         return []
 
-    def render(self, view: View, text: str) -> Rendered:
+    def render(self, view: View, text: str, reuse: Sequence[Figure] = ()) -> Rendered:
         comparison = view.department_comparison(self.metric.value)
-        return [plot_department_intervals(comparison, text), plot_funnel(comparison, text)], (
-            comparison
-        )
+        figures = [
+            plot_department_intervals(comparison, text, figure=_reused(reuse, 0)),
+            plot_funnel(comparison, text, figure=_reused(reuse, 1)),
+        ]
+        return figures, comparison
 
 
 #: The users-frame columns the explorer keeps and exports (under these names).
@@ -560,7 +569,7 @@ class UserExplorer(Dashboard):
             self.widget.children[-1],
         )
 
-    def render(self, view: View, text: str) -> Rendered:
+    def render(self, view: View, text: str, reuse: Sequence[Figure] = ()) -> Rendered:
         table = view.users(USER_COLUMNS).reset_index(drop=True)
         table.attrs["people"] = view.people
         return [], table
