@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGED_NOTEBOOKS = sorted(
     p.name for p in (REPO / "awareness_analysis" / "notebooks").glob("*.ipynb")
 )
+#: The notebooks that become pages of their own (the summary opens the index instead).
+PAGE_NOTEBOOKS = [n for n in PACKAGED_NOTEBOOKS if not n.startswith("00_summary")]
 PARENT_SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 
 # Building, creating the environment and installing take seconds; rendering the reports in
@@ -249,10 +251,11 @@ def test_demo_then_report_from_the_installed_wheel(installed: Installed) -> None
     )
     assert "index.html" in report.stdout, report.stdout
     pages = sorted(p.name for p in out.glob("*.html"))
-    expected = sorted(["index.html", *(f"{Path(n).stem}.html" for n in PACKAGED_NOTEBOOKS)])
+    expected = sorted(["index.html", *(f"{Path(n).stem}.html" for n in PAGE_NOTEBOOKS)])
     assert pages == expected, f"{out} holds {pages}"
     index = (out / "index.html").read_text(encoding="utf-8")
-    for name in PACKAGED_NOTEBOOKS:
+    assert 'class="aa-summary"' in index  # the summary notebook opens the index
+    for name in PAGE_NOTEBOOKS:
         assert f'href="{Path(name).stem}.html"' in index
 
 
@@ -267,7 +270,7 @@ def test_notebooks_command_then_report_of_an_edited_copy(installed: Installed) -
     assert sorted(p.name for p in copies.iterdir()) == PACKAGED_NOTEBOOKS, printed
 
     # Render one edited copy that reports which interpreter and package its kernel used.
-    kept = copies / PACKAGED_NOTEBOOKS[0]
+    kept = copies / PAGE_NOTEBOOKS[0]
     for path in copies.glob("*.ipynb"):
         if path != kept:
             path.unlink()
