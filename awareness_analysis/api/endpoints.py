@@ -3,16 +3,26 @@
 Request bodies follow the recorded API traffic, which differs from the vendor's page: the
 campaign goes in ``data[0].id``, users come back at ``data[0].items`` and campaigns at
 ``data[0].campaigns``.
+
+The behaviour endpoints (phishing campaigns and their users, SAFE scores, watch list,
+performance, training queue) follow at the end. Their request forms are unconfirmed: see the
+fake's reading in :mod:`awareness_analysis.fakeapi.behaviour`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from awareness_analysis.api.transport import JsonDict, MimecastClient, Page, PageCursor
-from awareness_analysis.errors import MimecastResponseError
+from awareness_analysis.api.transport import (
+    MAX_PAGE_SIZE,
+    JsonDict,
+    MimecastClient,
+    Page,
+    PageCursor,
+)
+from awareness_analysis.errors import MimecastResponseError, TotalCountMismatch
 from awareness_analysis.vocabulary import OUTCOMES
 
 GET_CAMPAIGNS_PATH = "/api/awareness-training/campaign/get-campaigns"
@@ -190,3 +200,435 @@ def describe(campaign: JsonDict) -> dict[str, Any]:
         "num_sent": campaign.get("numSent", ""),
         "num_completed": campaign.get("numCompleted", ""),
     }
+
+
+# -- behaviour endpoints: phishing, SAFE score, watch list, performance, training queue ------
+#
+# Two response shapes: phishing user data keeps its rows at ``data[0].items`` (paged by
+# :meth:`MimecastClient.paginate`); the company endpoints put their rows straight in ``data[]``,
+# which ``paginate`` cannot reach (it hands ``items_of`` only ``data[0]``), so
+# :func:`iter_row_pages` pages those here with the same tokens, loop guards and totals check.
+
+PHISHING_CAMPAIGNS_PATH = "/api/awareness-training/phishing/campaign/get-campaign"
+PHISHING_USER_DATA_PATH = "/api/awareness-training/phishing/campaign/get-user-data"
+SAFE_SCORE_DETAILS_PATH = "/api/awareness-training/company/get-safe-score-details"
+SAFE_SCORE_SUMMARY_PATH = "/api/awareness-training/company/get-safe-score-summary"
+WATCHLIST_DETAILS_PATH = "/api/awareness-training/company/get-watchlist-details"
+PERFORMANCE_DETAILS_PATH = "/api/awareness-training/company/get-performance-details"
+TRAINING_QUEUE_PATH = "/api/awareness-training/queue/get-queue"
+
+#: ``filterBy`` status values of phishing user data (the rows' ``status`` comes in any case).
+PHISHING_STATUSES = ("sent", "opened", "clicked", "submitted")
+#: SAFE score grades, best first, and the fields that carry one.
+SAFE_SCORE_GRADES = ("A", "B", "C", "D", "F")
+SAFE_SCORE_FIELDS = ("risk", "humanError", "sentiment", "engagement", "knowledge")
+#: ``filterBy`` types of the watch list and of performance details (number of videos not
+#: watched); they differ in their last choice.
+WATCHLIST_VIDEO_FILTERS = (
+    "video_count_0",
+    "video_count_1",
+    "video_count_2",
+    "video_count_3",
+    "video_count_4_or_more",
+    "video_count_1_or_more",
+)
+PERFORMANCE_VIDEO_FILTERS = (
+    "video_count_0",
+    "video_count_1",
+    "video_count_2",
+    "video_count_3",
+    "video_count_4_or_more",
+    "video_count_all",
+)
+#: How performance ``filterBy`` is sent: sources disagree (an object, or an array of one).
+FILTER_FORMS = ("object", "array")
+
+
+def _search_request(
+    search_field: str | None, search_value: str | None, attribute_ids: tuple[str, ...]
+) -> JsonDict:
+    """``searchBy`` and ``attributeIds`` after the same checks as the campaign endpoint's."""
+    # UserDataFilter validates search and attribute ids (fields, at most 3, customAttribute
+    # needs ids) with the messages the CLI already uses; its statuses are not involved.
+    UserDataFilter(search_field, search_value, (), attribute_ids)
+    data: JsonDict = {}
+    if search_field is not None:
+        data["searchBy"] = {"fieldName": search_field, "value": search_value}
+    if attribute_ids:
+        data["attributeIds"] = list(attribute_ids)
+    return data
+
+
+def _choices(values: Iterable[str], allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """``values`` checked against ``allowed`` (case-insensitively), in ``allowed``'s spelling."""
+    by_fold = {a.casefold(): a for a in allowed}
+    chosen: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or value.casefold() not in by_fold:
+            raise ValueError(f"{what} {value!r} is not supported; use one of {', '.join(allowed)}.")
+        chosen.append(by_fold[value.casefold()])
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"{what} repeats a value: {', '.join(chosen)}.")
+    return tuple(chosen)
+
+
+@dataclass(frozen=True)
+class PhishingUserFilter:
+    """The optional part of a ``phishing/campaign/get-user-data`` request.
+
+    ``statuses`` (a union) from :data:`PHISHING_STATUSES`, any case; search and attribute ids
+    as for :class:`UserDataFilter`. Invalid values raise :class:`ValueError` on construction.
+    """
+
+    statuses: tuple[str, ...] = ()
+    search_field: str | None = None
+    search_value: str | None = None
+    attribute_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.statuses, str):
+            raise ValueError("statuses must be a sequence of statuses, e.g. ('clicked',).")
+        object.__setattr__(
+            self, "statuses", _choices(self.statuses, PHISHING_STATUSES, "filterBy status")
+        )
+        object.__setattr__(self, "attribute_ids", tuple(self.attribute_ids))
+        _search_request(self.search_field, self.search_value, self.attribute_ids)
+
+    def request_data(self, campaign_id: str) -> JsonDict:
+        """The ``data[0]`` object of the request body for ``campaign_id``."""
+        data: JsonDict = {"id": campaign_id}
+        if self.statuses:
+            data["filterBy"] = [{"fieldName": "status", "value": s} for s in self.statuses]
+        data.update(_search_request(self.search_field, self.search_value, self.attribute_ids))
+        return data
+
+
+@dataclass(frozen=True)
+class SafeScoreFilter:
+    """The optional ``data[0]`` of ``company/get-safe-score-details``: ``grades`` (a union,
+    A-F, any case) of ``grade_field`` (``risk`` by default), search and attribute ids."""
+
+    grades: tuple[str, ...] = ()
+    grade_field: str = "risk"
+    search_field: str | None = None
+    search_value: str | None = None
+    attribute_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.grades, str):
+            raise ValueError("grades must be a sequence of grades, e.g. ('D', 'F').")
+        object.__setattr__(self, "grades", _choices(self.grades, SAFE_SCORE_GRADES, "grade"))
+        if self.grade_field not in SAFE_SCORE_FIELDS:
+            raise ValueError(
+                f"grade_field {self.grade_field!r} is not supported; use one of "
+                f"{', '.join(SAFE_SCORE_FIELDS)}."
+            )
+        object.__setattr__(self, "attribute_ids", tuple(self.attribute_ids))
+        _search_request(self.search_field, self.search_value, self.attribute_ids)
+
+    def request_data(self) -> JsonDict | None:
+        """The ``data[0]`` object, or ``None`` (send ``"data": []``) when nothing is asked."""
+        data: JsonDict = {}
+        if self.grades:
+            data["filterBy"] = [{"fieldName": self.grade_field, "value": g} for g in self.grades]
+        data.update(_search_request(self.search_field, self.search_value, self.attribute_ids))
+        return data or None
+
+
+def _video_filter(
+    video_filter: str | None, allowed: tuple[str, ...], form: str = "object"
+) -> JsonDict | list[JsonDict] | None:
+    if form not in FILTER_FORMS:
+        raise ValueError(
+            f"filter_form {form!r} is not supported; use one of {', '.join(FILTER_FORMS)}."
+        )
+    if video_filter is None:
+        return None
+    if video_filter not in allowed:
+        raise ValueError(
+            f"filterBy type {video_filter!r} is not supported here; use one of "
+            f"{', '.join(allowed)}."
+        )
+    entry: JsonDict = {"type": video_filter}
+    return entry if form == "object" else [entry]
+
+
+def _rows_of(envelope: JsonDict, path: str) -> list[JsonDict]:
+    rows = envelope.get("data")
+    if not isinstance(rows, list) or any(not isinstance(r, dict) for r in rows):
+        raise MimecastResponseError(f"{path} answered with data that is not a list of objects.")
+    return rows
+
+
+def iter_row_pages(
+    client: MimecastClient,
+    path: str,
+    data: Mapping[str, Any] | None,
+    *,
+    page_size: int | None = DEFAULT_PAGE_SIZE,
+    start: PageCursor | None = None,
+) -> Iterator[Page]:
+    """Yield the pages of an endpoint whose records are the envelope's ``data`` list itself.
+
+    The counterpart of :meth:`MimecastClient.paginate` (same request body, ``next`` tokens,
+    ``start`` cursor, loop guards and ``totalCount`` check) for that shape. Each page's
+    ``items`` are the rows; its ``data`` is ``{}`` (there is no ``data[0]`` wrapper).
+    ``page_size=None`` sends no pagination meta (the whole list at once, ``next`` still
+    followed if it appears).
+    """
+    if page_size is not None and (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= MAX_PAGE_SIZE
+    ):
+        raise ValueError(
+            f"page_size must be between 1 and {MAX_PAGE_SIZE}, the largest page size known "
+            f"to work with Mimecast (got {page_size!r})."
+        )
+    return _row_pages(client, path, data, page_size, start or PageCursor())
+
+
+def _row_pages(
+    client: MimecastClient,
+    path: str,
+    data: Mapping[str, Any] | None,
+    page_size: int | None,
+    start: PageCursor,
+) -> Iterator[Page]:
+    token = start.token
+    seen_tokens: dict[str, int] = {t: n + 1 for n, t in enumerate(start.seen_tokens)}
+    page_number = len(seen_tokens)
+    received = start.received
+    expected_total = start.total_count
+    while True:
+        pagination: JsonDict = {} if page_size is None else {"pageSize": page_size}
+        if token is not None:
+            pagination["pageToken"] = token
+        body: JsonDict = {"data": [] if data is None else [dict(data)]}
+        if pagination:
+            body = {"meta": {"pagination": pagination}, **body}
+        envelope = client.post(path, body)
+        rows = _rows_of(envelope, path)
+        meta = envelope.get("meta")
+        meta_pagination = meta.get("pagination") if isinstance(meta, dict) else None
+        meta_pagination = meta_pagination if isinstance(meta_pagination, dict) else {}
+        if expected_total is None and isinstance(meta_pagination.get("totalCount"), int):
+            expected_total = meta_pagination["totalCount"]
+        received += len(rows)
+        page_number += 1
+        next_token = meta_pagination.get("next")
+        if next_token:
+            # The transport's own guard, so both shapes refuse the same loops with one message.
+            MimecastClient._check_next_token(path, next_token, token, seen_tokens, rows, received)
+        yield Page(data={}, pagination=meta_pagination, items=rows)
+        if not next_token:
+            break
+        seen_tokens[next_token] = page_number
+        token = next_token
+    if expected_total is not None and received != expected_total:
+        raise TotalCountMismatch(
+            f"{path} announced {expected_total} records (totalCount) but sent {received}; "
+            "the data changed during the fetch or pages were lost. Fetch again."
+        )
+
+
+def _all_items(pages: Iterable[Page]) -> list[JsonDict]:
+    items: list[JsonDict] = []
+    for page in pages:
+        items.extend(page.items)
+    return items
+
+
+def list_phishing_campaigns(client: MimecastClient) -> list[JsonDict]:
+    """Every phishing campaign from ``phishing/campaign/get-campaign`` (rows at ``data[]``)."""
+    return _all_items(iter_row_pages(client, PHISHING_CAMPAIGNS_PATH, None, page_size=None))
+
+
+def get_phishing_campaign(client: MimecastClient, campaign_id: str) -> JsonDict:
+    """One phishing campaign by id (the endpoint's optional ``data[0].id``)."""
+    _require_campaign_id(campaign_id)
+    rows = _all_items(
+        iter_row_pages(client, PHISHING_CAMPAIGNS_PATH, {"id": campaign_id}, page_size=None)
+    )
+    if len(rows) != 1:
+        raise MimecastResponseError(
+            f"{PHISHING_CAMPAIGNS_PATH} answered {len(rows)} campaigns for id {campaign_id!r}, "
+            "not one."
+        )
+    return rows[0]
+
+
+def _require_campaign_id(campaign_id: str) -> None:
+    if not isinstance(campaign_id, str) or not campaign_id.strip():
+        raise ValueError(
+            "campaign_id is empty: pass a phishing campaign id as listed by "
+            "list_phishing_campaigns()."
+        )
+
+
+def iter_phishing_user_pages(
+    client: MimecastClient,
+    campaign_id: str,
+    filter: PhishingUserFilter | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    start: PageCursor | None = None,
+) -> Iterator[Page]:
+    """Yield pages of ``phishing/campaign/get-user-data``; items are the rows of
+    ``data[0].items``. ``start`` resumes at a saved page token."""
+    _require_campaign_id(campaign_id)
+    data = (filter or PhishingUserFilter()).request_data(campaign_id)
+    return client.paginate(
+        PHISHING_USER_DATA_PATH,
+        data,
+        lambda first: _list_of_dicts(first, "items", PHISHING_USER_DATA_PATH),
+        page_size=page_size,
+        start=start,
+    )
+
+
+def get_phishing_user_data(
+    client: MimecastClient,
+    campaign_id: str,
+    filter: PhishingUserFilter | None = None,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> list[JsonDict]:
+    """Every row of one phishing campaign matching ``filter``, unchanged."""
+    return _all_items(iter_phishing_user_pages(client, campaign_id, filter, page_size))
+
+
+def iter_safe_score_pages(
+    client: MimecastClient,
+    filter: SafeScoreFilter | None = None,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    start: PageCursor | None = None,
+) -> Iterator[Page]:
+    """Yield pages of ``company/get-safe-score-details`` (rows at ``data[]``)."""
+    data = (filter or SafeScoreFilter()).request_data()
+    return iter_row_pages(client, SAFE_SCORE_DETAILS_PATH, data, page_size=page_size, start=start)
+
+
+def get_safe_score_details(
+    client: MimecastClient,
+    filter: SafeScoreFilter | None = None,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> list[JsonDict]:
+    """Every person's SAFE score row (``emailAddress``, ``risk`` A-F, ...), unchanged."""
+    return _all_items(iter_safe_score_pages(client, filter, page_size=page_size))
+
+
+def get_safe_score_summary(client: MimecastClient) -> JsonDict:
+    """``data[0].scoreCounts`` of ``company/get-safe-score-summary``: people per risk grade,
+    keyed ``a`` to ``f``, unchanged."""
+    envelope = client.post(SAFE_SCORE_SUMMARY_PATH, {"data": []})
+    rows = _rows_of(envelope, SAFE_SCORE_SUMMARY_PATH)
+    counts = rows[0].get("scoreCounts") if rows else None
+    if not isinstance(counts, dict):
+        raise MimecastResponseError(
+            f"{SAFE_SCORE_SUMMARY_PATH} answered without a data[0].scoreCounts object."
+        )
+    return counts
+
+
+def iter_watchlist_pages(
+    client: MimecastClient,
+    video_filter: str | None = None,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    start: PageCursor | None = None,
+) -> Iterator[Page]:
+    """Yield pages of ``company/get-watchlist-details`` (rows at ``data[]``)."""
+    filter_by = _video_filter(video_filter, WATCHLIST_VIDEO_FILTERS)
+    data = None if filter_by is None else {"filterBy": filter_by}
+    return iter_row_pages(client, WATCHLIST_DETAILS_PATH, data, page_size=page_size, start=start)
+
+
+def get_watchlist_details(
+    client: MimecastClient, video_filter: str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> list[JsonDict]:
+    """Every watch-list row, unchanged: the address is ``email`` on some rows and
+    ``emailAddress`` on others (sources differ), so read both."""
+    return _all_items(iter_watchlist_pages(client, video_filter, page_size=page_size))
+
+
+def performance_request(
+    include_user_details: bool = False,
+    video_filter: str | None = None,
+    *,
+    filter_form: str = "object",
+    search_field: str | None = None,
+    search_value: str | None = None,
+    attribute_ids: Iterable[str] = (),
+) -> JsonDict:
+    """The single ``data`` object of a ``company/get-performance-details`` request.
+
+    ``filter_form`` sends ``filterBy`` as ``{"type": ...}`` (``"object"``) or
+    ``[{"type": ...}]`` (``"array"``): the sources disagree, so the caller can pick the one
+    their account accepts.
+    """
+    if not isinstance(include_user_details, bool):
+        raise ValueError("include_user_details must be True or False.")
+    data: JsonDict = {"includeUserDetails": include_user_details}
+    filter_by = _video_filter(video_filter, PERFORMANCE_VIDEO_FILTERS, filter_form)
+    if filter_by is not None:
+        data["filterBy"] = filter_by
+    data.update(_search_request(search_field, search_value, tuple(attribute_ids)))
+    return data
+
+
+def iter_performance_pages(
+    client: MimecastClient,
+    include_user_details: bool = False,
+    video_filter: str | None = None,
+    *,
+    filter_form: str = "object",
+    search_field: str | None = None,
+    search_value: str | None = None,
+    attribute_ids: Iterable[str] = (),
+    page_size: int = DEFAULT_PAGE_SIZE,
+    start: PageCursor | None = None,
+) -> Iterator[Page]:
+    """Yield pages of ``company/get-performance-details`` (rows at ``data[]``)."""
+    data = performance_request(
+        include_user_details,
+        video_filter,
+        filter_form=filter_form,
+        search_field=search_field,
+        search_value=search_value,
+        attribute_ids=attribute_ids,
+    )
+    return iter_row_pages(client, PERFORMANCE_DETAILS_PATH, data, page_size=page_size, start=start)
+
+
+def get_performance_details(
+    client: MimecastClient,
+    include_user_details: bool = False,
+    video_filter: str | None = None,
+    *,
+    filter_form: str = "object",
+    search_field: str | None = None,
+    search_value: str | None = None,
+    attribute_ids: Iterable[str] = (),
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> list[JsonDict]:
+    """Every performance row (``numCorrect``, ``numIncorrect``, ``numNotWatched``, and
+    ``userDetails`` of unknown shape when asked for), unchanged."""
+    return _all_items(
+        iter_performance_pages(
+            client,
+            include_user_details,
+            video_filter,
+            filter_form=filter_form,
+            search_field=search_field,
+            search_value=search_value,
+            attribute_ids=attribute_ids,
+            page_size=page_size,
+        )
+    )
+
+
+def get_training_queue(client: MimecastClient) -> list[JsonDict]:
+    """Every entry of ``queue/get-queue`` (rows at ``data[]``), unchanged."""
+    return _all_items(iter_row_pages(client, TRAINING_QUEUE_PATH, None, page_size=None))

@@ -43,6 +43,12 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from awareness_analysis.fakeapi.behaviour import (
+    BEHAVIOUR_PATHS,
+    PAGED_BEHAVIOUR_PATHS,
+    BehaviourData,
+    serve_behaviour,
+)
 from awareness_analysis.fakeapi.dataset import ApiDict, FakeDataset
 from awareness_analysis.vocabulary import OUTCOMES
 
@@ -51,7 +57,7 @@ logger = logging.getLogger(__name__)
 CAMPAIGNS_PATH = "/api/awareness-training/campaign/get-campaigns"
 USER_DATA_PATH = "/api/awareness-training/campaign/get-user-data"
 TOKEN_PATH = "/oauth/token"
-API_PATHS = frozenset({CAMPAIGNS_PATH, USER_DATA_PATH})
+API_PATHS = frozenset({CAMPAIGNS_PATH, USER_DATA_PATH, *BEHAVIOUR_PATHS})
 
 #: ``x-mc-date`` as the vendor documents it; RFC 1123 ``GMT`` dates are accepted too.
 MC_DATE_FORMAT = "%a, %d %b %Y %H:%M:%S UTC"
@@ -474,6 +480,9 @@ class FakeMimecastServer:
     ``rate_window_ms``) with the real API's token bucket: ``X-RateLimit-Limit`` is its capacity,
     ``X-RateLimit-Remaining`` the tokens left after the call and ``X-RateLimit-Reset`` the ms
     until the next token.
+
+    ``behaviour`` is what the phishing, SAFE score, watch list, performance and queue endpoints
+    serve (:mod:`awareness_analysis.fakeapi.behaviour`); ``None`` derives it from ``dataset``.
     """
 
     def __init__(
@@ -491,6 +500,7 @@ class FakeMimecastServer:
         max_clock_skew_s: float = 900,
         clock_offset_s: float = 0.0,
         quota: TokenBucket | None = None,
+        behaviour: BehaviourData | None = None,
     ) -> None:
         self._bind_host, self._family = _loopback_bind_address(host)
         if not 0 <= port <= 65535:
@@ -506,6 +516,7 @@ class FakeMimecastServer:
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, not {value}.")
         self.dataset = dataset
+        self.behaviour = behaviour
         self.credentials = credentials if credentials is not None else FakeCredentials.demo()
         self.port = port
         self.max_page_size = max_page_size
@@ -641,9 +652,12 @@ class FakeMimecastServer:
             raise ValueError(f"Unknown path {path!r} for a fault.")
         if path == TOKEN_PATH and kind not in TOKEN_FAULTS:
             raise ValueError(f"Fault {kind!r} does not apply to {TOKEN_PATH}.")
-        if kind == "token_cycle" and path != USER_DATA_PATH:
+        if kind == "token_cycle" and path != USER_DATA_PATH and path not in PAGED_BEHAVIOUR_PATHS:
             # get-campaigns ignores page tokens, so a cycle there cannot be served.
-            raise ValueError(f"Fault 'token_cycle' applies only to path={USER_DATA_PATH!r}.")
+            raise ValueError(
+                f"Fault 'token_cycle' applies only to path={USER_DATA_PATH!r} or a paged "
+                "behaviour path."
+            )
         unknown = set(params) - set(FAULT_PARAMS[kind])
         if unknown:
             raise ValueError(f"Fault {kind!r} takes no parameter(s) {sorted(unknown)}.")
@@ -741,14 +755,17 @@ class FakeMimecastServer:
                 raise body_error
             if ex.path == CAMPAIGNS_PATH:
                 listing = self._get_campaigns(ex)
-            else:
+            elif ex.path == USER_DATA_PATH:
                 listing = self._get_user_data(ex)
+            else:
+                # The behaviour endpoints apply their data faults themselves (rows at data[]).
+                listing = serve_behaviour(self, ex, params)
         except _Reject as reject:
             response = self._failure(
                 bearer, reject.status, reject.code, reject.message, rate_headers, key=reject.key
             )
         else:
-            if ex.fault in _DATA_FAULTS:
+            if ex.fault in _DATA_FAULTS and ex.path not in BEHAVIOUR_PATHS:
                 self._bend(listing, ex.fault, params)
             response = _Response(200, _json_bytes(listing.payload), headers=rate_headers)
         return self._late_fault(response, ex.fault)
