@@ -29,7 +29,7 @@ from awareness_analysis.api.endpoints import (
     list_campaigns,
     parse_search,
 )
-from awareness_analysis.api.fetch import DEFAULT_WORKERS, fetch_snapshot
+from awareness_analysis.api.fetch import ALL_SOURCES, DEFAULT_WORKERS, fetch_snapshot, parse_include
 from awareness_analysis.api.transport import (
     DEFAULT_MAX_WAIT_S,
     DEFAULT_QUOTA_RESERVE,
@@ -39,7 +39,7 @@ from awareness_analysis.api.transport import (
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.demo import build_demo_store
 from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
-from awareness_analysis.vocabulary import TABLES
+from awareness_analysis.vocabulary import BEHAVIOUR_SOURCES, TABLES
 
 ENVIRONMENT_HELP = """\
 environment variables:
@@ -157,6 +157,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--restart",
         action="store_true",
         help="discard the pages a stopped fetch of the same query saved, instead of resuming",
+    )
+    fetch.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="SOURCES",
+        help="also fetch these behaviour sources into extra snapshot tables, fetched whole each "
+        f"time: {', '.join(BEHAVIOUR_SOURCES)} or {ALL_SOURCES} (comma-separated, repeatable)",
     )
     fetch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -303,6 +311,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--page-size must be between 1 and {MAX_PAGE_SIZE} (got {args.page_size})."
         )
+    sources = parse_include(args.include)
     if any(not c.strip() for c in args.campaign):
         raise ValueError("--campaign was given an empty id.")
     if args.workers < 1:
@@ -330,6 +339,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             workers=args.workers,
             full=args.full,
             restart=args.restart,
+            include=sources,
         )
     _print_snapshot(snapshot)
     return 0
@@ -357,6 +367,9 @@ def _print_snapshot(snapshot: Snapshot) -> None:
         f"{counts['campaigns']} campaigns, {counts['users']} user rows, "
         f"{counts['answers']} answer rows{how}."
     )
+    if snapshot.tables:
+        extras = ", ".join(f"{name} {len(frame)}" for name, frame in snapshot.tables.items())
+        print(f"Extra tables (rows): {extras}.")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "BEHAVIOUR_SOURCES",
+    "BEHAVIOUR_TABLES",
     "DEPARTMENT_METRICS",
     "METRICS",
     "MIN_GROUP_SIZE_LABEL",
@@ -34,6 +36,28 @@ STATUS_LABELS: Final = {"sent": "not answered", "correct": "correct", "incorrect
 
 #: Tables of a snapshot, in the order they are written and exported.
 TABLES: Final = ("campaigns", "users", "answers")
+#: Optional extra tables a snapshot may hold (the behaviour endpoints), in the order they are
+#: written and hashed.
+BEHAVIOUR_TABLES: Final = (
+    "phish_campaigns",
+    "phish_templates",
+    "phish_users",
+    "phish_user_totals",
+    "safe_scores",
+    "safe_summary",
+    "watchlist",
+    "performance",
+    "training_modules",
+    "module_options",
+)
+#: What ``fetch --include`` accepts (besides ``all``): each source and the tables it fills.
+BEHAVIOUR_SOURCES: Final = {
+    "phishing": ("phish_campaigns", "phish_templates", "phish_users", "phish_user_totals"),
+    "safe": ("safe_scores", "safe_summary"),
+    "watchlist": ("watchlist",),
+    "performance": ("performance",),
+    "queue": ("training_modules", "module_options"),
+}
 
 #: Department shown for users whose department is empty or missing.
 UNASSIGNED_DEPARTMENT: Final = "(unassigned)"

@@ -47,6 +47,17 @@ totalCount
     status or search filter (or attribute ids) the API's count is not reliable, so the fetch
     goes on and records a ``warnings`` list in the manifest (one message per campaign).
 
+Behaviour sources
+    ``include`` adds the other Awareness Training endpoints as extra snapshot tables
+    (:data:`~awareness_analysis.vocabulary.BEHAVIOUR_SOURCES`): ``phishing`` (phishing campaigns
+    and each one's user data), ``safe`` (SAFE score details and summary), ``watchlist``,
+    ``performance`` and ``queue`` (training queue); ``all`` is every one. They are fetched whole
+    each time, after the campaign user data and through the same client (so the same pacing,
+    quota and retries), with no incremental reuse and no staging: a fetch that stops while
+    fetching them resumes its campaign pages but asks for these again. The tables are built by
+    :mod:`awareness_analysis.data.behaviour` and the manifest's ``query.include`` lists the
+    sources.
+
 The manifest records ``campaign_counters`` (a list, one entry per stored campaign, with its
 ``campaign_id`` and the counters above) and ``refresh`` (``full``, ``reason``,
 ``base_snapshot``, and the ``refreshed`` and ``reused`` campaign ids).
@@ -59,13 +70,14 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from awareness_analysis import __version__
@@ -74,8 +86,15 @@ from awareness_analysis.api.endpoints import (
     GET_USER_DATA_PATH,
     UserDataFilter,
     UserDataQuery,
+    get_performance_details,
+    get_phishing_user_data,
+    get_safe_score_details,
+    get_safe_score_summary,
+    get_training_queue,
+    get_watchlist_details,
     iter_user_data_pages,
     list_campaigns,
+    list_phishing_campaigns,
 )
 from awareness_analysis.api.transport import (
     JsonDict,
@@ -83,6 +102,7 @@ from awareness_analysis.api.transport import (
     Page,
     PageCursor,
 )
+from awareness_analysis.data import behaviour as _behaviour
 from awareness_analysis.data import frames as _frames
 from awareness_analysis.data.store import Snapshot, SnapshotStore, host_only, write_json_atomic
 from awareness_analysis.errors import (
@@ -90,6 +110,7 @@ from awareness_analysis.errors import (
     StoreError,
     TotalCountMismatch,
 )
+from awareness_analysis.vocabulary import BEHAVIOUR_SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +139,84 @@ def check_workers(workers: object) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number of at least 1 (got {workers!r}).")
     return workers
+
+
+# -- behaviour sources -----------------------------------------------------------------------
+
+#: ``include`` value that means every behaviour source.
+ALL_SOURCES = "all"
+
+
+def parse_include(include: Iterable[str] | str) -> tuple[str, ...]:
+    """The behaviour sources named by ``include``, in :data:`BEHAVIOUR_SOURCES` order.
+
+    Each value may hold several names separated by commas (as ``fetch --include`` takes them);
+    ``all`` means every source; case and surrounding spaces do not matter. Anything else is a
+    :class:`ValueError` naming the allowed values.
+    """
+    values = [include] if isinstance(include, str) else list(include)
+    allowed = (*BEHAVIOUR_SOURCES, ALL_SOURCES)
+    wanted: set[str] = set()
+    for value in values:
+        if not isinstance(value, str):
+            raise ValueError(f"include takes source names ({', '.join(allowed)}), got {value!r}.")
+        for part in value.split(","):
+            name = part.strip().casefold()
+            if name not in allowed:
+                raise ValueError(
+                    f"Unknown source {part.strip()!r} to include; use one or more of "
+                    f"{', '.join(allowed)} (comma-separated)."
+                )
+            wanted.update(BEHAVIOUR_SOURCES if name == ALL_SOURCES else (name,))
+    return tuple(source for source in BEHAVIOUR_SOURCES if source in wanted)
+
+
+def fetch_behaviour_tables(
+    client: MimecastClient, sources: Collection[str], *, page_size: int = DEFAULT_PAGE_SIZE
+) -> dict[str, pd.DataFrame]:
+    """Fetch each of ``sources`` (names from :func:`parse_include`) whole and build its tables.
+
+    No incremental reuse and no staging: every call asks for everything again.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    if "phishing" in sources:
+        campaigns = list_phishing_campaigns(client)
+        # Built before the per-campaign requests: a campaign without an id is a clear error
+        # now rather than a failed request later.
+        tables["phish_campaigns"] = _behaviour.phish_campaigns_frame(campaigns)
+        tables["phish_templates"] = _behaviour.phish_templates_frame(campaigns)
+        items = {
+            str(c["id"]): get_phishing_user_data(client, str(c["id"]), page_size=page_size)
+            for c in campaigns
+        }
+        tables["phish_users"] = _behaviour.phish_users_frame(items, campaigns)
+        tables["phish_user_totals"] = _behaviour.phish_user_totals_frame(items, campaigns)
+    if "safe" in sources:
+        rows = get_safe_score_details(client, page_size=page_size)
+        tables["safe_scores"] = _behaviour.safe_scores_frame(rows)
+        # get_safe_score_summary returns the scoreCounts object itself; the frame builder
+        # takes it wrapped, as the endpoint's data[0] sends it.
+        counts = get_safe_score_summary(client)
+        tables["safe_summary"] = _behaviour.safe_summary_frame({"scoreCounts": counts})
+    if "watchlist" in sources:
+        tables["watchlist"] = _behaviour.watchlist_frame(
+            get_watchlist_details(client, page_size=page_size)
+        )
+    if "performance" in sources:
+        tables["performance"] = _behaviour.performance_frame(
+            get_performance_details(client, page_size=page_size)
+        )
+    if "queue" in sources:
+        queue = get_training_queue(client)
+        tables["training_modules"] = _behaviour.training_modules_frame(queue)
+        tables["module_options"] = _behaviour.module_options_frame(queue)
+    for source in sources:
+        log.info(
+            "Fetched %s: %s",
+            source,
+            ", ".join(f"{t} {len(tables[t])} rows" for t in BEHAVIOUR_SOURCES[source]),
+        )
+    return tables
 
 
 # -- incremental refresh ---------------------------------------------------------------------
@@ -594,6 +693,7 @@ def fetch_snapshot(
     full: bool = False,
     restart: bool = False,
     fetched_at: datetime | None = None,
+    include: Collection[str] = (),
 ) -> Snapshot:
     """List campaigns, fetch user data of the selected ones, and write one new snapshot.
 
@@ -601,9 +701,13 @@ def fetch_snapshot(
     downloads every selected campaign. ``workers`` campaigns are fetched at once. Pages staged
     by an earlier, unfinished fetch of the same query are reused (see "Resuming" in the module
     docstring); ``restart=True`` discards them first. ``fetched_at`` dates the snapshot
-    (default now; the demo organisation dates its snapshot on its as-of day).
+    (default now; the demo organisation dates its snapshot on its as-of day). ``include``
+    names behaviour sources (``phishing``, ``safe``, ``watchlist``, ``performance``, ``queue``
+    or ``all``; see :func:`parse_include`) stored as extra tables; they are fetched whole each
+    time (see "Behaviour sources" in the module docstring).
     """
     check_workers(workers)
+    sources = parse_include(include)  # before any request: a typo costs no quota
     user_filter = user_filter or UserDataFilter()
     fingerprint = query_fingerprint(client.settings.host, campaign_ids, user_filter, page_size)
     staging = store.staging_dir(fingerprint)
@@ -645,10 +749,13 @@ def fetch_snapshot(
         # The downloaded records themselves are unusable: resuming would only reuse them.
         store.discard_staging(fingerprint)
         raise
+    # After the campaign pages: if this fails, they stay staged and the next fetch resumes.
+    tables = fetch_behaviour_tables(client, sources, page_size=page_size)
     query: dict[str, Any] = {
         "campaign_ids": list(campaign_ids),
         **user_filter.parameters(),
         "page_size": page_size,
+        "include": list(sources),
     }
     extra: dict[str, Any] = {
         "campaign_counters": [campaign_counters(c) for c in campaigns],
@@ -657,7 +764,12 @@ def fetch_snapshot(
     if warnings:
         extra["warnings"] = sorted(warnings)
     snapshot = store.write(
-        frames, api_host=client.settings.host, query=query, extra=extra, fetched_at=fetched_at
+        frames,
+        api_host=client.settings.host,
+        query=query,
+        extra=extra,
+        fetched_at=fetched_at,
+        tables=tables,
     )
     store.discard_staging(fingerprint)
     log.info(

@@ -8,6 +8,7 @@ Layout::
           campaigns.parquet
           users.parquet
           answers.parquet
+          phish_users.parquet ...           optional extra tables (BEHAVIOUR_TABLES), if fetched
           manifest.json                     written last: no manifest, no snapshot
       .incomplete-<uuid>/                   a write in progress (or one that crashed)
       staging/                              pages of unfinished fetches, kept for resuming
@@ -22,13 +23,21 @@ The manifest (``schema_version`` 1) records ``snapshot_id``, ``fetched_at`` (ISO
 ``api_host`` (host and port only: scheme, path and any credentials in a URL are dropped),
 ``query`` (the fetch parameters), ``package_version``, ``row_counts``, ``content_hash``
 (``sha256:`` over column names, dtypes and row values of the three frames: the same data gives
-the same hash whatever the parquet writer or file times), ``files`` (``sha256:`` of each file's
-bytes, checked on load so a corrupted file is reported by name) and ``columns`` (dtypes with
-categories, so frames load back with exactly the dtypes they were written with, even when
-empty). Writers may add further keys (``extra``); the fetch records ``campaign_counters`` (each
-stored campaign's get-campaigns counters) and ``refresh`` (full or incremental, which campaigns
-were downloaded and which were reused from which earlier snapshot). Readers ignore keys they do
-not know.
+the same hash whatever the parquet writer or file times; extra tables, when present, are hashed
+after them, so a snapshot without extras keeps the hash it always had), ``files`` (``sha256:``
+of each file's bytes, checked on load so a corrupted file is reported by name) and ``columns``
+(dtypes with categories, so frames load back with exactly the dtypes they were written with,
+even when empty). Writers may add further keys (``extra``); the fetch records
+``campaign_counters`` (each stored campaign's get-campaigns counters) and ``refresh`` (full or
+incremental, which campaigns were downloaded and which were reused from which earlier snapshot).
+Readers ignore keys they do not know.
+
+Optional extra tables (:data:`BEHAVIOUR_TABLES`: phishing, SAFE score, watch list, performance
+and training queue frames) are written beside the three core ones in the same atomic write. The
+manifest lists them under ``tables`` (in :data:`BEHAVIOUR_TABLES` order) and gives each its
+entry in ``row_counts``, ``files`` and ``columns``, exactly like a core table; a manifest
+without ``tables`` (written before extras existed) has none, so ``schema_version`` stays 1.
+:attr:`Snapshot.tables` holds them, loaded with their checksums checked and dtypes restored.
 
 ``staging/`` holds the pages of fetches that stopped before writing their snapshot, one folder
 per query fingerprint, so that the next fetch of the same query downloads only what is missing
@@ -54,7 +63,7 @@ import shlex
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,9 +74,10 @@ import pandas as pd
 from awareness_analysis import __version__
 from awareness_analysis.data.frames import Frames
 from awareness_analysis.errors import StoreError
-from awareness_analysis.vocabulary import TABLES
+from awareness_analysis.vocabulary import BEHAVIOUR_TABLES, TABLES
 
 __all__ = [
+    "BEHAVIOUR_TABLES",
     "SCHEMA_VERSION",
     "TABLES",
     "Snapshot",
@@ -102,35 +112,66 @@ RESERVED_MANIFEST_KEYS = frozenset(
         "content_hash",
         "files",
         "columns",
+        "tables",
     }
 )
 
 
-def content_hash(frames: Frames) -> str:
+def _hash_table(digest: Any, name: str, frame: pd.DataFrame) -> None:
+    digest.update(f"table {name} rows {len(frame)}\n".encode())
+    for column, dtype in frame.dtypes.items():
+        digest.update(f"column {column!s} {dtype!s}\n".encode())
+    if len(frame.columns):
+        row_hashes = pd.util.hash_pandas_object(frame, index=False)
+        digest.update(row_hashes.to_numpy(dtype="uint64").tobytes())
+
+
+def content_hash(frames: Frames, tables: Mapping[str, pd.DataFrame] | None = None) -> str:
     """``sha256:<hex>`` of the frames' data: column names, dtypes and values, in table order.
 
     Independent of the index, of parquet metadata and of file times; unused categories do not
-    count (values are hashed, not category codes).
+    count (values are hashed, not category codes). Extra ``tables`` are hashed after the core
+    ones, in :data:`BEHAVIOUR_TABLES` order; with none the hash is exactly the core-only hash
+    (so snapshots written before extra tables existed keep theirs).
     """
     digest = hashlib.sha256()
     for name in TABLES:
-        frame: pd.DataFrame = getattr(frames, name)
-        digest.update(f"table {name} rows {len(frame)}\n".encode())
-        for column, dtype in frame.dtypes.items():
-            digest.update(f"column {column!s} {dtype!s}\n".encode())
-        if len(frame.columns):
-            row_hashes = pd.util.hash_pandas_object(frame, index=False)
-            digest.update(row_hashes.to_numpy(dtype="uint64").tobytes())
+        _hash_table(digest, name, getattr(frames, name))
+    for name, frame in _checked_tables(tables).items():
+        _hash_table(digest, name, frame)
     return "sha256:" + digest.hexdigest()
+
+
+def _checked_tables(tables: Mapping[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
+    """``tables`` in :data:`BEHAVIOUR_TABLES` order; unknown names or non-frames are refused."""
+    if tables is None:
+        return {}
+    if not isinstance(tables, Mapping):
+        raise TypeError(
+            f"tables must be a mapping of name to DataFrame, got {type(tables).__name__}"
+        )
+    unknown = sorted(str(name) for name in tables if name not in BEHAVIOUR_TABLES)
+    if unknown:
+        raise ValueError(
+            f"Unknown extra table(s): {', '.join(unknown)}. A snapshot may hold only "
+            f"{', '.join(BEHAVIOUR_TABLES)} besides {', '.join(TABLES)}."
+        )
+    for name, frame in tables.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"Extra table {name} must be a DataFrame, got {type(frame).__name__}")
+    # A fixed order, so the hash and the manifest do not depend on the caller's dict order.
+    return {name: tables[name] for name in BEHAVIOUR_TABLES if name in tables}
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One stored fetch: where it lives, its manifest and its frames."""
+    """One stored fetch: where it lives, its manifest, its frames and any extra tables."""
 
     path: Path
     manifest: dict[str, Any]
     frames: Frames
+    #: Extra tables (names from :data:`BEHAVIOUR_TABLES`) the snapshot holds; often none.
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def fetched_at(self) -> datetime:
@@ -304,22 +345,29 @@ class SnapshotStore:
         query: Mapping[str, Any],
         fetched_at: datetime | None = None,
         extra: Mapping[str, Any] | None = None,
+        tables: Mapping[str, pd.DataFrame] | None = None,
     ) -> Snapshot:
-        """Store ``frames`` as a new snapshot, atomically; returns it.
+        """Store ``frames`` (and any extra ``tables``) as a new snapshot, atomically; returns it.
 
         ``fetched_at`` defaults to now; a naive datetime is taken as UTC. ``extra`` is merged
-        into the manifest (JSON values; it may not replace the store's own keys). Raises
-        ``ValueError`` for a query or extra holding secret-looking keys, an extra key that
-        clashes, or an unusable ``api_host``, and :class:`StoreError` when the snapshot id
-        already exists.
+        into the manifest (JSON values; it may not replace the store's own keys). ``tables``
+        maps names from :data:`BEHAVIOUR_TABLES` to frames, written beside the core tables.
+        Raises ``ValueError`` for a query or extra holding secret-looking keys, an extra key
+        that clashes, an unknown table name or an unusable ``api_host``, and
+        :class:`StoreError` when the snapshot id already exists.
         """
         if not isinstance(frames, Frames):
             raise TypeError(f"frames must be a Frames instance, got {type(frames).__name__}")
+        extra_tables = _checked_tables(tables)
         when = _parse_time(fetched_at) if fetched_at is not None else datetime.now(UTC)
         host = host_only(api_host)
         stored_query = _checked_query(query)
         stored_extra = _checked_extra(extra)
-        data_hash = content_hash(frames)
+        data_hash = content_hash(frames, extra_tables)
+        every: dict[str, pd.DataFrame] = {
+            **{name: getattr(frames, name) for name in TABLES},
+            **extra_tables,
+        }
         snapshot_id = f"{when:%Y%m%dT%H%M%S%f}Z-{data_hash.removeprefix('sha256:')[:8]}"
         final = self.snapshots_dir / snapshot_id
         if final.exists():
@@ -330,9 +378,9 @@ class SnapshotStore:
         temp.mkdir()
         try:
             files: dict[str, str] = {}
-            for name in TABLES:
+            for name, frame in every.items():
                 path = temp / f"{name}.parquet"
-                getattr(frames, name).to_parquet(path, engine="pyarrow", index=False)
+                frame.to_parquet(path, engine="pyarrow", index=False)
                 files[path.name] = _hash_and_fsync(path)
             manifest: dict[str, Any] = {
                 "schema_version": SCHEMA_VERSION,
@@ -341,10 +389,11 @@ class SnapshotStore:
                 "api_host": host,
                 "query": stored_query,
                 "package_version": __version__,
-                "row_counts": {name: len(getattr(frames, name)) for name in TABLES},
+                "row_counts": {name: len(frame) for name, frame in every.items()},
                 "content_hash": data_hash,
                 "files": files,
-                "columns": {name: _column_schema(getattr(frames, name)) for name in TABLES},
+                "columns": {name: _column_schema(frame) for name, frame in every.items()},
+                "tables": list(extra_tables),
                 **stored_extra,
             }
             manifest_path = temp / MANIFEST_NAME
@@ -357,7 +406,7 @@ class SnapshotStore:
             shutil.rmtree(temp, ignore_errors=True)
             raise
         _fsync_dir(self.snapshots_dir)
-        return Snapshot(path=final, manifest=manifest, frames=frames)
+        return Snapshot(path=final, manifest=manifest, frames=frames, tables=extra_tables)
 
     # -- staging (resumable fetches) ---------------------------------------------------------
 
@@ -499,12 +548,20 @@ class SnapshotStore:
             _parse_time(manifest["fetched_at"])
         except (TypeError, ValueError) as exc:
             raise StoreError(f"Snapshot manifest {path} has a bad fetched_at: {exc}") from None
+        extras = manifest.get("tables", [])  # absent before extra tables existed: none
+        if not isinstance(extras, list) or any(name not in BEHAVIOUR_TABLES for name in extras):
+            raise StoreError(
+                f"Snapshot manifest {path} lists unknown extra tables {extras!r}; this version "
+                f"of awareness-analysis ({__version__}) knows {', '.join(BEHAVIOUR_TABLES)}"
+            )
         return manifest
 
     def _load_dir(self, directory: Path) -> Snapshot:
         manifest = self._read_manifest(directory)
         tables: dict[str, pd.DataFrame] = {}
-        for name in TABLES:
+        # Extra tables are checked and restored exactly like the core ones, eagerly: a
+        # corrupted one is reported (by file name) when the snapshot is loaded.
+        for name in (*TABLES, *manifest.get("tables", [])):
             file_name = f"{name}.parquet"
             path = directory / file_name
             expected = manifest["files"].get(file_name)
@@ -528,8 +585,8 @@ class SnapshotStore:
                     f"Cannot read {file_name} of snapshot {directory}: {exc}"
                 ) from None
             tables[name] = _restore_dtypes(frame, manifest["columns"].get(name), path)
-        frames = Frames(**tables)
-        return Snapshot(path=directory, manifest=manifest, frames=frames)
+        frames = Frames(**{name: tables.pop(name) for name in TABLES})
+        return Snapshot(path=directory, manifest=manifest, frames=frames, tables=tables)
 
 
 def _restore_dtypes(frame: pd.DataFrame, schema: object, path: Path) -> pd.DataFrame:
@@ -554,4 +611,8 @@ def _restore_dtypes(frame: pd.DataFrame, schema: object, path: Path) -> pd.DataF
             restored[entry["name"]] = column if column.dtype == dtype else column.astype(dtype)
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"Cannot restore the column types of {path}: {exc}") from None
-    return pd.DataFrame(restored, index=frame.index)
+    result = pd.DataFrame(restored, index=frame.index)
+    # pandas keeps DataFrame.attrs in the parquet metadata (safe_scores records its component
+    # scales there); the rebuilt frame would otherwise drop them.
+    result.attrs = dict(frame.attrs)
+    return result
