@@ -48,7 +48,9 @@ def fake_server_settings(server: FakeMimecastServer, credentials: FakeCredential
 def build_demo_store(
     out: str | os.PathLike[str], *, seed: int = DEMO_SEED, progress: bool | None = None
 ) -> Snapshot:
-    """Serve the demo organisation on loopback and fetch it into a new snapshot under ``out``."""
+    """Serve the demo organisation on loopback and fetch it into a new snapshot under ``out``,
+    with every behaviour source (phishing, SAFE scores, watch list, performance, training
+    queue) as extra tables."""
     credentials = FakeCredentials.demo()
     with (
         FakeMimecastServer(build_demo_dataset(seed), credentials=credentials) as server,
@@ -57,7 +59,11 @@ def build_demo_store(
         # The demo organisation is a picture of one day (DEMO_AS_OF): its snapshot is dated
         # then, so "days since launch" and "still running" read as they would have that day.
         return fetch_snapshot(
-            client, SnapshotStore(out), progress=progress, fetched_at=DEMO_FETCHED_AT
+            client,
+            SnapshotStore(out),
+            progress=progress,
+            fetched_at=DEMO_FETCHED_AT,
+            include=("all",),
         )
 
 
@@ -65,14 +71,18 @@ def _is_current_demo(store: SnapshotStore) -> bool:
     """Whether ``store`` holds the demo as this version builds it (dated on its as-of day)."""
     manifests = store.manifests()
     expected = DEMO_FETCHED_AT.strftime("%Y-%m-%dT%H:%M:%S")
-    return bool(manifests) and str(manifests[-1].get("fetched_at", "")).startswith(expected)
+    return (
+        bool(manifests)
+        and str(manifests[-1].get("fetched_at", "")).startswith(expected)
+        and bool(manifests[-1].get("tables"))  # built with the behaviour sources
+    )
 
 
 def ensure_demo_store(out: str | os.PathLike[str] | None = None) -> SnapshotStore:
     """The demo store at ``out`` (default :func:`default_demo_store`), built first if empty.
 
     A demo store an earlier version built (dated on the day it was built, so nothing in it
-    reads as running) is rebuilt beside it and swapped in.
+    reads as running, or without the behaviour tables) is rebuilt beside it and swapped in.
     """
     out = Path(default_demo_store() if out is None else out)
     store = SnapshotStore(out)

@@ -14,6 +14,7 @@ import pytest
 from awareness_analysis.cli import main
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.views.report import (
+    NOTEBOOK_METADATA_KEY,
     REPORT_MARKER,
     SUMMARY_NOTEBOOK,
     ReportError,
@@ -22,8 +23,20 @@ from awareness_analysis.views.report import (
 )
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# Every notebook is a page, except the summary, which opens the index.
-STEMS = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb")) if p.stem != SUMMARY_NOTEBOOK]
+
+
+def _in_reports(path: Path) -> bool:
+    settings = nbformat.read(path, as_version=4).metadata.get(NOTEBOOK_METADATA_KEY, {})
+    return settings.get("report") is not False
+
+
+# Every notebook is a page, except the summary, which opens the index, and notebooks kept out
+# of shared reports.
+STEMS = [
+    p.stem
+    for p in sorted(NOTEBOOKS.glob("*.ipynb"))
+    if p.stem != SUMMARY_NOTEBOOK and _in_reports(p)
+]
 TINY_DEPARTMENT = "Board Secretariat"  # 3 people in the demo organisation
 
 
@@ -293,3 +306,18 @@ def test_notebooks_are_told_pseudonymise() -> None:
     values = ReportParameters(store=Path("store"), pseudonymise=True).notebook_values()
     assert values["pseudonymise"] is True
     assert ReportParameters(store=Path("store")).notebook_values()["pseudonymise"] is False
+
+
+def test_a_notebook_marked_out_of_reports_is_not_rendered(store: Path, tmp_path: Path) -> None:
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    source = nbformat.read(NOTEBOOKS / "01_campaign_overview.ipynb", as_version=4)
+    nbformat.write(source, notebooks / "01_campaign_overview.ipynb")
+    kept_out = nbformat.read(NOTEBOOKS / "01_campaign_overview.ipynb", as_version=4)
+    kept_out.metadata[NOTEBOOK_METADATA_KEY] = {"report": False}
+    kept_out.cells[2].source = "raise RuntimeError('a kept-out notebook was executed')"
+    nbformat.write(kept_out, notebooks / "02_kept_out.ipynb")
+    out = tmp_path / "reports"
+    render_reports(store, out, notebooks=notebooks, progress=False)
+    assert sorted(p.name for p in out.glob("*.html")) == ["01_campaign_overview.html", "index.html"]
+    assert "02_kept_out" not in (out / "index.html").read_text(encoding="utf-8")

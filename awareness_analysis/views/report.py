@@ -62,6 +62,9 @@ REPORT_MARKER = ".awareness-analysis-report"
 CELL_TIMEOUT_S = 600
 #: The notebook whose page opens the report's index (the headline), instead of a page.
 SUMMARY_NOTEBOOK = "00_summary"
+#: Notebook metadata key of the project's settings: ``{"report": false}`` keeps a notebook
+#: (and its figures) out of shared reports.
+NOTEBOOK_METADATA_KEY = "awareness-analysis"
 #: Cell tag for notebook cells that a shared report leaves out (they still run).
 ANALYST_ONLY_TAG = "analyst-only"
 
@@ -215,6 +218,12 @@ def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqd
     notebook.cells = [
         c for c in notebook.cells if ANALYST_ONLY_TAG not in c.metadata.get("tags", ())
     ]
+
+
+def _in_reports(notebook: nbformat.NotebookNode) -> bool:
+    """False for a notebook marked ``{"awareness-analysis": {"report": false}}``."""
+    settings = notebook.metadata.get(NOTEBOOK_METADATA_KEY, {})
+    return not (isinstance(settings, dict) and settings.get("report") is False)
 
 
 def _first_line(source: str) -> str:
@@ -432,6 +441,9 @@ def render_reports(
         log = workdir / "figures.jsonl"
         log.touch()
         loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
+        # A notebook whose figures the disclosure plan does not cover yet stays out of shared
+        # reports (it says so in its metadata) rather than publishing unaudited figures.
+        loaded = [(p, nb) for p, nb in loaded if _in_reports(nb)]
         for path, notebook in loaded:
             context = ReportContext(plan, path.stem, str(log), parameters.include_people)
             context_file = workdir / f"context-{path.stem}.json"
