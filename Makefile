@@ -77,7 +77,7 @@ install-browser: $(VENV)/.installed-browser
 	scripts/install-browser.sh $(VENV)
 
 # Headless Chromium against the rendered reports and a live JupyterLab; not part of `make test`.
-test-browser: install-browser
+test-browser: install-browser $(LAB_OVERRIDES)
 	$(BIN)/python -m pytest tests_browser -q
 
 # Regenerate the README images (docs/images/) from the browser tests' screenshots.

@@ -40,15 +40,14 @@ KERNEL_TIMEOUT_MS = 60_000  # kernel start (about 3-10 s here)
 RUN_TIMEOUT_MS = 90_000  # running all cells until the dashboard shows its charts
 REDRAW_TIMEOUT_MS = 30_000
 
-#: JupyterLab user settings for the test: no news prompt or update check (no network, and the
-#: toast would cover the screenshot), and no autosave (the repository's notebook stays as is).
+#: JupyterLab user settings for the test: no autosave (the repository's notebook stays as is).
+#: The news prompt and update check are off through the project's own overrides
+#: (jupyter/overrides.json, installed by `make lab` and `make test-browser`), which the tests
+#: check rather than set.
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
+NOTIFICATION_SETTINGS = "@jupyterlab/apputils-extension:notification"
 
 #: The first chart of the dashboard's Output widget (SVG, drawn by JupyterLab as an image or
 #: inline), as a string that changes when the chart does.
@@ -265,6 +264,21 @@ def test_dashboard_shows_its_options_and_redraws(
         except Exception as exc:
             page.screenshot(path=str(artifacts / "lab-failure.png"))
             pytest.fail(f"the dashboard did not render ({exc}):\n{lab.log_tail()}")
+
+        # The project's overrides turn JupyterLab's news prompt off: no toast covers the widgets.
+        request = urllib.request.Request(
+            f"{lab.url}/lab/api/settings/{NOTIFICATION_SETTINGS}",
+            headers={"Authorization": f"token {lab.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            # Overrides replace the schema's defaults (the user's own settings stay empty).
+            defaults = {
+                name: spec.get("default")
+                for name, spec in json.load(response)["schema"]["properties"].items()
+            }
+        assert defaults.get("fetchNews") == "false", defaults
+        assert defaults.get("checkForUpdates") is False, defaults
+        assert page.get_by_text("official Jupyter news").count() == 0
 
         first = page.evaluate(CHART_JS)
         assert page.locator(CHARTS).count() == 2  # interval and funnel plots
