@@ -46,7 +46,10 @@ _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 _METADATA_ELEMENT = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 # A number with more than two decimals inside a tag (followed by the tag's end before any
 # "<"), never in text content: a campaign named "v1.2345" keeps its name.
-_LONG_NUMBER = re.compile(r"(\d\.\d\d)\d+(?=[^<>]*>)")
+# Numbers are shortened tag by tag: a lookahead to each tag's end from every number would
+# rescan a long path's whole tag for each of its numbers (quadratic; a minute for a long curve).
+_TAG = re.compile(r"<[^<>]*>")
+_LONG_NUMBER = re.compile(r"(\d\.\d\d)\d+")
 _ID = re.compile(r' id="([^"]*)"')
 _REFERENCE = re.compile(r'(?:url\(#|href="#)([^)"]+)')
 # The ids matplotlib numbers itself: "text_12", "matplotlib.axis_2", "LineCollection_1".
@@ -149,7 +152,8 @@ def _compact(svg: str) -> str:
         return "" if _AUTOMATIC_ID.fullmatch(name) else f' class="{name}"'
 
     svg = _ID.sub(identify, svg)
-    return _IDENTITY_ROTATION.sub("", _LONG_NUMBER.sub(r"\1", svg))
+    svg = _TAG.sub(lambda tag: _LONG_NUMBER.sub(r"\1", tag.group(0)), svg)
+    return _IDENTITY_ROTATION.sub("", svg)
 
 
 def figure_svg(figure: Figure, key: str = "chart") -> str:
