@@ -1,0 +1,971 @@
+"""Charts and a dashboard of "does knowing go with doing?" (:mod:`awareness_analysis.analysis.
+behaviour`): awareness answers against phishing behaviour and SAFE grades.
+
+Like :mod:`awareness_analysis.views.plots`, every plot function takes the analysis' table and
+returns a :class:`matplotlib.figure.Figure` built without pyplot, in the project's look: the
+Okabe-Ito palette, :data:`~awareness_analysis.views.plots.FIGURE_WIDTH` wide, a title with the
+selection in force, a footnote with the table's ``attrs["note"]`` (its caveats) and the
+definitions, and no text under :data:`~awareness_analysis.views.plots.MIN_TEXT_SIZE` points.
+Rows hidden by small-group suppression are named as suppressed instead of vanishing.
+
+* :func:`plot_phishing_rates` -- click, submit and report rate per phishing campaign.
+* :func:`plot_knowledge_effect` -- forest plot of the risk ratios (and the odds ratio) of
+  clicking and reporting, knew vs did not know.
+* :func:`plot_safe_vs_accuracy` -- mean answer accuracy per SAFE risk grade.
+* :func:`plot_time_to_event` -- Kaplan-Meier curves of the time to a click and to a report.
+* :func:`behaviour_tables` -- the snapshot's phishing and SAFE tables (or a clear error).
+* :class:`KnowledgeBehaviour` -- the four charts under phishing campaign and department filters.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+from IPython.core.formatters import format_display_data
+from IPython.display import HTML, display
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    MaxNLocator,
+    NullLocator,
+    PercentFormatter,
+)
+
+from awareness_analysis.analysis.behaviour import (
+    BEHAVIOURS,
+    PHISH_METRICS,
+    SafeAccuracy,
+    TimeToEvent,
+    knowledge_behaviour_pairs,
+    knowledge_click_model,
+    knowledge_click_risk_ratio,
+    phishing_rates,
+    safe_vs_accuracy,
+    time_to_event,
+)
+from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.errors import StoreError
+from awareness_analysis.views.plots import (
+    FIGURE_WIDTH,
+    MIN_TEXT_SIZE,
+    NEUTRAL,
+    NO_DATA_MESSAGE,
+    PALETTE,
+)
+from awareness_analysis.views.render import figure_display
+from awareness_analysis.vocabulary import SELECTION_HINT
+
+__all__ = [
+    "REPORT_NOTE",
+    "BehaviourTables",
+    "KnowledgeBehaviour",
+    "behaviour_tables",
+    "plot_knowledge_effect",
+    "plot_phishing_rates",
+    "plot_safe_vs_accuracy",
+    "plot_time_to_event",
+]
+
+#: What a report run shows instead of the dashboard (report integration is not decided yet).
+REPORT_NOTE = (
+    "Knowledge and behaviour: not part of shared reports yet. Open the notebook to explore it."
+)
+#: Tables a snapshot needs for the phishing charts.
+REQUIRED_TABLES = ("phish_campaigns", "phish_users")
+
+METRIC_COLOURS: dict[str, str] = {
+    "click": PALETTE["vermillion"],
+    "submit": PALETTE["orange"],
+    "report": PALETTE["bluish_green"],
+}
+_METRIC_LABELS = {"click": "Clicked", "submit": "Submitted credentials", "report": "Reported"}
+_BEHAVIOUR_COLOURS = {"clicked": PALETTE["vermillion"], "reported": PALETTE["bluish_green"]}
+_BEHAVIOUR_LABELS = {"clicked": "Clicked the link", "reported": "Reported the email"}
+_METHOD_LABELS = {
+    "crude": "Risk ratio, crude\n(people, first campaign)",
+    "mantel_haenszel": "Risk ratio, Mantel-Haenszel\nby department (people)",
+    "poisson_clustered": "Risk ratio, Poisson\n(all pairs, person-clustered)",
+    "logistic": "Odds ratio, logistic\n(all pairs, person-clustered)",
+}
+_METHOD_COLOURS = {
+    "crude": PALETTE["blue"],
+    "mantel_haenszel": PALETTE["blue"],
+    "poisson_clustered": PALETTE["blue"],
+    "logistic": PALETTE["reddish_purple"],
+}
+
+# Sizes in points, as in views/plots.py.
+_TITLE_SIZE = 12.0
+_PANEL_TITLE_SIZE = 10.0
+_TICK_SIZE = 9.0
+_NOTE_SIZE = MIN_TEXT_SIZE
+_MESSAGE_SIZE = 13.0
+_WIDTH_PT = FIGURE_WIDTH * 72
+_EDGE = 7.2
+_GAP = 8.0
+_PANEL_GAP = 22.0
+_LINE_SPACING = 1.2
+_GRID = "#E2E2E2"
+_TEXT = "#222222"
+
+_TEXT_TO_PATH = TextToPath()
+
+
+# --- text and layout ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def _line_width(line: str, size: float) -> float:
+    if not line:
+        return 0.0
+    width, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(
+        line, FontProperties(size=size), ismath=False
+    )
+    return float(width)
+
+
+def _text_width(text: str, size: float) -> float:
+    return max(_line_width(line, size) for line in text.split("\n"))
+
+
+def _text_height(text: str, size: float) -> float:
+    return size * _LINE_SPACING * (text.count("\n") + 1)
+
+
+def _wrap_to(text: str, width_pt: float, size: float) -> str:
+    """``text`` word-wrapped into lines measuring at most ``width_pt`` points."""
+    chars = max(8, int(width_pt / (size * 0.5)))
+    while True:
+        wrapped = "\n".join(textwrap.wrap(text, chars, break_long_words=True)) or text
+        if chars <= 8 or _text_width(wrapped, size) <= width_pt:
+            return wrapped
+        chars -= max(1, chars // 12)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.)])\s+(?=[A-Z(])", text) if s.strip()]
+
+
+def merge_notes(*notes: str) -> str:
+    """The sentences of ``notes`` in order, each once (the analyses' notes share caveats)."""
+    seen: dict[str, None] = {}
+    for note in notes:
+        for sentence in _sentences(note or ""):
+            seen.setdefault(sentence, None)
+    return " ".join(seen)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A figure's title block and footnote, wrapped and measured (points)."""
+
+    heading: str
+    footnote: str
+    top: float
+    bottom: float
+
+
+def _page(title: str, selection_text: str, footnotes: Sequence[str]) -> _Page:
+    width = _WIDTH_PT - 2 * _EDGE
+    heading = _wrap_to(title, width, _TITLE_SIZE)
+    if selection_text.strip():
+        heading += "\n" + _wrap_to(selection_text.strip(), width, _TITLE_SIZE)
+    footnote = "\n".join(_wrap_to(p, width, _NOTE_SIZE) for p in footnotes if p)
+    top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
+    bottom = _EDGE + (_text_height(footnote, _NOTE_SIZE) + _GAP if footnote else 0.0)
+    return _Page(heading, footnote, top, bottom)
+
+
+def _figure(page: _Page, body: float) -> Figure:
+    height = page.top + body + page.bottom
+    fig = Figure(figsize=(FIGURE_WIDTH, height / 72))
+    fig.suptitle(
+        page.heading,
+        fontsize=_TITLE_SIZE,
+        x=_EDGE / _WIDTH_PT,
+        y=1.0 - _EDGE / height,
+        ha="left",
+        va="top",
+    )
+    if page.footnote:
+        fig.text(
+            _EDGE / _WIDTH_PT,
+            _EDGE / height,
+            page.footnote,
+            ha="left",
+            va="bottom",
+            fontsize=_NOTE_SIZE,
+            color=NEUTRAL,
+            gid="footnote",
+        )
+    return fig
+
+
+def _axes(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
+    fig_height = fig.get_figheight() * 72
+    return fig.add_axes(
+        (left / _WIDTH_PT, bottom / fig_height, width / _WIDTH_PT, height / fig_height)
+    )
+
+
+def _empty_figure(title: str, selection_text: str, footnotes: Sequence[str]) -> Figure:
+    page = _page(title, selection_text, footnotes)
+    body = 2.0 * 72
+    fig = _figure(page, body)
+    height = fig.get_figheight() * 72
+    fig.text(
+        0.5,
+        (page.bottom + body / 2) / height,
+        NO_DATA_MESSAGE,
+        ha="center",
+        va="center",
+        fontsize=_MESSAGE_SIZE,
+        color=NEUTRAL,
+        gid="no-data",
+    )
+    return fig
+
+
+def _row_axis(ax: Axes, count: int) -> None:
+    ax.set_ylim(count - 0.5, -0.5)
+    ax.tick_params(axis="y", left=False, labelsize=_TICK_SIZE)
+    ax.tick_params(axis="x", which="both", labelsize=_TICK_SIZE)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="x", which="major", color=_GRID, linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _percent_axis(ax: Axes, high: float = 1.0) -> None:
+    ax.set_xlim(0.0, high)
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
+def _nice_percent_limit(values: Iterable[float]) -> float:
+    """An upper limit for a rate axis: the largest value rounded up to 10%, at least 20%."""
+    finite = [v for v in values if not math.isnan(v)]
+    top = max(finite, default=0.0)
+    return float(min(1.0, max(0.2, math.ceil((top + 0.02) * 10) / 10)))
+
+
+def _floats(table: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in table:
+        return np.full(len(table), np.nan)
+    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _flags(table: pd.DataFrame, column: str = "suppressed") -> np.ndarray:
+    if column not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table[column].fillna(False).astype(bool).to_numpy()
+
+
+def _k_of(*tables: pd.DataFrame) -> int | None:
+    for table in tables:
+        value = table.attrs.get("min_group_size")
+        if isinstance(value, int | np.integer) and value > 1:
+            return int(value)
+    return None
+
+
+def _suppressed_text(k: int | None) -> str:
+    return f"suppressed: fewer than {k if k is not None else 'k'} people"
+
+
+def _suppression_note(k: int | None) -> str:
+    size = f"{k} people" if k is not None else "the minimum group size k"
+    return f"Suppressed: groups of fewer than {size} are not shown, to protect individuals."
+
+
+def _count(value: float) -> str:
+    return f"{0 if math.isnan(value) else int(value):,}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
+
+
+def _status(ax: Axes, x: float, y: float, text: str, gid: str) -> None:
+    ax.text(
+        x,
+        y,
+        text,
+        ha="left",
+        va="center",
+        fontsize=_NOTE_SIZE,
+        style="italic",
+        color=NEUTRAL,
+        gid=gid,
+        transform=ax.get_yaxis_transform(),
+    )
+
+
+def _dot(
+    ax: Axes, x: float, y: float, low: float, high: float, colour: str, marker: str = "o"
+) -> None:
+    if not math.isnan(low) and not math.isnan(high):
+        ax.plot([low, high], [y, y], color=colour, linewidth=1.6, solid_capstyle="butt", zorder=2)
+    (line,) = ax.plot([x], [y], marker=marker, color=colour, markersize=6, zorder=3)
+    line.set_gid("points")
+    line.set_clip_on(False)
+
+
+def _value_text(ax: Axes, y: float, text: str, high: float, limit: float) -> None:
+    """``text`` just right of the interval's upper end (kept within the axis limit)."""
+    ax.annotate(
+        text,
+        (min(high, limit), y),
+        xytext=(5, 0),
+        textcoords="offset points",
+        ha="left",
+        va="center",
+        fontsize=_NOTE_SIZE,
+        color=_TEXT,
+        gid="value",
+        annotation_clip=False,
+    )
+
+
+# --- 1. phishing rates ----------------------------------------------------------------------
+
+
+def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure:
+    """Click, submit and report rate per phishing campaign (one panel each), with 95% Wilson
+    intervals. ``rates`` is :func:`~awareness_analysis.analysis.behaviour.phishing_rates`.
+
+    Rows are campaigns in launch order, labelled with the people sent; a suppressed campaign
+    keeps its row, labelled as suppressed, without figures.
+    """
+    title = "Phishing simulation: click, submit and report rates"
+    definitions = (
+        "Click = followed the link (a security scanner alone is not a click); submit = entered "
+        "credentials; report = reported the email. Dots: rate; lines: 95% Wilson interval."
+    )
+    note = str(rates.attrs.get("note", ""))
+    if rates.empty:
+        return _empty_figure(title, selection_text, [note, definitions])
+
+    k = _k_of(rates)
+    ids = rates["phish_campaign_id"].astype(str).tolist()
+    order = list(dict.fromkeys(ids))
+    names = dict(zip(ids, rates["phish_campaign_name"].astype(str), strict=True))
+    metrics = [m for m in PHISH_METRICS if m in set(rates["metric"].astype(str))]
+    rate = _floats(rates, "rate")
+    low, high = _floats(rates, "ci_low"), _floats(rates, "ci_high")
+    people = _floats(rates, "people")
+    hidden = _flags(rates)
+    cell: dict[tuple[str, str], int] = {
+        (cid, metric): i
+        for i, (cid, metric) in enumerate(zip(ids, rates["metric"].astype(str), strict=True))
+    }
+    labels = []
+    for cid in order:
+        first = min(i for (c, _), i in cell.items() if c == cid)
+        size = (
+            f"fewer than {k if k is not None else 'k'} people"
+            if hidden[first]
+            else f"{_count(people[first])} people"
+        )
+        labels.append(_wrap_to(f"{names[cid]} ({size})", 190, _TICK_SIZE))
+    footnotes = [note, definitions]
+    if hidden.any():
+        footnotes.append(_suppression_note(k))
+
+    page = _page(title, selection_text, footnotes)
+    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    left = _EDGE + label_width + 8.0
+    right = _EDGE + 14.0
+    panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(metrics) - 1)) / len(metrics)
+    lines = max(label.count("\n") + 1 for label in labels)
+    rows_height = len(order) * max(24.0, lines * _TICK_SIZE * _LINE_SPACING + 8)
+    above, below = _PANEL_TITLE_SIZE * _LINE_SPACING + 8.0, 20.0
+    fig = _figure(page, above + rows_height + below)
+    limit = _nice_percent_limit(high[~hidden])
+    for index, metric in enumerate(metrics):
+        ax = _axes(
+            fig, left + index * (panel + _PANEL_GAP), page.bottom + below, panel, rows_height
+        )
+        colour = METRIC_COLOURS.get(metric, PALETTE["black"])
+        for y, cid in enumerate(order):
+            i = cell.get((cid, metric))
+            if i is None:
+                continue
+            if hidden[i]:
+                _status(ax, 0.02, y, _suppressed_text(k), "suppressed")
+            elif math.isnan(rate[i]):
+                _status(ax, 0.02, y, "no data", "no-data")
+            else:
+                _dot(ax, rate[i], y, low[i], high[i], colour)
+                _value_text(ax, y, _pct(rate[i]), high[i], limit)
+        ax.set_title(
+            _METRIC_LABELS.get(metric, metric), fontsize=_PANEL_TITLE_SIZE, loc="left", color=colour
+        )
+        _row_axis(ax, len(order))
+        _percent_axis(ax, limit)
+        ax.set_xticks(np.linspace(0, limit, 3))
+        if index == 0:
+            ax.set_yticks(range(len(order)), labels)
+        else:
+            ax.set_yticks([])
+    return fig
+
+
+# --- 2. knowledge effect (forest plot) ------------------------------------------------------
+
+
+def _ratio_text(value: float, low: float, high: float) -> str:
+    if math.isnan(value):
+        return "not estimable"
+    if math.isnan(low) or math.isnan(high):
+        return f"{value:.2f}"
+    return f"{value:.2f} ({low:.2f}\u2013{high:.2f})"
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    candidates = [0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.75, 1.0, 1.33, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0]
+    ticks = [t for t in candidates if low <= t <= high]
+    while len(ticks) > 6:
+        ticks = [t for i, t in enumerate(ticks) if i % 2 == 0 or t == 1.0]
+    return ticks
+
+
+def plot_knowledge_effect(
+    rr_table: pd.DataFrame, model_row: pd.DataFrame, selection_text: str = ""
+) -> Figure:
+    """Forest plot: how much more (or less) often people who knew clicked and reported.
+
+    ``rr_table`` is :func:`~awareness_analysis.analysis.behaviour.knowledge_click_risk_ratio`
+    (crude, Mantel-Haenszel by department and clustered Poisson risk ratios per behaviour);
+    ``model_row`` is one or more rows of
+    :func:`~awareness_analysis.analysis.behaviour.knowledge_click_model` (one per outcome,
+    concatenated), drawn as the logistic odds ratio. One panel per behaviour, a log x-axis with
+    a line at 1 (no difference); left of 1 = less often among those who knew.
+    """
+    title = "Knew the answers vs did not: clicking and reporting a phishing email"
+    definitions = (
+        "Knew = every answered question correct in the person's last awareness campaign before "
+        "the phishing campaign. Ratio < 1: less often among people who knew; dots with 95% "
+        "intervals on a log scale; the odds ratio lies further from 1 than a risk ratio."
+    )
+    rr_note = str(rr_table.attrs.get("note", ""))
+    model_note = str(model_row.attrs.get("note", "")) if model_row is not None else ""
+    note = merge_notes(rr_note, model_note)
+    if rr_table.empty and (model_row is None or model_row.empty):
+        return _empty_figure(title, selection_text, [note, definitions])
+
+    k = _k_of(rr_table, model_row) if model_row is not None else _k_of(rr_table)
+    # (outcome, method) -> (value, low, high, suppressed)
+    estimates: dict[tuple[str, str], tuple[float, float, float, bool]] = {}
+    for frame, value_column, method in (
+        (rr_table, "risk_ratio", None),
+        (model_row, "odds_ratio", "logistic"),
+    ):
+        if frame is None or frame.empty:
+            continue
+        values, lows, highs = (_floats(frame, c) for c in (value_column, "ci_low", "ci_high"))
+        hidden = _flags(frame)
+        for i, outcome in enumerate(frame["outcome"].astype(str)):
+            key = method or str(frame["method"].iloc[i])
+            estimates[(outcome, key)] = (values[i], lows[i], highs[i], bool(hidden[i]))
+    outcomes = [b for b in BEHAVIOURS if any(o == b for o, _ in estimates)]
+    methods = [m for m in _METHOD_LABELS if any(k_ == m for _, k_ in estimates)]
+    shown = [
+        v
+        for value, low, high, hidden in estimates.values()
+        if not hidden
+        for v in (value, low, high)
+        if not math.isnan(v) and v > 0
+    ]
+    low_limit = min([*shown, 1.0]) / 1.25
+    high_limit = max([*shown, 1.0]) * 1.25
+    labels = [_METHOD_LABELS[m] for m in methods]
+    footnotes = [note, definitions]
+    if any(hidden for *_, hidden in estimates.values()):
+        footnotes.append(_suppression_note(k))
+
+    page = _page(title, selection_text, footnotes)
+    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    left = _EDGE + label_width + 8.0
+    right = _EDGE + 4.0
+    panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(outcomes) - 1)) / len(outcomes)
+    rows_height = len(methods) * 40.0
+    above, below = _PANEL_TITLE_SIZE * _LINE_SPACING + 8.0, 20.0
+    fig = _figure(page, above + rows_height + below)
+    log_low, log_high = math.log(low_limit), math.log(high_limit)
+    for index, outcome in enumerate(outcomes):
+        ax = _axes(
+            fig, left + index * (panel + _PANEL_GAP), page.bottom + below, panel, rows_height
+        )
+        ax.set_xscale("log")
+        ax.axvline(1.0, color=NEUTRAL, linewidth=1.0, zorder=1, gid="no-difference")
+        for y, method in enumerate(methods):
+            found = estimates.get((outcome, method))
+            if found is None:
+                continue
+            value, low, high, hidden = found
+            if hidden:
+                _status(ax, 0.02, y, _suppressed_text(k), "suppressed")
+                continue
+            if math.isnan(value) or value <= 0:
+                _status(ax, 0.02, y, "not estimable (an arm without events)", "no-data")
+                continue
+            colour = _METHOD_COLOURS[method]
+            _dot(ax, value, y, low, high, colour, "s" if method == "logistic" else "o")
+            share = (math.log(value) - log_low) / (log_high - log_low)
+            ha = "left" if share < 0.3 else "right" if share > 0.7 else "center"
+            ax.annotate(
+                _ratio_text(value, low, high),
+                (value, y),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha=ha,
+                va="bottom",
+                fontsize=_NOTE_SIZE,
+                color=_TEXT,
+                gid="value",
+                annotation_clip=False,
+            )
+        ax.set_title(
+            _BEHAVIOUR_LABELS.get(outcome, outcome),
+            fontsize=_PANEL_TITLE_SIZE,
+            loc="left",
+            color=_BEHAVIOUR_COLOURS.get(outcome, PALETTE["black"]),
+        )
+        _row_axis(ax, len(methods))
+        ax.set_xlim(low_limit, high_limit)
+        ax.xaxis.set_major_locator(FixedLocator(_log_ticks(low_limit, high_limit)))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        if index == 0:
+            ax.set_yticks(range(len(methods)), labels)
+        else:
+            ax.set_yticks([])
+    return fig
+
+
+# --- 3. SAFE grade vs accuracy --------------------------------------------------------------
+
+
+def _p_text(p: float) -> str:
+    if math.isnan(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def plot_safe_vs_accuracy(safe_accuracy: SafeAccuracy, selection_text: str = "") -> Figure:
+    """Mean awareness answer accuracy per SAFE risk grade (A lowest risk ... F highest), with
+    95% t intervals; the Spearman rank correlation in the title. ``safe_accuracy`` is
+    :func:`~awareness_analysis.analysis.behaviour.safe_vs_accuracy`."""
+    grades = safe_accuracy.grades
+    correlation = safe_accuracy.correlation
+    note = merge_notes(str(grades.attrs.get("note", "")), str(correlation.attrs.get("note", "")))
+    definitions = "Dots: mean accuracy of the people of a grade; lines: 95% t interval."
+    rho_text = "Spearman rho not available"
+    if not correlation.empty:
+        row = correlation.iloc[0]
+        if bool(_flags(correlation)[0]):
+            rho_text = "Spearman rho suppressed (too few people)"
+        elif not math.isnan(float(row["rho"])):
+            rho_text = (
+                f"Spearman rho = {float(row['rho']):.2f} ({_p_text(float(row['p_value']))}, "
+                f"{_count(float(row['people']))} people)"
+            )
+    title = f"Answer accuracy by SAFE risk grade \u2014 {rho_text}"
+    people = _floats(grades, "people")
+    if grades.empty or (np.nansum(people) == 0 and not _flags(grades).any()):
+        return _empty_figure(title, selection_text, [note, definitions])
+
+    k = _k_of(grades, correlation)
+    hidden = _flags(grades)
+    mean = _floats(grades, "mean_accuracy")
+    low, high = _floats(grades, "ci_low"), _floats(grades, "ci_high")
+    risks = grades["risk"].astype(str).tolist()
+    labels = [
+        f"Grade {risk} ("
+        + (
+            f"fewer than {k if k is not None else 'k'} people"
+            if hidden[i]
+            else f"{_count(people[i])} people"
+        )
+        + ")"
+        for i, risk in enumerate(risks)
+    ]
+    footnotes = [note, definitions]
+    if hidden.any():
+        footnotes.append(_suppression_note(k))
+    page = _page(title, selection_text, footnotes)
+    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    left = _EDGE + label_width + 8.0
+    right = _EDGE + 14.0
+    rows_height = len(risks) * 24.0
+    below = 34.0
+    fig = _figure(page, 6.0 + rows_height + below)
+    ax = _axes(fig, left, page.bottom + below, _WIDTH_PT - left - right, rows_height)
+    colour = PALETTE["blue"]
+    for y in range(len(risks)):
+        if hidden[y]:
+            _status(ax, 0.02, y, _suppressed_text(k), "suppressed")
+        elif math.isnan(mean[y]):
+            _status(ax, 0.02, y, "no people with this grade", "no-data")
+        else:
+            _dot(ax, mean[y], y, low[y], high[y], colour)
+            _value_text(ax, y, _pct(mean[y]), high[y], 1.0)
+    _row_axis(ax, len(risks))
+    _percent_axis(ax, 1.0)
+    ax.set_xticks(np.linspace(0, 1, 6))
+    ax.set_yticks(range(len(risks)), labels)
+    ax.set_xlabel("Mean answer accuracy", fontsize=_TICK_SIZE)
+    return fig
+
+
+# --- 4. time to event -----------------------------------------------------------------------
+
+
+def _median_text(result: TimeToEvent) -> str:
+    if result.median.empty:
+        return ""
+    row = result.median.iloc[0]
+    if bool(_flags(result.median)[0]):
+        return "suppressed"
+    events, n = float(row["events"]), float(row["n"])
+    median = float(row["median_hours"])
+    among = float(row["median_hours_among_events"])
+    parts = [f"{_count(events)} of {_count(n)} emails"]
+    if not math.isnan(median):
+        parts.append(f"median {median:.1f} h")
+    if not math.isnan(among):
+        parts.append(f"median {among:.1f} h among those who did")
+    return ", ".join(parts)
+
+
+#: A step curve is drawn with at most this many steps (a screen shows no more).
+MAX_STEPS = 600
+
+
+def _thinned(hours: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A step function (``hours`` ascending) read at :data:`MAX_STEPS` evenly spaced times
+    and its last time: visually the same curve, with a path small enough to draw and send."""
+    if len(hours) <= MAX_STEPS:
+        return (hours, *values)
+    grid = np.unique(np.append(np.linspace(hours[0], hours[-1], MAX_STEPS), hours[-1]))
+    index = np.searchsorted(hours, grid, side="right") - 1
+    return (grid, *(v[index] for v in values))
+
+
+def plot_time_to_event(
+    click_result: TimeToEvent, report_result: TimeToEvent, selection_text: str = ""
+) -> Figure:
+    """Share of phishing emails clicked, and reported, by hours since sending: 1 - the
+    Kaplan-Meier survival curve (steps) with its 95% pointwise band. The results are
+    :func:`~awareness_analysis.analysis.behaviour.time_to_event` for ``clicked`` and
+    ``reported``."""
+    title = "How soon after sending: share of phishing emails clicked and reported"
+    definitions = (
+        "Curve = 1 \u2212 Kaplan-Meier survival: share of emails with the event by that many "
+        "hours after sending; shaded: 95% pointwise interval."
+    )
+    results = {"clicked": click_result, "reported": report_result}
+    note = merge_notes(*(str(r.curve.attrs.get("note", "")) for r in results.values()))
+    if all(r.curve.empty for r in results.values()) and not any(
+        _flags(r.median).any() for r in results.values()
+    ):
+        return _empty_figure(title, selection_text, [note, definitions])
+    k = _k_of(click_result.curve, report_result.curve)
+    suppressed = any(_flags(r.median).any() for r in results.values())
+    footnotes = [note, definitions]
+    if suppressed:
+        footnotes.append(_suppression_note(k))
+    page = _page(title, selection_text, footnotes)
+    left, right = _EDGE + 40.0, _EDGE + 14.0
+    body_height = 190.0
+    below = 34.0
+    fig = _figure(page, 14.0 + body_height + below)
+    ax = _axes(fig, left, page.bottom + below, _WIDTH_PT - left - right, body_height)
+    top = 0.0
+    right_edge = 1.0
+    status_y = 0.92
+    for event, result in results.items():
+        curve = result.curve
+        colour = _BEHAVIOUR_COLOURS[event]
+        label = f"{_BEHAVIOUR_LABELS[event]}: {_median_text(result)}"
+        if curve.empty:
+            text = _suppressed_text(k) if _flags(result.median).any() else "no events to show"
+            ax.text(
+                0.02,
+                status_y,
+                f"{_BEHAVIOUR_LABELS[event]}: {text}",
+                transform=ax.transAxes,
+                fontsize=_NOTE_SIZE,
+                style="italic",
+                color=NEUTRAL,
+                gid="suppressed",
+            )
+            status_y -= 0.1
+            continue
+        hours, share, band_low, band_high = _thinned(
+            _floats(curve, "time_hours"),
+            1.0 - _floats(curve, "survival"),
+            1.0 - _floats(curve, "ci_high"),
+            1.0 - _floats(curve, "ci_low"),
+        )
+        ax.fill_between(
+            hours, band_low, band_high, step="post", color=colour, alpha=0.2, linewidth=0
+        )
+        (line,) = ax.step(hours, share, where="post", color=colour, linewidth=1.8, label=label)
+        line.set_gid(f"curve-{event}")
+        top = max(top, float(np.nanmax(band_high)))
+        right_edge = max(right_edge, float(np.nanmax(hours)))
+    # A round right end, so every tick label lies within the axes.
+    x_ticks = MaxNLocator(nbins=8).tick_values(0.0, right_edge)
+    x_ticks = x_ticks[x_ticks >= 0]
+    ax.set_xlim(0.0, float(x_ticks[-1]))
+    ax.set_xticks(x_ticks)
+    ax.set_ylim(0.0, _nice_percent_limit([top]))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_xlabel("Hours since the email was sent", fontsize=_TICK_SIZE)
+    ax.tick_params(labelsize=_TICK_SIZE)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(color=_GRID, linewidth=0.6)
+    ax.set_axisbelow(True)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=_NOTE_SIZE, frameon=False)
+    return fig
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BehaviourTables:
+    """The behaviour tables of a snapshot the charts need (``safe_scores`` may be None)."""
+
+    phish_campaigns: pd.DataFrame
+    phish_users: pd.DataFrame
+    safe_scores: pd.DataFrame | None
+
+
+def behaviour_tables(analysis: Analysis) -> BehaviourTables:
+    """The snapshot's phishing (and SAFE score) tables.
+
+    Raises :class:`~awareness_analysis.errors.StoreError` naming the fix when the snapshot
+    was fetched without them: fetch again with ``--include all``.
+    """
+    tables = analysis.snapshot.tables
+    missing = [name for name in REQUIRED_TABLES if name not in tables]
+    if missing:
+        raise StoreError(
+            f"Snapshot {analysis.snapshot.snapshot_id} has no phishing tables "
+            f"({', '.join(missing)} missing): it was fetched without the behaviour sources. "
+            "Fetch with --include all (`awareness-analysis fetch --include all`) to add them."
+        )
+    return BehaviourTables(
+        phish_campaigns=tables["phish_campaigns"],
+        phish_users=tables["phish_users"],
+        safe_scores=tables.get("safe_scores"),
+    )
+
+
+def _awareness_users(analysis: Analysis) -> pd.DataFrame:
+    """The analysed campaigns' users with real emails, for joining on people.
+
+    With pseudonymisation on, ``analysis.users`` carries pseudonyms that no phishing row
+    matches; the join then uses the snapshot's rows of the same campaigns. Only aggregates
+    leave this module, so no address is shown.
+    """
+    if not analysis.pseudonymise:
+        return analysis.users
+    users = analysis.snapshot.frames.users
+    wanted = set(analysis.campaigns["campaign_id"].astype(str))
+    return users.loc[users["campaign_id"].astype(str).isin(wanted).to_numpy()]
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+_CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
+_LABEL_STYLE = {"description_width": "initial"}
+_MAX_LIST_ROWS = 20
+
+
+def _list_rows(n_options: int) -> int:
+    return max(1, min(_MAX_LIST_ROWS, n_options))
+
+
+class KnowledgeBehaviour:
+    """Phishing campaign and department filters over the four knowledge-and-behaviour charts.
+
+    Each control is wired with one ``observe``; a change redraws once (``redraws`` counts),
+    keeping the figures (``figures``) and the tables behind them (``tables``). An empty choice
+    means all. The minimum group size is the analysis' (``analysis.min_group_size``). The SAFE
+    chart follows the department filter only (SAFE grades belong to people, not to phishing
+    campaigns). In a report run (``analysis.report``) it shows :data:`REPORT_NOTE` and draws
+    nothing.
+    """
+
+    title = "Knowledge and behaviour"
+
+    def __init__(self, analysis: Analysis, *, autodraw: bool = True) -> None:
+        self.analysis = analysis
+        self.k = analysis.min_group_size
+        self.figures: list[Figure] = []
+        self.tables: dict[str, Any] = {}
+        self.redraws = 0
+        self.output = w.Output()
+        if analysis.report:
+            self.widget: w.Widget = w.HTML(f"<p><i>{html.escape(REPORT_NOTE)}</i></p>")
+            return
+        self.data = behaviour_tables(analysis)
+        campaigns = self.data.phish_campaigns
+        names = dict(
+            zip(
+                campaigns["phish_campaign_id"].astype(str),
+                campaigns["phish_campaign_name"].astype(str),
+                strict=True,
+            )
+        )
+        self.campaign_names = names
+        self.campaign = w.SelectMultiple(
+            options=[(name, cid) for cid, name in names.items()],
+            value=(),
+            description="Phishing campaigns",
+            rows=_list_rows(len(names)),
+            layout=_CONTROL_LAYOUT,
+            style=_LABEL_STYLE,
+        )
+        departments = sorted(set(self.data.phish_users["department"].astype(str)))
+        self.department = w.SelectMultiple(
+            options=departments,
+            value=(),
+            description="Departments",
+            rows=_list_rows(len(departments)),
+            layout=_CONTROL_LAYOUT,
+            style=_LABEL_STYLE,
+        )
+        # The pairs over everything, once: a redraw only filters them.
+        self._pairs = knowledge_behaviour_pairs(
+            _awareness_users(analysis),
+            analysis.campaigns,
+            self.data.phish_users,
+            self.data.phish_campaigns,
+        )
+        for control in self.controls():
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<b>{html.escape(self.title)}</b>"),
+                w.HBox(self.controls(), layout=w.Layout(flex_flow="row wrap")),
+                w.HTML(f"<small>{html.escape(SELECTION_HINT)}</small>"),
+                self.output,
+            ]
+        )
+        if autodraw:
+            self.redraw()
+
+    def controls(self) -> list[w.SelectMultiple]:
+        return [self.campaign, self.department]
+
+    def selection_text(self) -> str:
+        campaigns = self.campaign.value
+        departments = self.department.value
+        if not campaigns:
+            what = "All phishing campaigns"
+        elif len(campaigns) == 1:
+            what = f"Phishing campaign {self.campaign_names[campaigns[0]]}"
+        else:
+            what = f"{len(campaigns)} phishing campaigns"
+        where = (
+            "all departments"
+            if not departments
+            else (departments[0] if len(departments) == 1 else f"{len(departments)} departments")
+        )
+        hidden = (
+            f"groups under {self.k} people hidden"
+            if self.k > 1
+            else "nothing hidden (minimum group size off)"
+        )
+        return f"{what}; {where}; {hidden}"
+
+    def _keep(self, frame: pd.DataFrame, campaign_column: str | None) -> pd.DataFrame:
+        mask = np.ones(len(frame), dtype=bool)
+        if campaign_column is not None and self.campaign.value:
+            mask &= frame[campaign_column].astype(str).isin(self.campaign.value).to_numpy()
+        if self.department.value and "department" in frame:
+            mask &= frame["department"].astype(str).isin(self.department.value).to_numpy()
+        return frame.loc[mask]
+
+    def compute(self) -> dict[str, Any]:
+        """The analyses' tables for the controls' selection."""
+        k = self.k
+        phish_users = self._keep(self.data.phish_users, "phish_campaign_id")
+        pairs = self._keep(self._pairs, "phish_campaign_id")
+        rates = phishing_rates(phish_users, k)
+        rr = knowledge_click_risk_ratio(pairs, k)
+        models = [knowledge_click_model(pairs, k, outcome=outcome) for outcome in BEHAVIOURS]
+        model = pd.concat(models, ignore_index=True)
+        model.attrs = dict(models[0].attrs)
+        safe = None
+        if self.data.safe_scores is not None:
+            safe = safe_vs_accuracy(
+                self._keep(self.data.safe_scores, None), _awareness_users(self.analysis), k
+            )
+        as_of = self.analysis.as_of
+        campaigns = self.data.phish_campaigns
+        click = time_to_event(phish_users, as_of, "clicked", phish_campaigns=campaigns, k=k)
+        report = time_to_event(phish_users, as_of, "reported", phish_campaigns=campaigns, k=k)
+        return {
+            "rates": rates,
+            "risk_ratio": rr,
+            "model": model,
+            "safe": safe,
+            "time_to_click": click,
+            "time_to_report": report,
+        }
+
+    def render(self, tables: dict[str, Any], text: str) -> list[Figure]:
+        figures = [
+            plot_phishing_rates(tables["rates"], text),
+            plot_knowledge_effect(tables["risk_ratio"], tables["model"], text),
+        ]
+        if tables["safe"] is not None:
+            departments = self.department.value
+            safe_text = "All departments" if not departments else ", ".join(departments)
+            figures.append(
+                plot_safe_vs_accuracy(
+                    tables["safe"], f"{safe_text} (phishing campaign filter does not apply)"
+                )
+            )
+        figures.append(plot_time_to_event(tables["time_to_click"], tables["time_to_report"], text))
+        return figures
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        self.tables = self.compute()
+        self.figures = self.render(self.tables, self.selection_text())
+        self.redraws += 1
+        outputs = []
+        for i, figure in enumerate(self.figures):
+            data, metadata = format_display_data(figure_display(figure, f"behaviour-{i}"))
+            outputs.append({"output_type": "display_data", "data": data, "metadata": metadata})
+        self.output.outputs = tuple(outputs)
+
+    def _ipython_display_(self) -> None:
+        if self.analysis.report:
+            display(HTML(f"<p><i>{html.escape(REPORT_NOTE)}</i></p>"))
+        else:
+            display(self.widget)

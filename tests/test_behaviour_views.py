@@ -1,0 +1,330 @@
+"""Charts and dashboard of knowledge and behaviour (views/behaviour.py) on a demo-like store.
+
+The store is the demo organisation fetched through the fake API with every behaviour source
+(``build_demo_store``), so the charts draw the analyses' real output.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from IPython.core.formatters import format_display_data
+from IPython.display import HTML
+from matplotlib.backends.backend_svg import RendererSVG
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from awareness_analysis.analysis.behaviour import (
+    BEHAVIOURS,
+    knowledge_behaviour_pairs,
+    knowledge_click_model,
+    knowledge_click_risk_ratio,
+    phishing_rates,
+    safe_vs_accuracy,
+    time_to_event,
+)
+from awareness_analysis.analysis.session import Analysis, open_analysis
+from awareness_analysis.data.store import SnapshotStore
+from awareness_analysis.demo import build_demo_store
+from awareness_analysis.errors import StoreError
+from awareness_analysis.views import behaviour as behaviour_views
+from awareness_analysis.views.behaviour import (
+    REPORT_NOTE,
+    KnowledgeBehaviour,
+    behaviour_tables,
+    merge_notes,
+    plot_knowledge_effect,
+    plot_phishing_rates,
+    plot_safe_vs_accuracy,
+    plot_time_to_event,
+)
+from awareness_analysis.views.render import figure_svg
+
+K = 5
+TINY_DEPARTMENT = "Board Secretariat"  # 3 people in the demo organisation
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("behaviour") / "store"
+    build_demo_store(out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def analysis(store: Path) -> Analysis:
+    return open_analysis(store, min_group_size=K)
+
+
+@pytest.fixture(scope="module")
+def tables(analysis: Analysis) -> dict[str, object]:
+    data = behaviour_tables(analysis)
+    pairs = knowledge_behaviour_pairs(
+        analysis.users, analysis.campaigns, data.phish_users, data.phish_campaigns
+    )
+    models = [knowledge_click_model(pairs, K, outcome=o) for o in BEHAVIOURS]
+    model = pd.concat(models, ignore_index=True)
+    model.attrs = dict(models[0].attrs)
+    tiny = data.phish_users[data.phish_users["department"].astype(str) == TINY_DEPARTMENT]
+    assert data.safe_scores is not None
+    return {
+        "rates": phishing_rates(data.phish_users, K),
+        "rates_tiny": phishing_rates(tiny, K),
+        "rr": knowledge_click_risk_ratio(pairs, K),
+        "rr_tiny": knowledge_click_risk_ratio(
+            pairs[pairs["department"].astype(str) == TINY_DEPARTMENT], K
+        ),
+        "model": model,
+        "safe": safe_vs_accuracy(data.safe_scores, analysis.users, K),
+        "click": time_to_event(
+            data.phish_users, analysis.as_of, "clicked", phish_campaigns=data.phish_campaigns, k=K
+        ),
+        "report": time_to_event(
+            data.phish_users, analysis.as_of, "reported", phish_campaigns=data.phish_campaigns, k=K
+        ),
+        "click_tiny": time_to_event(tiny, analysis.as_of, "clicked", k=K),
+        "report_tiny": time_to_event(tiny, analysis.as_of, "reported", k=K),
+    }
+
+
+def _charts(tables: dict[str, object]) -> Iterator[tuple[str, Figure]]:
+    yield "rates", plot_phishing_rates(tables["rates"], "All phishing campaigns")  # type: ignore[arg-type]
+    yield "rates tiny", plot_phishing_rates(tables["rates_tiny"], TINY_DEPARTMENT)  # type: ignore[arg-type]
+    yield "effect", plot_knowledge_effect(tables["rr"], tables["model"])  # type: ignore[arg-type]
+    yield "effect tiny", plot_knowledge_effect(tables["rr_tiny"], tables["model"].iloc[:0])  # type: ignore[arg-type,union-attr]
+    yield "safe", plot_safe_vs_accuracy(tables["safe"])  # type: ignore[arg-type]
+    yield "time", plot_time_to_event(tables["click"], tables["report"])  # type: ignore[arg-type]
+    yield "time tiny", plot_time_to_event(tables["click_tiny"], tables["report_tiny"])  # type: ignore[arg-type]
+
+
+def _drawn_texts(fig: Figure) -> list[tuple[Text, tuple[float, float, float, float]]]:
+    """Every visible non-empty text after an SVG draw, with its extent in points."""
+    dpi = fig.dpi
+    fig.dpi = 72
+    try:
+        width, height = fig.get_size_inches() * 72
+        renderer = RendererSVG(width, height, io.StringIO())
+        fig.draw(renderer)
+        found = []
+        for text in fig.findobj(Text):
+            if text.get_visible() and text.get_text().strip():
+                box = text.get_window_extent(renderer)
+                found.append((text, (box.x0, box.y0, box.x1, box.y1)))
+        return found
+    finally:
+        fig.dpi = dpi
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _footnote(fig: Figure) -> str:
+    return _flat(" ".join(t.get_text() for t in fig.texts if t.get_gid() == "footnote"))
+
+
+def _gid_texts(fig: Figure, gid: str) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text) if t.get_gid() == gid]
+
+
+def test_every_text_is_at_least_8_5_points_and_inside_the_figure(
+    tables: dict[str, object],
+) -> None:
+    for name, fig in _charts(tables):
+        texts = _drawn_texts(fig)
+        assert len(texts) >= 3, name
+        small = [(t.get_text(), t.get_fontsize()) for t, _ in texts if t.get_fontsize() < 8.5]
+        assert small == [], name
+        width, height = fig.get_size_inches() * 72
+        for text, (x0, y0, x1, y1) in texts:
+            where = f"{name}: {text.get_text()!r}"
+            assert x0 >= -0.5 and x1 <= width + 0.5, where
+            assert y0 >= -0.5 and y1 <= height + 0.5, where
+
+
+def _carries(fig: Figure, note: str) -> None:
+    footnote = _footnote(fig)
+    for sentence in re.split(r"(?<=[.)])\s+(?=[A-Z(])", note):
+        assert _flat(sentence) in footnote, sentence
+
+
+def test_titles_and_footnotes_carry_selection_and_notes(tables: dict[str, object]) -> None:
+    rates = tables["rates"]
+    fig = plot_phishing_rates(rates, "All phishing campaigns; Finance")  # type: ignore[arg-type]
+    assert "Finance" in fig.get_suptitle()
+    _carries(fig, rates.attrs["note"])  # type: ignore[union-attr]
+    assert "scanner" in _footnote(fig)
+    effect = plot_knowledge_effect(tables["rr"], tables["model"], "sel")  # type: ignore[arg-type]
+    _carries(effect, tables["rr"].attrs["note"])  # type: ignore[union-attr]
+    _carries(effect, tables["model"].attrs["note"])  # type: ignore[union-attr]
+    assert "Observational data" in _footnote(effect)
+    safe = tables["safe"]
+    safe_fig = plot_safe_vs_accuracy(safe)  # type: ignore[arg-type]
+    _carries(safe_fig, safe.grades.attrs["note"])  # type: ignore[union-attr]
+    rho = float(safe.correlation["rho"].iloc[0])  # type: ignore[union-attr]
+    assert f"rho = {rho:.2f}" in safe_fig.get_suptitle()
+    time = plot_time_to_event(tables["click"], tables["report"])  # type: ignore[arg-type]
+    _carries(time, tables["click"].curve.attrs["note"])  # type: ignore[union-attr]
+    _carries(time, tables["report"].curve.attrs["note"])  # type: ignore[union-attr]
+    assert time.axes[0].get_xlabel().startswith("Hours")
+
+
+def test_merge_notes_keeps_each_sentence_once() -> None:
+    assert merge_notes("A one. B two.", "B two. C three.") == "A one. B two. C three."
+
+
+def test_rates_chart_draws_every_campaign_and_metric(tables: dict[str, object]) -> None:
+    rates = tables["rates"]
+    fig = plot_phishing_rates(rates)  # type: ignore[arg-type]
+    assert len(fig.axes) == 3
+    n_campaigns = rates["phish_campaign_id"].nunique()  # type: ignore[index]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == n_campaigns
+    assert all("people" in label for label in labels)
+    points = [line for ax in fig.axes for line in ax.lines if line.get_gid() == "points"]
+    assert len(points) == 3 * n_campaigns
+    assert _gid_texts(fig, "suppressed") == []
+
+
+def test_suppressed_rows_are_named_as_suppressed(tables: dict[str, object]) -> None:
+    rates_tiny = tables["rates_tiny"]
+    assert rates_tiny["suppressed"].all()  # type: ignore[index]
+    fig = plot_phishing_rates(rates_tiny)  # type: ignore[arg-type]
+    n_campaigns = rates_tiny["phish_campaign_id"].nunique()  # type: ignore[index]
+    assert len(_gid_texts(fig, "suppressed")) == 3 * n_campaigns
+    assert all("fewer than 5 people" in t for t in _gid_texts(fig, "suppressed"))
+    assert not [line for ax in fig.axes for line in ax.lines if line.get_gid() == "points"]
+    assert "Suppressed: groups of fewer than 5 people" in _footnote(fig)
+    rr_tiny = tables["rr_tiny"]
+    assert rr_tiny["suppressed"].all()  # type: ignore[index]
+    effect = plot_knowledge_effect(rr_tiny, tables["model"].iloc[:0])  # type: ignore[arg-type,union-attr]
+    assert len(_gid_texts(effect, "suppressed")) == len(rr_tiny)  # type: ignore[arg-type]
+    time = plot_time_to_event(tables["click_tiny"], tables["report_tiny"])  # type: ignore[arg-type]
+    assert len(_gid_texts(time, "suppressed")) == 2
+    assert "suppressed" in " ".join(_gid_texts(time, "suppressed"))
+
+
+def test_forest_plot_is_log_scaled_with_a_line_at_one(tables: dict[str, object]) -> None:
+    fig = plot_knowledge_effect(tables["rr"], tables["model"])  # type: ignore[arg-type]
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        lines = [line for line in ax.lines if line.get_gid() == "no-difference"]
+        assert len(lines) == 1 and list(lines[0].get_xdata()) == [1.0, 1.0]
+        # crude, Mantel-Haenszel, Poisson and the logistic odds ratio
+        assert len([line for line in ax.lines if line.get_gid() == "points"]) == 4
+    labels = " ".join(t.get_text() for t in fig.axes[0].get_yticklabels())
+    for word in ("crude", "Mantel-Haenszel", "Poisson", "Odds ratio"):
+        assert word in labels
+    rr = tables["rr"]
+    crude_click = rr[(rr["outcome"] == "clicked") & (rr["method"] == "crude")].iloc[0]  # type: ignore[index]
+    assert f"{crude_click['risk_ratio']:.2f}" in " ".join(_gid_texts(fig, "value"))
+
+
+def test_safe_chart_rows_are_grades(tables: dict[str, object]) -> None:
+    fig = plot_safe_vs_accuracy(tables["safe"])  # type: ignore[arg-type]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert [label.split()[1] for label in labels] == ["A", "B", "C", "D", "F"]
+
+
+def test_time_chart_has_two_curves_with_bands(tables: dict[str, object]) -> None:
+    fig = plot_time_to_event(tables["click"], tables["report"])  # type: ignore[arg-type]
+    ax = fig.axes[0]
+    assert {line.get_gid() for line in ax.lines} >= {"curve-clicked", "curve-reported"}
+    assert len(ax.collections) == 2  # the bands
+    svg = figure_svg(fig)
+    assert len(svg) < 400_000  # long curves are thinned before drawing
+
+
+# -- behaviour_tables ---------------------------------------------------------------------
+
+
+def test_behaviour_tables_error_names_the_fix(analysis: Analysis) -> None:
+    bare = replace(analysis, snapshot=replace(analysis.snapshot, tables={}))
+    with pytest.raises(StoreError, match="--include all"):
+        behaviour_tables(bare)
+    with pytest.raises(StoreError, match="--include all"):
+        KnowledgeBehaviour(bare)
+
+
+def test_behaviour_tables_of_the_store(analysis: Analysis, store: Path) -> None:
+    data = behaviour_tables(analysis)
+    assert len(data.phish_users) and len(data.phish_campaigns)
+    assert data.safe_scores is not None
+    assert SnapshotStore(store).exists()
+
+
+# -- dashboard ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dashboard(analysis: Analysis) -> KnowledgeBehaviour:
+    return KnowledgeBehaviour(analysis)
+
+
+def _svgs(dashboard: KnowledgeBehaviour) -> list[str]:
+    return [figure_svg(f) for f in dashboard.figures]
+
+
+def test_dashboard_draws_four_charts_at_the_analysis_group_size(
+    dashboard: KnowledgeBehaviour, analysis: Analysis
+) -> None:
+    assert dashboard.redraws == 1
+    assert len(dashboard.figures) == 4
+    assert len(dashboard.output.outputs) == 4
+    assert dashboard.k == analysis.min_group_size == K
+    assert dashboard.tables["rates"].attrs["min_group_size"] == K
+    # the lists are as tall as their options
+    assert dashboard.campaign.rows == len(dashboard.campaign.options)
+    assert dashboard.department.rows == min(20, len(dashboard.department.options))
+
+
+def test_dashboard_redraws_once_per_filter_change(dashboard: KnowledgeBehaviour) -> None:
+    before = _svgs(dashboard)
+    redraws = dashboard.redraws
+    first = dashboard.campaign.options[0][1]
+    dashboard.campaign.value = (first,)
+    assert dashboard.redraws == redraws + 1
+    after = _svgs(dashboard)
+    assert after[0] != before[0] and after[1] != before[1] and after[3] != before[3]
+    rates = dashboard.tables["rates"]
+    assert set(rates["phish_campaign_id"].astype(str)) == {first}
+    assert dashboard.campaign.options[0][0] in dashboard.figures[0].get_suptitle()
+
+    department = next(d for d in dashboard.department.options if d != TINY_DEPARTMENT)
+    dashboard.department.value = (department,)
+    assert dashboard.redraws == redraws + 2
+    assert department in dashboard.figures[0].get_suptitle()
+    assert _svgs(dashboard)[2] != after[2]  # the SAFE chart follows the department
+
+    dashboard.department.value = (TINY_DEPARTMENT,)
+    assert dashboard.redraws == redraws + 3
+    assert dashboard.tables["rates"]["suppressed"].all()
+    assert _gid_texts(dashboard.figures[0], "suppressed")
+
+    dashboard.campaign.value = ()
+    dashboard.department.value = ()
+    assert dashboard.redraws == redraws + 5
+    assert _svgs(dashboard) == before  # back to everything: the same charts
+
+
+def test_report_mode_shows_the_note_and_no_figures(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = replace(analysis, report=True, snapshot=replace(analysis.snapshot, tables={}))
+    dashboard = KnowledgeBehaviour(bare)  # no behaviour tables needed for the note
+    assert dashboard.figures == [] and dashboard.redraws == 0
+    shown: list[object] = []
+    monkeypatch.setattr(behaviour_views, "display", shown.append)
+    dashboard._ipython_display_()
+    assert len(shown) == 1 and isinstance(shown[0], HTML)
+    data, _ = format_display_data(shown[0])
+    assert "not part of shared reports yet" in data["text/html"]
+    assert REPORT_NOTE in data["text/html"]
+    assert "<svg" not in data["text/html"] and "<img" not in data["text/html"]
