@@ -45,6 +45,7 @@ from awareness_analysis.views.behaviour import (
     plot_time_to_event,
 )
 from awareness_analysis.views.render import figure_svg
+from awareness_analysis.vocabulary import SUPPRESSED_LABEL
 
 K = 5
 TINY_DEPARTMENT = "Board Secretariat"  # 3 people in the demo organisation
@@ -303,10 +304,11 @@ def test_dashboard_redraws_once_per_filter_change(dashboard: KnowledgeBehaviour)
     assert department in dashboard.figures[0].get_suptitle()
     assert _svgs(dashboard)[2] != after[2]  # the SAFE chart follows the department
 
-    dashboard.department.value = (TINY_DEPARTMENT,)
+    # A department under the minimum group size is offered only within the combined group.
+    assert TINY_DEPARTMENT not in dashboard.department.options
+    dashboard.department.value = (SUPPRESSED_LABEL,)
     assert dashboard.redraws == redraws + 3
-    assert dashboard.tables["rates"]["suppressed"].all()
-    assert _gid_texts(dashboard.figures[0], "suppressed")
+    assert SUPPRESSED_LABEL in dashboard.figures[0].get_suptitle()
 
     dashboard.campaign.value = ()
     dashboard.department.value = ()
@@ -328,3 +330,15 @@ def test_report_mode_shows_the_note_and_no_figures(
     assert "not part of shared reports yet" in data["text/html"]
     assert REPORT_NOTE in data["text/html"]
     assert "<svg" not in data["text/html"] and "<img" not in data["text/html"]
+
+
+def test_small_departments_are_offered_only_together(store: Path) -> None:
+    dashboard = KnowledgeBehaviour(open_analysis(store, min_group_size=50), autodraw=False)
+    options = list(dashboard.department.options)
+    assert "Board Secretariat" not in options  # 3 people in the demo organisation
+    assert SUPPRESSED_LABEL in options and dashboard.hidden_departments
+    assert not set(dashboard.hidden_departments) & set(options)
+    # Choosing the combined group selects every hidden department's rows, and only those.
+    dashboard.department.value = (SUPPRESSED_LABEL,)
+    kept = dashboard._keep(dashboard.data.phish_users, None)
+    assert set(kept["department"].astype(str)) == set(dashboard.hidden_departments)

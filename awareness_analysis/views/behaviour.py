@@ -57,6 +57,7 @@ from awareness_analysis.analysis.behaviour import (
     safe_vs_accuracy,
     time_to_event,
 )
+from awareness_analysis.analysis.privacy import choose_hidden, person_keys
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.errors import StoreError
 from awareness_analysis.views.plots import (
@@ -67,7 +68,7 @@ from awareness_analysis.views.plots import (
     PALETTE,
 )
 from awareness_analysis.views.render import figure_display
-from awareness_analysis.vocabulary import SELECTION_HINT
+from awareness_analysis.vocabulary import SELECTION_HINT, SUPPRESSED_LABEL
 
 __all__ = [
     "REPORT_NOTE",
@@ -805,6 +806,23 @@ def _list_rows(n_options: int) -> int:
     return max(1, min(_MAX_LIST_ROWS, n_options))
 
 
+def _hidden_departments(phish_users: pd.DataFrame, k: int) -> tuple[str, ...]:
+    """Departments hidden at minimum group size ``k`` among the phishing recipients: the
+    small ones and the complementary ones that protect them (the engine's rule)."""
+    if k <= 1 or phish_users.empty:
+        return ()
+    people = person_keys(phish_users["email"])
+    departments = phish_users["department"].astype(str)
+    members = people.groupby(departments.to_numpy()).agg(set)
+    size_of = {str(name): len(group) for name, group in members.items()}
+
+    def people_in(names: Sequence[str]) -> int:
+        return len(set().union(*(members[name] for name in names)))
+
+    hidden, _ = choose_hidden(size_of, people.nunique(), k, people_in)
+    return tuple(hidden)
+
+
 class KnowledgeBehaviour:
     """Phishing campaign and department filters over the four knowledge-and-behaviour charts.
 
@@ -846,7 +864,14 @@ class KnowledgeBehaviour:
             layout=_CONTROL_LAYOUT,
             style=_LABEL_STYLE,
         )
-        departments = sorted(set(self.data.phish_users["department"].astype(str)))
+        # As in the other dashboards, departments under the minimum group size (and the
+        # complementary ones protecting them) are offered only together, as one choice:
+        # comparing "all" with "all but one" must not reveal a small department.
+        self.hidden_departments = _hidden_departments(self.data.phish_users, self.k)
+        shown = sorted(
+            set(self.data.phish_users["department"].astype(str)) - set(self.hidden_departments)
+        )
+        departments = shown + ([SUPPRESSED_LABEL] if self.hidden_departments else [])
         self.department = w.SelectMultiple(
             options=departments,
             value=(),
@@ -904,7 +929,10 @@ class KnowledgeBehaviour:
         if campaign_column is not None and self.campaign.value:
             mask &= frame[campaign_column].astype(str).isin(self.campaign.value).to_numpy()
         if self.department.value and "department" in frame:
-            mask &= frame["department"].astype(str).isin(self.department.value).to_numpy()
+            chosen = set(self.department.value)
+            if SUPPRESSED_LABEL in chosen:
+                chosen |= set(self.hidden_departments)
+            mask &= frame["department"].astype(str).isin(chosen).to_numpy()
         return frame.loc[mask]
 
     def compute(self) -> dict[str, Any]:
