@@ -247,7 +247,7 @@ def test_time_chart_has_two_curves_with_bands(tables: dict[str, object]) -> None
 
 
 def test_behaviour_tables_error_names_the_fix(analysis: Analysis) -> None:
-    bare = replace(analysis, snapshot=replace(analysis.snapshot, tables={}))
+    bare = replace(analysis, tables={})
     with pytest.raises(StoreError, match="--include all"):
         behaviour_tables(bare)
     with pytest.raises(StoreError, match="--include all"):
@@ -342,3 +342,21 @@ def test_small_departments_are_offered_only_together(store: Path) -> None:
     dashboard.department.value = (SUPPRESSED_LABEL,)
     kept = dashboard._keep(dashboard.data.phish_users, None)
     assert set(kept["department"].astype(str)) == set(dashboard.hidden_departments)
+
+
+def test_pseudonymised_tables_join_the_pseudonymised_users(store: Path) -> None:
+    plain = open_analysis(store, min_group_size=K)
+    masked = open_analysis(store, min_group_size=K, pseudonymise=True)
+    phish = masked.tables["phish_users"]
+    assert phish["email"].str.startswith("user-").all()
+    assert (phish["email_raw"] == phish["email"]).all()
+    assert not set(plain.tables["phish_users"]["email"]) & set(phish["email"])
+    # The same person has the same pseudonym in both: the join still finds them.
+    assert set(phish["email"]) & set(masked.users["email"])
+    assert len(set(phish["email"]) & set(masked.users["email"])) == len(
+        set(plain.tables["phish_users"]["email"]) & set(plain.users["email"])
+    )
+    # The analyses see the same people either way.
+    shown = KnowledgeBehaviour(masked, autodraw=False).compute()
+    plain_shown = KnowledgeBehaviour(plain, autodraw=False).compute()
+    pd.testing.assert_frame_equal(shown["risk_ratio"], plain_shown["risk_ratio"])

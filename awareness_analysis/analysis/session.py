@@ -9,7 +9,7 @@ demo store) and calls :func:`open_analysis`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -53,6 +53,10 @@ class Analysis:
     #: The report run's disclosure plan and figure log (None outside a report run).
     context: ReportContext | None = None
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: The snapshot's extra tables (phishing, SAFE scores, ...; see ``fetch --include``),
+    #: pseudonymised with the same keyed pseudonyms as ``users`` when ``pseudonymise`` is on,
+    #: so a person joins across them. Row-level: not suppressed.
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # No frames: a repr is for logs, and the frames hold people's data.
@@ -180,6 +184,20 @@ def _limit_to_campaigns(frames: Frames, campaign_ids: Sequence[str], store: Path
     )
 
 
+def _pseudonymised_table(table: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """A behaviour table with its people replaced by the users frame's pseudonyms (the email
+    as sent becomes the same pseudonym; a people table's ``person`` key too)."""
+    if "email" in table:
+        out = pseudonymise_frame(table, key)
+        if "email_raw" in out:
+            out["email_raw"] = out["email"]
+        return out
+    if "person" in table:
+        renamed = pseudonymise_frame(table.rename(columns={"person": "email"}), key)
+        return renamed.rename(columns={"email": "person"})
+    return table
+
+
 def open_analysis(
     store: SnapshotStore | str | os.PathLike[str],
     *,
@@ -214,6 +232,7 @@ def open_analysis(
         chosen = tuple(c for c in everything if c not in context.plan.dropped_campaigns)
     if chosen:
         frames = _limit_to_campaigns(frames, chosen, store.root)
+    tables: dict[str, pd.DataFrame] = dict(snapshot.tables)
     if pseudonymise:
         key = load_pseudonym_key(**({} if key_file is None else {"key_file": Path(key_file)}))
         frames = Frames(
@@ -221,9 +240,11 @@ def open_analysis(
             users=pseudonymise_frame(frames.users, key),
             answers=pseudonymise_frame(frames.answers, key),
         )
+        tables = {name: _pseudonymised_table(table, key) for name, table in tables.items()}
     return Analysis(
         snapshot=snapshot,
         frames=frames,
+        tables=tables,
         min_group_size=k,
         pseudonymise=pseudonymise,
         campaign_ids=chosen,

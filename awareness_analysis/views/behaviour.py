@@ -766,7 +766,7 @@ def behaviour_tables(analysis: Analysis) -> BehaviourTables:
     Raises :class:`~awareness_analysis.errors.StoreError` naming the fix when the snapshot
     was fetched without them: fetch again with ``--include all``.
     """
-    tables = analysis.snapshot.tables
+    tables = analysis.tables  # pseudonymised like analysis.users when that is on
     missing = [name for name in REQUIRED_TABLES if name not in tables]
     if missing:
         raise StoreError(
@@ -779,20 +779,6 @@ def behaviour_tables(analysis: Analysis) -> BehaviourTables:
         phish_users=tables["phish_users"],
         safe_scores=tables.get("safe_scores"),
     )
-
-
-def _awareness_users(analysis: Analysis) -> pd.DataFrame:
-    """The analysed campaigns' users with real emails, for joining on people.
-
-    With pseudonymisation on, ``analysis.users`` carries pseudonyms that no phishing row
-    matches; the join then uses the snapshot's rows of the same campaigns. Only aggregates
-    leave this module, so no address is shown.
-    """
-    if not analysis.pseudonymise:
-        return analysis.users
-    users = analysis.snapshot.frames.users
-    wanted = set(analysis.campaigns["campaign_id"].astype(str))
-    return users.loc[users["campaign_id"].astype(str).isin(wanted).to_numpy()]
 
 
 # --- dashboard ------------------------------------------------------------------------------
@@ -882,7 +868,7 @@ class KnowledgeBehaviour:
         )
         # The pairs over everything, once: a redraw only filters them.
         self._pairs = knowledge_behaviour_pairs(
-            _awareness_users(analysis),
+            analysis.users,
             analysis.campaigns,
             self.data.phish_users,
             self.data.phish_campaigns,
@@ -947,9 +933,7 @@ class KnowledgeBehaviour:
         model.attrs = dict(models[0].attrs)
         safe = None
         if self.data.safe_scores is not None:
-            safe = safe_vs_accuracy(
-                self._keep(self.data.safe_scores, None), _awareness_users(self.analysis), k
-            )
+            safe = safe_vs_accuracy(self._keep(self.data.safe_scores, None), self.analysis.users, k)
         as_of = self.analysis.as_of
         campaigns = self.data.phish_campaigns
         click = time_to_event(phish_users, as_of, "clicked", phish_campaigns=campaigns, k=k)
