@@ -7,6 +7,7 @@ Failures end with a one-line reason on stderr and a non-zero exit code:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -276,9 +277,10 @@ def _client(
     pool_size: int = 10,
     quota_reserve: int = DEFAULT_QUOTA_RESERVE,
     max_wait_s: float = DEFAULT_MAX_WAIT_S,
+    purpose: str = "campaigns",
 ) -> MimecastClient:
     return MimecastClient(
-        load_settings(config_file=config),
+        load_settings(config_file=config, purpose=purpose),
         pool_size=pool_size,
         quota_reserve=quota_reserve,
         max_wait_s=max_wait_s,
@@ -323,12 +325,29 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             f"--max-wait must be a number of seconds, at least 0 (got {args.max_wait})."
         )
     store = SnapshotStore(args.out)
-    with _client(
-        args.config,
-        pool_size=max(10, args.workers),
-        quota_reserve=args.quota_reserve,
-        max_wait_s=args.max_wait,
-    ) as client:
+    with (
+        _client(
+            args.config,
+            pool_size=max(10, args.workers),
+            quota_reserve=args.quota_reserve,
+            max_wait_s=args.max_wait,
+        ) as client,
+        contextlib.ExitStack() as stack,
+    ):
+        # With both credential sets, the behaviour endpoints go through API 2.0 (their
+        # catalogue) while the campaign endpoints stay on API 1.0; one set serves both.
+        behaviour_client = None
+        if sources and load_settings(config_file=args.config, purpose="behaviour") != (
+            client.settings
+        ):
+            behaviour_client = stack.enter_context(
+                _client(
+                    args.config,
+                    quota_reserve=args.quota_reserve,
+                    max_wait_s=args.max_wait,
+                    purpose="behaviour",
+                )
+            )
         snapshot = fetch_snapshot(
             client,
             store,
@@ -340,6 +359,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             full=args.full,
             restart=args.restart,
             include=sources,
+            behaviour_client=behaviour_client,
         )
     _print_snapshot(snapshot)
     return 0

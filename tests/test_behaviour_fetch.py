@@ -242,3 +242,44 @@ def test_cli_rejects_unknown_include_before_any_request(
     err = capsys.readouterr().err
     assert "'x'" in err and "phishing, safe, watchlist, performance, queue, all" in err
     assert _api_calls(api_env) == []
+
+
+def test_behaviour_sources_go_through_their_own_client(
+    client: MimecastClient,
+    oauth_client: MimecastClient,
+    server: FakeMimecastServer,
+    tmp_path: Path,
+) -> None:
+    server.clear_requests()
+    snapshot = fetch_snapshot(
+        client,
+        SnapshotStore(tmp_path / "store"),
+        include=("all",),
+        behaviour_client=oauth_client,
+        progress=False,
+    )
+    assert list(snapshot.tables) == list(BEHAVIOUR_TABLES)
+    schemes = {r.path: r.auth_scheme for r in server.requests if r.path.startswith("/api/")}
+    campaign_paths = {p for p in schemes if "/awareness-training/campaign/" in p}
+    behaviour_paths = set(schemes) - campaign_paths
+    assert campaign_paths and behaviour_paths
+    assert {schemes[p] for p in campaign_paths} == {"hmac"}
+    assert {schemes[p] for p in behaviour_paths} == {"bearer"}
+
+
+def test_cli_fetch_with_both_credential_sets_splits_the_schemes(
+    api_env: FakeMimecastServer,
+    fake_credentials: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("MIMECAST_CLIENT_ID", fake_credentials.client_id)
+    monkeypatch.setenv("MIMECAST_CLIENT_SECRET", fake_credentials.client_secret)
+    monkeypatch.setenv("MIMECAST_API2_BASE_URL", api_env.base_url)
+    api_env.clear_requests()
+    code = cli.main(["fetch", "--out", str(tmp_path / "store"), "--include", "safe,queue"])
+    assert code == 0
+    schemes = {r.path: r.auth_scheme for r in api_env.requests if r.path.startswith("/api/")}
+    assert schemes[GET_CAMPAIGNS_PATH] == "hmac"
+    behaviour = {p: s for p, s in schemes.items() if "/awareness-training/campaign/" not in p}
+    assert behaviour and set(behaviour.values()) == {"bearer"}

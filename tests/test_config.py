@@ -186,3 +186,31 @@ def test_world_readable_config_with_secrets_warns(
     with caplog.at_level(logging.WARNING):
         load_settings({}, config_file=path)
     assert "chmod 600" not in caplog.text
+
+
+def test_each_endpoint_family_gets_the_scheme_it_is_known_on() -> None:
+    both = {**HMAC_ENV, **OAUTH_ENV}
+    campaigns = load_settings(both)
+    behaviour = load_settings(both, purpose="behaviour")
+    assert isinstance(campaigns.credentials, HmacCredentials)
+    assert campaigns.base_url == "https://us-api.mimecast.com"
+    # The behaviour endpoints are in API 2.0's catalogue: the gateway, not the 1.0 host.
+    assert isinstance(behaviour.credentials, OAuthCredentials)
+    assert behaviour.base_url == "https://api.services.mimecast.com"
+    gateway = load_settings(
+        {**both, "MIMECAST_API2_BASE_URL": "https://gw.example.com"}, purpose="behaviour"
+    )
+    assert gateway.base_url == "https://gw.example.com"
+    # Either choice can be overridden.
+    told = load_settings({**both, "MIMECAST_BEHAVIOUR_AUTH": "1.0"}, purpose="behaviour")
+    assert told == campaigns
+    # With one set, every family uses it.
+    assert load_settings(HMAC_ENV, purpose="behaviour") == load_settings(HMAC_ENV)
+    assert load_settings(OAUTH_ENV, purpose="behaviour") == load_settings(OAUTH_ENV)
+
+
+def test_bad_behaviour_scheme_and_purpose_are_named() -> None:
+    with pytest.raises(ConfigError, match=r"MIMECAST_BEHAVIOUR_AUTH must be 1\.0 or 2\.0"):
+        load_settings({**HMAC_ENV, "MIMECAST_BEHAVIOUR_AUTH": "3"}, purpose="behaviour")
+    with pytest.raises(ValueError, match="purpose must be one of campaigns, behaviour"):
+        load_settings(HMAC_ENV, purpose="phishing")

@@ -12,13 +12,22 @@ Settings come from environment variables, optionally layered over a TOML config 
 ``MIMECAST_APP_KEY``        API 1.0 application key.
 ``MIMECAST_CLIENT_ID``      API 2.0 OAuth client id.
 ``MIMECAST_CLIENT_SECRET``  API 2.0 OAuth client secret.
-``MIMECAST_AUTH``           ``1.0`` or ``2.0``: which scheme to use when both are configured.
+``MIMECAST_AUTH``           ``1.0`` or ``2.0``: which scheme the campaign endpoints use when
+                            both are configured.
+``MIMECAST_BEHAVIOUR_AUTH`` ``1.0`` or ``2.0``: which scheme the other Awareness Training
+                            endpoints (phishing, SAFE score, watch list, performance, queue;
+                            ``fetch --include``) use when both are configured.
+``MIMECAST_API2_BASE_URL``  the API 2.0 gateway when both schemes are in use (default
+                            ``https://api.services.mimecast.com``; ``MIMECAST_BASE_URL`` is
+                            then API 1.0's regional host).
 ``MIMECAST_CONFIG``         path of a TOML config file (also ``--config`` on the CLI).
 ==========================  ===========================================================
 
-When both complete credential sets are present and ``MIMECAST_AUTH`` is unset, API 1.0 wins:
-the campaign endpoints are known to be served there, while the API 2.0 gateway's support for
-them is unconfirmed.
+When both complete credential sets are present, each endpoint family gets the scheme it is
+known on: the campaign endpoints API 1.0 (recorded traffic; the API 2.0 gateway's support for
+them is unconfirmed) and the other Awareness Training endpoints API 2.0 (they are listed in
+API 2.0's catalogue). ``MIMECAST_AUTH`` and ``MIMECAST_BEHAVIOUR_AUTH`` override either
+choice. With one credential set, every endpoint uses it.
 
 The config file holds the same keys in lower case without the ``MIMECAST_`` prefix, under a
 ``[mimecast]`` table. A secret may name an environment variable instead of holding the value,
@@ -50,7 +59,16 @@ REGION_HOSTS = "eu, de, us, usb, ca, za, au or je"
 HMAC_FIELDS = ("access_key", "secret_key", "app_id", "app_key")
 OAUTH_FIELDS = ("client_id", "client_secret")
 _SECRET_FIELDS = frozenset({"secret_key", "app_key", "client_secret", "access_key"})
-_ALL_FIELDS = ("base_url", *HMAC_FIELDS, *OAUTH_FIELDS, "auth")
+_ALL_FIELDS = (
+    "base_url",
+    *HMAC_FIELDS,
+    *OAUTH_FIELDS,
+    "auth",
+    "behaviour_auth",
+    "api2_base_url",
+)
+#: Endpoint families and the scheme each uses by default when both credential sets are set.
+PURPOSES = {"campaigns": "1.0", "behaviour": "2.0"}
 
 
 def env_name(field_name: str) -> str:
@@ -204,12 +222,20 @@ def _warn_if_readable_by_others(path: Path) -> None:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, config_file: str | os.PathLike[str] | None = None
+    environ: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    purpose: str = "campaigns",
 ) -> Settings:
     """Build :class:`Settings` from ``environ`` (default ``os.environ``) and a config file.
 
+    ``purpose`` is the endpoint family the settings are for: ``campaigns`` (the campaign
+    endpoints) or ``behaviour`` (the other Awareness Training endpoints); with both credential
+    sets configured, each family gets its scheme (see the module docstring).
     Raises :class:`ConfigError` naming the variable that is missing or malformed.
     """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}.")
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}
     file_path = config_file or env.get(env_name("config"))
@@ -221,9 +247,19 @@ def load_settings(
 
     hmac_present = [name for name in HMAC_FIELDS if values.get(name)]
     oauth_present = [name for name in OAUTH_FIELDS if values.get(name)]
-    wanted = values.get("auth", "").strip()
-    if wanted not in ("", "1.0", "2.0"):
-        raise ConfigError(f"{env_name('auth')} must be 1.0 or 2.0 (got {wanted!r}).")
+    for name in ("auth", "behaviour_auth"):
+        if values.get(name, "").strip() not in ("", "1.0", "2.0"):
+            raise ConfigError(f"{env_name(name)} must be 1.0 or 2.0 (got {values[name]!r}).")
+    both = len(hmac_present) == len(HMAC_FIELDS) and len(oauth_present) == len(OAUTH_FIELDS)
+
+    def scheme_for(family: str) -> str:
+        field_name = "auth" if family == "campaigns" else "behaviour_auth"
+        chosen = values.get(field_name, "").strip()
+        return chosen or (PURPOSES[family] if both else "")
+
+    wanted = scheme_for(purpose)
+    # MIMECAST_BASE_URL is API 1.0's regional host whenever some family uses API 1.0.
+    api1_in_use = both and "1.0" in {scheme_for(family) for family in PURPOSES}
 
     if not hmac_present and not oauth_present:
         raise ConfigError(
@@ -240,7 +276,8 @@ def load_settings(
     if use_oauth:
         _require_all(values, OAUTH_FIELDS, "API 2.0")
         credentials: Credentials = OAuthCredentials(values["client_id"], values["client_secret"])
-        base_url = values.get("base_url") or API2_DEFAULT_BASE_URL
+        own_base = None if api1_in_use else values.get("base_url")
+        base_url = values.get("api2_base_url") or own_base or API2_DEFAULT_BASE_URL
     else:
         _require_all(values, HMAC_FIELDS, "API 1.0")
         credentials = HmacCredentials(

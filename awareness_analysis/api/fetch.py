@@ -694,6 +694,7 @@ def fetch_snapshot(
     restart: bool = False,
     fetched_at: datetime | None = None,
     include: Collection[str] = (),
+    behaviour_client: MimecastClient | None = None,
 ) -> Snapshot:
     """List campaigns, fetch user data of the selected ones, and write one new snapshot.
 
@@ -704,7 +705,9 @@ def fetch_snapshot(
     (default now; the demo organisation dates its snapshot on its as-of day). ``include``
     names behaviour sources (``phishing``, ``safe``, ``watchlist``, ``performance``, ``queue``
     or ``all``; see :func:`parse_include`) stored as extra tables; they are fetched whole each
-    time (see "Behaviour sources" in the module docstring).
+    time (see "Behaviour sources" in the module docstring), through ``behaviour_client`` when
+    given (the API 2.0 client, when both credential sets are configured; see
+    :func:`~awareness_analysis.api.config.load_settings`), else through ``client``.
     """
     check_workers(workers)
     sources = parse_include(include)  # before any request: a typo costs no quota
@@ -750,7 +753,7 @@ def fetch_snapshot(
         store.discard_staging(fingerprint)
         raise
     # After the campaign pages: if this fails, they stay staged and the next fetch resumes.
-    tables = fetch_behaviour_tables(client, sources, page_size=page_size)
+    tables = fetch_behaviour_tables(behaviour_client or client, sources, page_size=page_size)
     query: dict[str, Any] = {
         "campaign_ids": list(campaign_ids),
         **user_filter.parameters(),
