@@ -360,3 +360,41 @@ def test_pseudonymised_tables_join_the_pseudonymised_users(store: Path) -> None:
     shown = KnowledgeBehaviour(masked, autodraw=False).compute()
     plain_shown = KnowledgeBehaviour(plain, autodraw=False).compute()
     pd.testing.assert_frame_equal(shown["risk_ratio"], plain_shown["risk_ratio"])
+
+
+def test_people_join_every_source_through_the_alias_map(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from awareness_analysis.analysis.session import ALIAS_DOMAINS_ENV
+    from awareness_analysis.fakeapi.demo_org import ALIAS_DOMAIN, PRIMARY_DOMAIN
+
+    monkeypatch.delenv(ALIAS_DOMAINS_ENV, raising=False)
+    plain = open_analysis(store, min_group_size=K)
+    report = plain.people_report.set_index("source")
+    assert set(report.index) >= {"campaigns", "phish_users", "safe_scores", "watchlist"}
+    assert (report["matched"] + report["unmatched"] == report["people"]).all()
+    assert report["aliased_rows"].sum() == 0
+    # The demo's people with a second address at the alias domain become one person each.
+    persons = set(plain.people["person"])
+    aliased = {p for p in persons if p.endswith("@" + ALIAS_DOMAIN)}
+    twins = {p for p in aliased if p.replace(ALIAS_DOMAIN, PRIMARY_DOMAIN) in persons}
+    assert len(twins) >= 10
+    monkeypatch.setenv(ALIAS_DOMAINS_ENV, f"{ALIAS_DOMAIN}={PRIMARY_DOMAIN}")
+    joined = open_analysis(store, min_group_size=K)
+    assert joined.people_report["aliased_rows"].sum() > 0
+    assert len(joined.people) == len(plain.people) - len(twins)
+    assert not joined.people["person"].str.endswith("@" + ALIAS_DOMAIN).any()
+    # Pseudonymised (the alias map still set): joined on real addresses first, then masked.
+    masked = open_analysis(store, min_group_size=K, pseudonymise=True)
+    assert masked.people["person"].str.startswith("user-").all()
+    assert len(masked.people) == len(joined.people)
+
+
+def test_alias_domains_variable_is_checked() -> None:
+    from awareness_analysis.analysis.session import alias_domains_from_env
+
+    assert alias_domains_from_env({"AWARENESS_ALIAS_DOMAINS": " a.example=b.example, "}) == {
+        "a.example": "b.example"
+    }
+    with pytest.raises(ValueError, match="old=new domain pairs"):
+        alias_domains_from_env({"AWARENESS_ALIAS_DOMAINS": "a.example"})

@@ -28,6 +28,7 @@ from awareness_analysis.analysis.privacy import (
     load_pseudonym_key,
 )
 from awareness_analysis.analysis.privacy import pseudonymise as pseudonymise_frame
+from awareness_analysis.data.behaviour import people_frame
 from awareness_analysis.data.frames import Frames
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 
@@ -57,6 +58,12 @@ class Analysis:
     #: pseudonymised with the same keyed pseudonyms as ``users`` when ``pseudonymise`` is on,
     #: so a person joins across them. Row-level: not suppressed.
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    #: One row per person over the campaign users and every behaviour table, joined on the
+    #: email through the alias-domain map (``data.behaviour.people_frame``); pseudonymised
+    #: like ``users`` when that is on. Empty when the snapshot has no behaviour tables.
+    people: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Per source: rows, people, matched and unmatched people of that join.
+    people_report: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         # No frames: a repr is for logs, and the frames hold people's data.
@@ -184,6 +191,45 @@ def _limit_to_campaigns(frames: Frames, campaign_ids: Sequence[str], store: Path
     )
 
 
+#: Environment variable with the alias-domain map: ``old.example=example.com,...``.
+ALIAS_DOMAINS_ENV = "AWARENESS_ALIAS_DOMAINS"
+#: Behaviour tables joined into ``people``, under the source keys people_frame knows.
+_PEOPLE_SOURCES = {
+    "phish_users": "phish_users",
+    "phish_user_totals": "phish_totals",
+    "safe_scores": "safe_scores",
+    "watchlist": "watchlist",
+    "performance": "performance",
+}
+
+
+def alias_domains_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The alias-domain map of ``AWARENESS_ALIAS_DOMAINS`` (``old=new`` pairs, commas between)."""
+    text = (os.environ if environ is None else environ).get(ALIAS_DOMAINS_ENV, "").strip()
+    aliases: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        alias, equals, domain = pair.partition("=")
+        if not equals or not alias.strip() or not domain.strip():
+            raise ValueError(
+                f"{ALIAS_DOMAINS_ENV} takes old=new domain pairs separated by commas, e.g. "
+                f"old-example.com=example.com; {pair!r} is not one."
+            )
+        aliases[alias.strip()] = domain.strip()
+    return aliases
+
+
+def _join_people(
+    users: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    alias_domains: Mapping[str, str] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    sources = {key: tables[name] for name, key in _PEOPLE_SOURCES.items() if name in tables}
+    if not sources:
+        return pd.DataFrame(), pd.DataFrame()
+    aliases = alias_domains_from_env() if alias_domains is None else alias_domains
+    return people_frame({"campaigns": users, **sources}, aliases)
+
+
 def _pseudonymised_table(table: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """A behaviour table with its people replaced by the users frame's pseudonyms (the email
     as sent becomes the same pseudonym; a people table's ``person`` key too)."""
@@ -208,6 +254,7 @@ def open_analysis(
     at: datetime | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
     report: bool | str | os.PathLike[str] = False,
+    alias_domains: Mapping[str, str] | None = None,
 ) -> Analysis:
     """Load a snapshot of ``store``, limit it to ``campaign_ids`` (empty = all), and
     pseudonymise it if asked. Every table, chart, view and export of the session then covers
@@ -216,6 +263,10 @@ def open_analysis(
     ``report``: True for pre-rendered views; the report renderer passes the path of a
     :class:`~awareness_analysis.analysis.disclosure.ReportContext` instead (its plan's dropped
     campaigns are left out, and every figure follows the plan).
+
+    ``alias_domains`` maps an old or alias email domain to the one it stands for (e.g.
+    ``{"old-example.com": "example.com"}``), for joining people across sources; default: the
+    ``AWARENESS_ALIAS_DOMAINS`` environment variable (``old=new,other=new``), else none.
     """
     context = None
     if report and not isinstance(report, bool):
@@ -233,6 +284,9 @@ def open_analysis(
     if chosen:
         frames = _limit_to_campaigns(frames, chosen, store.root)
     tables: dict[str, pd.DataFrame] = dict(snapshot.tables)
+    # People are joined on real addresses (an alias domain is only visible there), then
+    # pseudonymised with everything else.
+    people, people_report = _join_people(frames.users, tables, alias_domains)
     if pseudonymise:
         key = load_pseudonym_key(**({} if key_file is None else {"key_file": Path(key_file)}))
         frames = Frames(
@@ -241,10 +295,13 @@ def open_analysis(
             answers=pseudonymise_frame(frames.answers, key),
         )
         tables = {name: _pseudonymised_table(table, key) for name, table in tables.items()}
+        people = _pseudonymised_table(people, key)
     return Analysis(
         snapshot=snapshot,
         frames=frames,
         tables=tables,
+        people=people,
+        people_report=people_report,
         min_group_size=k,
         pseudonymise=pseudonymise,
         campaign_ids=chosen,
