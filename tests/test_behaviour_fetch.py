@@ -283,3 +283,66 @@ def test_cli_fetch_with_both_credential_sets_splits_the_schemes(
     assert schemes[GET_CAMPAIGNS_PATH] == "hmac"
     behaviour = {p: s for p, s in schemes.items() if "/awareness-training/campaign/" not in p}
     assert behaviour and set(behaviour.values()) == {"bearer"}
+
+
+class _Stop(Exception):
+    """Stands for Ctrl-C, a dropped VPN or a closed laptop lid mid-fetch."""
+
+
+def test_a_stopped_fetch_resumes_the_behaviour_sources_it_had(
+    client: MimecastClient,
+    server: FakeMimecastServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from awareness_analysis.api.endpoints import (
+        PERFORMANCE_DETAILS_PATH,
+        PHISHING_USER_DATA_PATH,
+        SAFE_SCORE_DETAILS_PATH,
+    )
+
+    reference = fetch_snapshot(
+        client, SnapshotStore(tmp_path / "reference"), progress=False, include=["all"]
+    )
+    store = SnapshotStore(tmp_path / "store")
+    real_post = client.post
+
+    def post(path: str, body: Any) -> Any:
+        if path == PERFORMANCE_DETAILS_PATH:
+            raise _Stop
+        return real_post(path, body)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(client, "post", post)
+        with pytest.raises(_Stop):
+            fetch_snapshot(client, store, progress=False, include=["all"])
+    assert store.snapshot_ids() == []
+
+    server.clear_requests()
+    resumed = fetch_snapshot(client, store, progress=False, include=["all"])
+    calls = _api_calls(server)
+    # What had arrived is not asked for again: campaign pages, phishing users, SAFE scores.
+    for done in (GET_USER_DATA_PATH, PHISHING_USER_DATA_PATH, SAFE_SCORE_DETAILS_PATH):
+        assert done not in calls, (done, calls)
+    assert PERFORMANCE_DETAILS_PATH in calls  # the source in progress is
+    assert resumed.manifest["content_hash"] == reference.manifest["content_hash"]
+    assert sorted(p.name for p in store.root.iterdir()) == ["snapshots"]  # staging removed
+
+
+def test_a_changed_phishing_campaign_is_not_taken_from_staging(tmp_path: Path) -> None:
+    from awareness_analysis.api.fetch import _BehaviourStage
+
+    stage = _BehaviourStage(tmp_path)
+    counters = {"numSent": 5, "numClicked": 1}
+    stage.save("phishing:p1", [{"email": "a@x.example"}], counters)
+    assert stage.load("phishing:p1", counters) == [{"email": "a@x.example"}]
+    assert stage.load("phishing:p1", {**counters, "numClicked": 2}) is None
+    assert stage.load("phishing:p2", counters) is None
+    # A source without counters is reused for a day only.
+    stage.save("safe", [{"emailAddress": "a@x.example"}])
+    assert stage.load("safe") == [{"emailAddress": "a@x.example"}]
+    path = next(p for p in (tmp_path / "behaviour").iterdir() if "safe" in p.read_text())
+    staged = json.loads(path.read_text())
+    staged["staged_at"] -= 2 * 24 * 3600
+    path.write_text(json.dumps(staged))
+    assert stage.load("safe") is None

@@ -52,9 +52,12 @@ Behaviour sources
     (:data:`~awareness_analysis.vocabulary.BEHAVIOUR_SOURCES`): ``phishing`` (phishing campaigns
     and each one's user data), ``safe`` (SAFE score details and summary), ``watchlist``,
     ``performance`` and ``queue`` (training queue); ``all`` is every one. They are fetched whole
-    each time, after the campaign user data and through the same client (so the same pacing,
-    quota and retries), with no incremental reuse and no staging: a fetch that stops while
-    fetching them resumes its campaign pages but asks for these again. The tables are built by
+    each time (no incremental reuse across snapshots), after the campaign user data, through
+    the behaviour client (API 2.0 when both credential sets are configured) or the same client,
+    with the same pacing, quota and retries. Each phishing campaign's user items and each other
+    source's records are staged as they complete: a fetch that stops resumes its campaign pages
+    and reuses these (a phishing campaign while its counters are unchanged, the others for 24
+    hours), losing at most the campaign or source in progress. The tables are built by
     :mod:`awareness_analysis.data.behaviour` and the manifest's ``query.include`` lists the
     sources.
 
@@ -73,7 +76,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,13 +174,80 @@ def parse_include(include: Iterable[str] | str) -> tuple[str, ...]:
     return tuple(source for source in BEHAVIOUR_SOURCES if source in wanted)
 
 
+#: How long a staged behaviour source without counters (SAFE scores, watch list, performance,
+#: queue) may be reused by a resumed fetch: these change without anything saying so.
+STAGED_SOURCE_MAX_AGE_S = 24 * 3600
+_PHISHING_COUNTERS = ("numSent", "numOpened", "numClicked", "numSubmitted", "numReported")
+
+
+class _BehaviourStage:
+    """Raw records of behaviour sources staged as each completes: every phishing campaign's
+    user items (checked against its counters) and each other source's rows (reused for
+    :data:`STAGED_SOURCE_MAX_AGE_S`), so an interrupted fetch loses at most the campaign or
+    source in progress. No folder: nothing is staged."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.dir = None if directory is None else directory / "behaviour"
+
+    def _path(self, name: str) -> Path:
+        assert self.dir is not None
+        return self.dir / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
+
+    def load(self, name: str, counters: Any = None) -> Any:
+        if self.dir is None:
+            return None
+        try:
+            staged = json.loads(self._path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(staged, dict) or staged.get("name") != name:
+            return None
+        if counters is not None and staged.get("counters") != counters:
+            return None  # the campaign changed since: ask again
+        age = datetime.now(UTC).timestamp() - float(staged.get("staged_at", 0))
+        if counters is None and not 0 <= age <= STAGED_SOURCE_MAX_AGE_S:
+            return None
+        log.info("Reusing the staged %s from an earlier, unfinished fetch", name)
+        return staged.get("records")
+
+    def save(self, name: str, records: Any, counters: Any = None) -> None:
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            self._path(name),
+            {
+                "name": name,
+                "counters": counters,
+                "staged_at": datetime.now(UTC).timestamp(),
+                "records": records,
+            },
+        )
+
+
 def fetch_behaviour_tables(
-    client: MimecastClient, sources: Collection[str], *, page_size: int = DEFAULT_PAGE_SIZE
+    client: MimecastClient,
+    sources: Collection[str],
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    staging: Path | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Fetch each of ``sources`` (names from :func:`parse_include`) whole and build its tables.
 
-    No incremental reuse and no staging: every call asks for everything again.
+    No incremental reuse across snapshots: every fetch asks for everything again. With
+    ``staging`` (the fetch's staging folder), each phishing campaign's user items and each
+    other source's records are staged as they complete, and a resumed fetch reuses them
+    (a phishing campaign only while its counters are unchanged; see :class:`_BehaviourStage`).
     """
+    stage = _BehaviourStage(staging)
+
+    def staged(name: str, fetch: Callable[[], Any], counters: Any = None) -> Any:
+        records = stage.load(name, counters)
+        if records is None:
+            records = fetch()
+            stage.save(name, records, counters)
+        return records
+
     tables: dict[str, pd.DataFrame] = {}
     if "phishing" in sources:
         campaigns = list_phishing_campaigns(client)
@@ -186,28 +256,32 @@ def fetch_behaviour_tables(
         tables["phish_campaigns"] = _behaviour.phish_campaigns_frame(campaigns)
         tables["phish_templates"] = _behaviour.phish_templates_frame(campaigns)
         items = {
-            str(c["id"]): get_phishing_user_data(client, str(c["id"]), page_size=page_size)
+            str(c["id"]): staged(
+                f"phishing:{c['id']}",
+                lambda c=c: get_phishing_user_data(client, str(c["id"]), page_size=page_size),
+                {name: c.get(name) for name in _PHISHING_COUNTERS},
+            )
             for c in campaigns
         }
         tables["phish_users"] = _behaviour.phish_users_frame(items, campaigns)
         tables["phish_user_totals"] = _behaviour.phish_user_totals_frame(items, campaigns)
     if "safe" in sources:
-        rows = get_safe_score_details(client, page_size=page_size)
+        rows = staged("safe", lambda: get_safe_score_details(client, page_size=page_size))
         tables["safe_scores"] = _behaviour.safe_scores_frame(rows)
         # get_safe_score_summary returns the scoreCounts object itself; the frame builder
         # takes it wrapped, as the endpoint's data[0] sends it.
-        counts = get_safe_score_summary(client)
+        counts = staged("safe-summary", lambda: get_safe_score_summary(client))
         tables["safe_summary"] = _behaviour.safe_summary_frame({"scoreCounts": counts})
     if "watchlist" in sources:
         tables["watchlist"] = _behaviour.watchlist_frame(
-            get_watchlist_details(client, page_size=page_size)
+            staged("watchlist", lambda: get_watchlist_details(client, page_size=page_size))
         )
     if "performance" in sources:
         tables["performance"] = _behaviour.performance_frame(
-            get_performance_details(client, page_size=page_size)
+            staged("performance", lambda: get_performance_details(client, page_size=page_size))
         )
     if "queue" in sources:
-        queue = get_training_queue(client)
+        queue = staged("queue", lambda: get_training_queue(client))
         tables["training_modules"] = _behaviour.training_modules_frame(queue)
         tables["module_options"] = _behaviour.module_options_frame(queue)
     for source in sources:
@@ -753,7 +827,9 @@ def fetch_snapshot(
         store.discard_staging(fingerprint)
         raise
     # After the campaign pages: if this fails, they stay staged and the next fetch resumes.
-    tables = fetch_behaviour_tables(behaviour_client or client, sources, page_size=page_size)
+    tables = fetch_behaviour_tables(
+        behaviour_client or client, sources, page_size=page_size, staging=staging
+    )
     query: dict[str, Any] = {
         "campaign_ids": list(campaign_ids),
         **user_filter.parameters(),
