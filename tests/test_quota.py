@@ -261,7 +261,9 @@ def test_cli_hands_the_quota_options_to_the_client(
         seen.update(kwargs)
         raise ConfigError("stop here")
 
-    monkeypatch.setattr(cli, "load_settings", lambda config_file=None: object())
+    monkeypatch.setattr(
+        cli, "load_settings", lambda config_file=None, purpose="campaigns": object()
+    )
     monkeypatch.setattr(cli, "MimecastClient", fake_client)
     argv = ["fetch", "--out", str(tmp_path / "s"), "--quota-reserve", "7", "--max-wait", "30"]
     assert cli.main(argv) == 2
