@@ -9,7 +9,7 @@ demo store) and calls :func:`open_analysis`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -58,12 +58,11 @@ class Analysis:
     #: pseudonymised with the same keyed pseudonyms as ``users`` when ``pseudonymise`` is on,
     #: so a person joins across them. Row-level: not suppressed.
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
-    #: One row per person over the campaign users and every behaviour table, joined on the
-    #: email through the alias-domain map (``data.behaviour.people_frame``); pseudonymised
-    #: like ``users`` when that is on. Empty when the snapshot has no behaviour tables.
-    people: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: Per source: rows, people, matched and unmatched people of that join.
-    people_report: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Builds (people, people_report) on first use: most sessions never join people, so
+    #: loading does not pay for it (open_analysis binds the real addresses and the key).
+    join_people: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] = field(
+        default=lambda: (pd.DataFrame(), pd.DataFrame()), repr=False, compare=False
+    )
 
     def __repr__(self) -> str:
         # No frames: a repr is for logs, and the frames hold people's data.
@@ -112,6 +111,22 @@ class Analysis:
         """Each analysed campaign: days since launch at :attr:`as_of`, and whether it is still
         running (see :mod:`awareness_analysis.analysis.phases`)."""
         return campaign_phases(self.frames.campaigns, self.as_of)
+
+    @cached_property
+    def _people_and_report(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.join_people()
+
+    @property
+    def people(self) -> pd.DataFrame:
+        """One row per person over the campaign users and every behaviour table, joined on
+        the email through the alias-domain map (``data.behaviour.people_frame``);
+        pseudonymised like ``users`` when that is on. Empty without behaviour tables."""
+        return self._people_and_report[0]
+
+    @property
+    def people_report(self) -> pd.DataFrame:
+        """Per source: rows, people, matched and unmatched people of the :attr:`people` join."""
+        return self._people_and_report[1]
 
     # -- the engine --------------------------------------------------------------------------
 
@@ -284,9 +299,8 @@ def open_analysis(
     if chosen:
         frames = _limit_to_campaigns(frames, chosen, store.root)
     tables: dict[str, pd.DataFrame] = dict(snapshot.tables)
-    # People are joined on real addresses (an alias domain is only visible there), then
-    # pseudonymised with everything else.
-    people, people_report = _join_people(frames.users, tables, alias_domains)
+    real_users, real_tables = frames.users, tables
+    key: bytes | None = None
     if pseudonymise:
         key = load_pseudonym_key(**({} if key_file is None else {"key_file": Path(key_file)}))
         frames = Frames(
@@ -295,13 +309,18 @@ def open_analysis(
             answers=pseudonymise_frame(frames.answers, key),
         )
         tables = {name: _pseudonymised_table(table, key) for name, table in tables.items()}
-        people = _pseudonymised_table(people, key)
+
+    def join_people() -> tuple[pd.DataFrame, pd.DataFrame]:
+        # Joined on real addresses (an alias domain is only visible there), then
+        # pseudonymised with everything else.
+        people, report = _join_people(real_users, real_tables, alias_domains)
+        return (people if key is None else _pseudonymised_table(people, key)), report
+
     return Analysis(
         snapshot=snapshot,
         frames=frames,
         tables=tables,
-        people=people,
-        people_report=people_report,
+        join_people=join_people,
         min_group_size=k,
         pseudonymise=pseudonymise,
         campaign_ids=chosen,
