@@ -22,10 +22,8 @@ from __future__ import annotations
 import html
 import math
 import re
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import ipywidgets as w
@@ -35,8 +33,6 @@ from IPython.core.formatters import format_display_data
 from IPython.display import HTML, display
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.textpath import TextToPath
 from matplotlib.ticker import (
     FixedLocator,
     FuncFormatter,
@@ -68,6 +64,7 @@ from awareness_analysis.views.plots import (
     PALETTE,
 )
 from awareness_analysis.views.render import figure_display
+from awareness_analysis.views.text import text_width, wrap_to
 from awareness_analysis.vocabulary import SELECTION_HINT, SUPPRESSED_LABEL
 
 __all__ = [
@@ -123,38 +120,11 @@ _LINE_SPACING = 1.2
 _GRID = "#E2E2E2"
 _TEXT = "#222222"
 
-_TEXT_TO_PATH = TextToPath()
-
-
 # --- text and layout ------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8192)
-def _line_width(line: str, size: float) -> float:
-    if not line:
-        return 0.0
-    width, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(
-        line, FontProperties(size=size), ismath=False
-    )
-    return float(width)
-
-
-def _text_width(text: str, size: float) -> float:
-    return max(_line_width(line, size) for line in text.split("\n"))
 
 
 def _text_height(text: str, size: float) -> float:
     return size * _LINE_SPACING * (text.count("\n") + 1)
-
-
-def _wrap_to(text: str, width_pt: float, size: float) -> str:
-    """``text`` word-wrapped into lines measuring at most ``width_pt`` points."""
-    chars = max(8, int(width_pt / (size * 0.5)))
-    while True:
-        wrapped = "\n".join(textwrap.wrap(text, chars, break_long_words=True)) or text
-        if chars <= 8 or _text_width(wrapped, size) <= width_pt:
-            return wrapped
-        chars -= max(1, chars // 12)
 
 
 def _sentences(text: str) -> list[str]:
@@ -182,10 +152,10 @@ class _Page:
 
 def _page(title: str, selection_text: str, footnotes: Sequence[str]) -> _Page:
     width = _WIDTH_PT - 2 * _EDGE
-    heading = _wrap_to(title, width, _TITLE_SIZE)
+    heading = wrap_to(title, width, _TITLE_SIZE)
     if selection_text.strip():
-        heading += "\n" + _wrap_to(selection_text.strip(), width, _TITLE_SIZE)
-    footnote = "\n".join(_wrap_to(p, width, _NOTE_SIZE) for p in footnotes if p)
+        heading += "\n" + wrap_to(selection_text.strip(), width, _TITLE_SIZE)
+    footnote = "\n".join(wrap_to(p, width, _NOTE_SIZE) for p in footnotes if p)
     top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
     bottom = _EDGE + (_text_height(footnote, _NOTE_SIZE) + _GAP if footnote else 0.0)
     return _Page(heading, footnote, top, bottom)
@@ -381,13 +351,13 @@ def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
             if hidden[first]
             else f"{_count(people[first])} people"
         )
-        labels.append(_wrap_to(f"{names[cid]} ({size})", 190, _TICK_SIZE))
+        labels.append(wrap_to(f"{names[cid]} ({size})", 190, _TICK_SIZE))
     footnotes = [note, definitions]
     if hidden.any():
         footnotes.append(_suppression_note(k))
 
     page = _page(title, selection_text, footnotes)
-    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 14.0
     panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(metrics) - 1)) / len(metrics)
@@ -499,7 +469,7 @@ def plot_knowledge_effect(
         footnotes.append(_suppression_note(k))
 
     page = _page(title, selection_text, footnotes)
-    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 4.0
     panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(outcomes) - 1)) / len(outcomes)
@@ -609,7 +579,7 @@ def plot_safe_vs_accuracy(safe_accuracy: SafeAccuracy, selection_text: str = "")
     if hidden.any():
         footnotes.append(_suppression_note(k))
     page = _page(title, selection_text, footnotes)
-    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 14.0
     rows_height = len(risks) * 24.0

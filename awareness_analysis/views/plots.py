@@ -27,21 +27,16 @@ a chart costs to make (tests/test_render.py checks the result is byte for byte a
 from __future__ import annotations
 
 import math
-import textwrap
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.textpath import TextToPath
 from matplotlib.ticker import PercentFormatter
 from matplotlib.transforms import ScaledTranslation
 
@@ -53,6 +48,7 @@ from awareness_analysis.analysis.metrics import (
 )
 from awareness_analysis.analysis.phases import RUNNING_DAYS, question_label
 from awareness_analysis.analysis.stats import funnel_limits
+from awareness_analysis.views.text import line_width, text_width, wrap, wrap_to
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL, UNIT_PEOPLE
 
 __all__ = [
@@ -138,62 +134,12 @@ _LABEL_PAD = 4.0  # matplotlib's default distance from tick labels to the axis l
 _LINE_SPACING = 1.2  # of multi-line text, in font sizes (DejaVu Sans at 'normal' spacing)
 
 
-# --- text metrics ---------------------------------------------------------------------------
-
-_TEXT_TO_PATH = TextToPath()
-# The rcParams that decide which font a FontProperties resolves to (those findfont keys its
-# own cache on).
-_FONT_RC = ("font.family", "font.serif", "font.sans-serif", "font.cursive", "font.fantasy",
-            "font.monospace")  # fmt: skip
-
-
-@lru_cache(maxsize=32_768)
-def _measured_width(line: str, size: float, weight: str, style: str, fonts: str) -> float:
-    prop = FontProperties(size=size, weight=weight, style=style)
-    width, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(line, prop, ismath=False)
-    return float(width)
-
-
-def _line_width(line: str, size: float, weight: str = "normal", style: str = "normal") -> float:
-    """Width in points of one line of text, as the SVG backend measures it.
-
-    Cached for the life of the process: matplotlib caches text metrics only per renderer, and
-    every redraw makes a new one, while dashboards show the same labels redraw after redraw.
-    The font settings are part of the key, so changing rcParams cannot serve stale widths.
-    """
-    if not line:
-        return 0.0
-    fonts = repr([matplotlib.rcParams[key] for key in _FONT_RC])
-    return _measured_width(line, float(size), weight, style, fonts)
-
-
-def _text_width(text: str, size: float, weight: str = "normal", style: str = "normal") -> float:
-    return max(_line_width(line, size, weight, style) for line in text.split("\n"))
+# --- text metrics (widths and wrapping: awareness_analysis.views.text) ----------------------
 
 
 def _text_height(text: str, size: float) -> float:
     lines = text.count("\n") + 1
     return size if lines == 1 else size * _LINE_SPACING * lines
-
-
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
-
-
-def _chars_per_line(width_pt: float, fontsize: float) -> int:
-    # A first guess only (an average glyph is a little over half an em wide in DejaVu Sans);
-    # _wrap_to measures the lines and narrows until they fit.
-    return max(8, int(width_pt / (fontsize * 0.53)))
-
-
-def _wrap_to(text: str, width_pt: float, size: float, style: str = "normal") -> str:
-    """``text`` word-wrapped to lines that measure at most ``width_pt`` points."""
-    chars = _chars_per_line(width_pt, size)
-    while True:
-        wrapped = _wrap(text, chars)
-        if chars <= 8 or _text_width(wrapped, size, style=style) <= width_pt:
-            return wrapped
-        chars -= max(1, chars // 12)
 
 
 # --- shared pieces --------------------------------------------------------------------------
@@ -331,8 +277,8 @@ def _chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> _Chrom
     width = _WIDTH_PT - 2 * _EDGE
     heading = title
     if selection_text.strip():
-        heading += "\n" + _wrap_to(selection_text.strip(), width, _TITLE_SIZE)
-    footnote = "\n".join(_wrap_to(p, width, _FOOTNOTE_SIZE) for p in footnotes if p)
+        heading += "\n" + wrap_to(selection_text.strip(), width, _TITLE_SIZE)
+    footnote = "\n".join(wrap_to(p, width, _FOOTNOTE_SIZE) for p in footnotes if p)
     top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
     bottom = _EDGE + (_text_height(footnote, _FOOTNOTE_SIZE) + _GAP if footnote else 0.0)
     return _Chrome(heading, footnote, top, bottom)
@@ -432,7 +378,7 @@ def _x_ticks_height(size: float = _TICK_SIZE) -> float:
 
 def _percent_overhang() -> float:
     """How far the "100%" (or "0%") x tick label reaches past its axes' edge, in points."""
-    return _line_width("100%", _TICK_SIZE) / 2
+    return line_width("100%", _TICK_SIZE) / 2
 
 
 def _empty_figure(
@@ -530,7 +476,7 @@ def _value_label(
     """
     low = row.ci_low if not math.isnan(row.ci_low) else row.rate
     high = row.ci_high if not math.isnan(row.ci_high) else row.rate
-    width = _line_width(text, _NOTE_SIZE)
+    width = line_width(text, _NOTE_SIZE)
     needed = (width + 7) / panel_width
     # Text offset by points from a data position: what annotate(textcoords="offset points")
     # draws, as a plain Text, which is cheaper to make and to draw.
@@ -557,7 +503,7 @@ def _value_label(
 
 def _status_text(ax: Axes, y: float, text: str, gid: str, panel_width: float) -> None:
     # Narrow panels (many questions) break the text rather than run into the next panel.
-    text = _wrap_to(text, panel_width * 0.97, _NOTE_SIZE, style="italic")
+    text = wrap_to(text, panel_width * 0.97, _NOTE_SIZE, style="italic")
     ax.text(
         0.01, y, text, ha="left", va="center", fontsize=_NOTE_SIZE, color=NEUTRAL,
         style="italic", gid=gid,
@@ -689,7 +635,7 @@ def plot_campaign_rates(
     for key in order:
         row = by_metric[base].get(key)
         n_part = f" ({_n_text(row, rates)})" if row is not None else ""
-        label = _wrap(display[key] + n_part, _LABEL_WRAP - 6)
+        label = wrap(display[key] + n_part, _LABEL_WRAP - 6)
         if key in running:
             label += "\n" + _running_text(running[key])
         labels.append(label)
@@ -704,9 +650,9 @@ def plot_campaign_rates(
     notes = [*notes, "Dots: rate; lines: 95% Wilson score interval."]
 
     chrome = _chrome(title, selection_text, notes)
-    label_width = max(_text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
     xs, panel_width, _ = _panel_columns([label_width] + [0.0] * (len(metrics) - 1))
-    titles = [_wrap_to(_metric_label(m), panel_width, _PANEL_TITLE_SIZE) for m in metrics]
+    titles = [wrap_to(_metric_label(m), panel_width, _PANEL_TITLE_SIZE) for m in metrics]
     rows_height = _rows_height(labels) * 72
     above = _TITLE_PAD + max(_text_height(t, _PANEL_TITLE_SIZE) for t in titles) + 2.0
     below = _x_ticks_height()
@@ -799,7 +745,7 @@ def plot_question_accuracy(
 
     modules = _module_titles(accuracy, keys)
     shared = {modules.get(k, "") for k in order}
-    names = [_wrap(display[k], _LABEL_WRAP - 4) for k in order]
+    names = [wrap(display[k], _LABEL_WRAP - 4) for k in order]
     if "module_title" not in accuracy:
         panel_titles = [f"Question {q}" for q in panels]
     elif len(shared) == 1:  # one module: "Q3 · Spot the Spoof" over its panel
@@ -807,7 +753,7 @@ def plot_question_accuracy(
     else:  # campaigns of different modules: "Q3" over the panel, the module under each name
         panel_titles = [question_label(q, "") for q in panels]
         names = [
-            name + "\n" + _wrap(modules[k], _LABEL_WRAP - 4) if modules[k] else name
+            name + "\n" + wrap(modules[k], _LABEL_WRAP - 4) if modules[k] else name
             for name, k in zip(names, order, strict=True)
         ]
         notes = [*notes, "Q1, Q2, ...: the question's number in the campaign's module, named "
@@ -839,11 +785,11 @@ def plot_question_accuracy(
     chrome = _chrome(title, selection_text, notes)
     rows_height = _rows_height(names) * 72
     below = _x_ticks_height()
-    widths = [max(_text_width(t, _TICK_SIZE) for t in ticks) for ticks in ticks_by_panel]
+    widths = [max(text_width(t, _TICK_SIZE) for t in ticks) for ticks in ticks_by_panel]
     xs, panel_width, after = _panel_columns(widths)
     # A panel title may run on over the gap to the next panel (its tick labels sit lower).
     titles = [
-        _wrap_to(text, panel_width + gap - 6.0, _PANEL_TITLE_SIZE)
+        wrap_to(text, panel_width + gap - 6.0, _PANEL_TITLE_SIZE)
         for text, gap in zip(panel_titles, after, strict=True)
     ]
     above = _TITLE_PAD + max(_text_height(t, _PANEL_TITLE_SIZE) for t in titles) + 2.0
@@ -985,7 +931,7 @@ def plot_department_intervals(
         + [r for r in rows if r.suppressed]
     )
     labels = [
-        _wrap(f"{_department_name(r)} ({_n_text(r, comparison)})", _LABEL_WRAP + 14) for r in rows
+        wrap(f"{_department_name(r)} ({_n_text(r, comparison)})", _LABEL_WRAP + 14) for r in rows
     ]
     # Values and verdicts go in a column right of the axes, clear of intervals and the org line.
     suppressed_text = _suppressed_text(comparison)
@@ -1014,9 +960,9 @@ def plot_department_intervals(
     above = _NOTE_SIZE + 6.0  # the organisation line's label
     below = _axis_label_height()
     fig = _new_figure(chrome, above + rows_height + below, "department intervals", 1, figure)
-    left = _EDGE + max(_text_width(t, _TICK_SIZE) for t in labels) + _TICK_PAD + 2.0
+    left = _EDGE + max(text_width(t, _TICK_SIZE) for t in labels) + _TICK_PAD + 2.0
     column_width = max(
-        _text_width(text, _NOTE_SIZE, style=style.get("style", "normal"))
+        text_width(text, _NOTE_SIZE, style=style.get("style", "normal"))
         for text, _, style in column
     )
     # The column starts 2% of the axes' width right of the axes.
@@ -1046,7 +992,7 @@ def plot_department_intervals(
         ax.axvline(org_rate, color=PALETTE["black"], linestyle="--", linewidth=1, gid="org-rate")
         org_text = _org_text(comparison, rows, org_rate)
         # Centred on the line, unless that would run past the figure's edge.
-        half = _text_width(org_text, _NOTE_SIZE) / 2
+        half = text_width(org_text, _NOTE_SIZE) / 2
         if org_rate * width < half - (left - _EDGE):
             ha = "left"
         elif (1 - org_rate) * width < half - (1.02 * width - width + column_width):
@@ -1090,7 +1036,7 @@ def _fit_rate_axis(values: np.ndarray) -> tuple[float, float, np.ndarray]:
 def _legend_width(labels: Sequence[str]) -> float:
     """Points a frameless legend of these entries takes: matplotlib's borderpad (0.4 em each
     side), handle (2 em) and handle-to-text pad (0.8 em) beside the widest label."""
-    return _NOTE_SIZE * 3.6 + max(_text_width(t, _NOTE_SIZE) for t in labels)
+    return _NOTE_SIZE * 3.6 + max(text_width(t, _NOTE_SIZE) for t in labels)
 
 
 def plot_funnel(
@@ -1233,7 +1179,7 @@ def plot_funnel(
         handles.append(_text_entry("Labelled: outside 99.8% limits"))
 
     # Left: the rate label (rotated, so as wide as it is tall) and the widest tick label.
-    tick_width = max(_line_width(f"{t * 100:.0f}%", _TICK_SIZE) for t in ticks)
+    tick_width = max(line_width(f"{t * 100:.0f}%", _TICK_SIZE) for t in ticks)
     left = _EDGE + _AXIS_LABEL_SIZE + _LABEL_PAD + tick_width + _TICK_PAD + _TICK_LENGTH + 2.0
     legend = _legend_width([str(h.get_label()) for h in handles]) if handles else 0.0
     # The legend starts 1% of the axes' width right of the axes.
@@ -1257,7 +1203,7 @@ def plot_funnel(
 
 def _text_entry(text: str) -> Line2D:
     """A legend row that is only text (no marker), wrapped to the legend column's width."""
-    return Line2D([], [], linestyle="none", label=_wrap(text, 34))
+    return Line2D([], [], linestyle="none", label=wrap(text, 34))
 
 
 # Label positions tried around a point, in points: (dx, dy, ha, va), nearest first.
@@ -1301,8 +1247,8 @@ def _label_outliers(fig: Figure, ax: Axes, outliers: Sequence[_Row]) -> None:
 
     for row in sorted(outliers, key=lambda r: -abs(r.rate - 0.5)):
         px, py = ax.transData.transform((_effective_n(row), row.rate))
-        text = _wrap(row.label, 24)
-        width = _text_width(text, _NOTE_SIZE) * scale
+        text = wrap(row.label, 24)
+        width = text_width(text, _NOTE_SIZE) * scale
         height = _text_height(text, _NOTE_SIZE) * scale
         best: tuple[float, tuple[float, float, str, str], tuple[float, float, float, float]]
         best = (math.inf, _LABEL_OFFSETS[0], (0.0, 0.0, 0.0, 0.0))

@@ -25,7 +25,8 @@ from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
-from matplotlib.textpath import TextToPath
+
+from awareness_analysis.views.text import fonts_key, text_metrics
 
 __all__ = ["figure_display", "figure_html", "figure_svg"]
 
@@ -44,10 +45,9 @@ _TEXT_FAMILY = "font-family: 'DejaVu Sans', sans-serif"
 _METADATA: dict[str, Any] = {"Date": None, "Creator": None}
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 _METADATA_ELEMENT = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
-# A number with more than two decimals inside a tag (followed by the tag's end before any
-# "<"), never in text content: a campaign named "v1.2345" keeps its name.
-# Numbers are shortened tag by tag: a lookahead to each tag's end from every number would
-# rescan a long path's whole tag for each of its numbers (quadratic; a minute for a long curve).
+# Numbers with more than two decimals are shortened inside tags only, never in text content
+# (a campaign named "v1.2345" keeps its name), one tag at a time: a lookahead to the tag's end
+# from every number would rescan a long path's tag per number (quadratic; a minute a curve).
 _TAG = re.compile(r"<[^<>]*>")
 _LONG_NUMBER = re.compile(r"(\d\.\d\d)\d+")
 _ID = re.compile(r' id="([^"]*)"')
@@ -55,22 +55,6 @@ _REFERENCE = re.compile(r'(?:url\(#|href="#)([^)"]+)')
 # The ids matplotlib numbers itself: "text_12", "matplotlib.axis_2", "LineCollection_1".
 _AUTOMATIC_ID = re.compile(r"[A-Za-z][\w.]*_\d+")
 _IDENTITY_ROTATION = re.compile(r' transform="rotate\(-?0 [-\d.]+ [-\d.]+\)"')
-_TEXT_TO_PATH = TextToPath()
-
-
-# The rcParams that decide which font file a FontProperties resolves to (those findfont keys
-# its own cache on): part of the caches' keys, so a change of fonts is never served another
-# font's metrics.
-_FONT_RC = ("font.family", "font.serif", "font.sans-serif", "font.cursive", "font.fantasy",
-            "font.monospace")  # fmt: skip
-
-
-@lru_cache(maxsize=32_768)
-def _text_metrics(
-    text: str, prop: FontProperties, ismath: bool | str, fonts: str
-) -> tuple[float, float, float]:
-    # What RendererSVG.get_text_width_height_descent returns: the same call.
-    return _TEXT_TO_PATH.get_text_width_height_descent(text, prop, ismath)
 
 
 @lru_cache(maxsize=1024)
@@ -98,7 +82,7 @@ class _Renderer(RendererSVG):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._fonts = repr([matplotlib.rcParams[key] for key in _FONT_RC])
+        self._fonts = fonts_key()
 
     def get_text_width_height_descent(
         self, s: str, prop: FontProperties, ismath: bool | str
@@ -106,7 +90,7 @@ class _Renderer(RendererSVG):
         if ismath == "TeX":
             return super().get_text_width_height_descent(s, prop, ismath)
         # a copy: FontProperties is mutable, and a cache key must not change under the cache
-        return _text_metrics(s, prop.copy(), ismath, self._fonts)
+        return text_metrics(s, prop.copy(), ismath, self._fonts)
 
     def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float, float, float]:
         # matplotlib >= 3.11 asks a renderer that has this method (its PDF/PS backends do)
