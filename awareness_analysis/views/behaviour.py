@@ -65,6 +65,7 @@ from awareness_analysis.views.plots import (
 )
 from awareness_analysis.views.render import figure_display
 from awareness_analysis.views.text import text_width, wrap_to
+from awareness_analysis.views.widgets import CONTROL_LAYOUT, LABEL_STYLE, list_rows
 from awareness_analysis.vocabulary import SELECTION_HINT, SUPPRESSED_LABEL
 
 __all__ = [
@@ -753,14 +754,6 @@ def behaviour_tables(analysis: Analysis) -> BehaviourTables:
 
 # --- dashboard ------------------------------------------------------------------------------
 
-_CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
-_LABEL_STYLE = {"description_width": "initial"}
-_MAX_LIST_ROWS = 20
-
-
-def _list_rows(n_options: int) -> int:
-    return max(1, min(_MAX_LIST_ROWS, n_options))
-
 
 def _hidden_departments(phish_users: pd.DataFrame, k: int) -> tuple[str, ...]:
     """Departments hidden at minimum group size ``k`` among the phishing recipients: the
@@ -816,9 +809,9 @@ class KnowledgeBehaviour:
             options=[(name, cid) for cid, name in names.items()],
             value=(),
             description="Phishing campaigns",
-            rows=_list_rows(len(names)),
-            layout=_CONTROL_LAYOUT,
-            style=_LABEL_STYLE,
+            rows=list_rows(len(names)),
+            layout=CONTROL_LAYOUT,
+            style=LABEL_STYLE,
         )
         # As in the other dashboards, departments under the minimum group size (and the
         # complementary ones protecting them) are offered only together, as one choice:
@@ -832,9 +825,9 @@ class KnowledgeBehaviour:
             options=departments,
             value=(),
             description="Departments",
-            rows=_list_rows(len(departments)),
-            layout=_CONTROL_LAYOUT,
-            style=_LABEL_STYLE,
+            rows=list_rows(len(departments)),
+            layout=CONTROL_LAYOUT,
+            style=LABEL_STYLE,
         )
         # The pairs over everything, once: a redraw only filters them.
         self._pairs = knowledge_behaviour_pairs(

@@ -62,9 +62,9 @@ Rendered = tuple[list[Figure], pd.DataFrame]
 STATUS_OPTIONS = tuple((label, value) for value, label in STATUS_LABELS.items())
 #: A multi-select list shows all its options up to this many rows, then scrolls.
 MAX_LIST_ROWS = 20
-_CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
+CONTROL_LAYOUT = w.Layout(width="auto", min_width="260px")
 # Labels take their natural width, so "Departments" is not cut short.
-_LABEL_STYLE = {"description_width": "initial"}
+LABEL_STYLE = {"description_width": "initial"}
 _BUTTON_LAYOUT = w.Layout(width="auto")
 
 
@@ -130,22 +130,22 @@ class Dashboard:
             value=tuple(c for c in campaign_ids if c in names),
             description="Campaigns",
             rows=list_rows(len(names)),
-            layout=_CONTROL_LAYOUT,
-            style=_LABEL_STYLE,
+            layout=CONTROL_LAYOUT,
+            style=LABEL_STYLE,
         )
         self.department = w.SelectMultiple(
             options=[],
             description="Departments",
             rows=list_rows(0),
-            layout=_CONTROL_LAYOUT,
-            style=_LABEL_STYLE,
+            layout=CONTROL_LAYOUT,
+            style=LABEL_STYLE,
         )
         self.status = w.SelectMultiple(
             options=list(STATUS_OPTIONS),
             description="Status",
             rows=list_rows(len(STATUS_OPTIONS)),
-            layout=_CONTROL_LAYOUT,
-            style=_LABEL_STYLE,
+            layout=CONTROL_LAYOUT,
+            style=LABEL_STYLE,
         )
         #: The multi-select lists by name, each with an All and a Clear button.
         self.lists: dict[str, w.SelectMultiple] = {
@@ -169,8 +169,8 @@ class Dashboard:
             description="Search",
             placeholder="name, email or department",
             continuous_update=False,
-            layout=_CONTROL_LAYOUT,
-            style=_LABEL_STYLE,
+            layout=CONTROL_LAYOUT,
+            style=LABEL_STYLE,
         )
         self.min_group_size = w.BoundedIntText(
             value=analysis.min_group_size,
@@ -182,7 +182,7 @@ class Dashboard:
                 "hidden (0 turns hiding off, for private exploration only)"
             ),
             layout=w.Layout(width="220px"),
-            style=_LABEL_STYLE,
+            style=LABEL_STYLE,
         )
         self.hint = w.HTML(f"<small>{html.escape(SELECTION_HINT)}</small>")
         self.note = w.HTML()
