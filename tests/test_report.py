@@ -19,15 +19,11 @@ from awareness_analysis.views.report import (
     SUMMARY_NOTEBOOK,
     ReportError,
     ReportParameters,
+    in_reports,
     render_reports,
 )
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def _in_reports(path: Path) -> bool:
-    settings = nbformat.read(path, as_version=4).metadata.get(NOTEBOOK_METADATA_KEY, {})
-    return settings.get("report") is not False
 
 
 # Every notebook is a page, except the summary, which opens the index, and notebooks kept out
@@ -35,7 +31,7 @@ def _in_reports(path: Path) -> bool:
 STEMS = [
     p.stem
     for p in sorted(NOTEBOOKS.glob("*.ipynb"))
-    if p.stem != SUMMARY_NOTEBOOK and _in_reports(p)
+    if p.stem != SUMMARY_NOTEBOOK and in_reports(nbformat.read(p, as_version=4))
 ]
 TINY_DEPARTMENT = "Board Secretariat"  # 3 people in the demo organisation
 

@@ -12,7 +12,6 @@ not run and the clone is not importable (checked before the wheel is installed).
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import shutil
@@ -26,21 +25,21 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from awareness_analysis.views.report import in_reports
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED_NOTEBOOKS = sorted(
     p.name for p in (REPO / "awareness_analysis" / "notebooks").glob("*.ipynb")
 )
 
 
-def _in_reports(name: str) -> bool:
-    notebook = json.loads((REPO / "awareness_analysis" / "notebooks" / name).read_text())
-    return notebook.get("metadata", {}).get("awareness-analysis", {}).get("report") is not False
-
-
 #: The notebooks that become pages of their own (the summary opens the index instead; a
 #: notebook marked out of reports is not rendered).
 PAGE_NOTEBOOKS = [
-    n for n in PACKAGED_NOTEBOOKS if not n.startswith("00_summary") and _in_reports(n)
+    n
+    for n in PACKAGED_NOTEBOOKS
+    if not n.startswith("00_summary")
+    and in_reports(nbformat.read(REPO / "awareness_analysis" / "notebooks" / n, 4))
 ]
 PARENT_SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 

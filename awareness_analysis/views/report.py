@@ -220,7 +220,7 @@ def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqd
     ]
 
 
-def _in_reports(notebook: nbformat.NotebookNode) -> bool:
+def in_reports(notebook: nbformat.NotebookNode) -> bool:
     """False for a notebook marked ``{"awareness-analysis": {"report": false}}``."""
     settings = notebook.metadata.get(NOTEBOOK_METADATA_KEY, {})
     return not (isinstance(settings, dict) and settings.get("report") is False)
@@ -443,7 +443,7 @@ def render_reports(
         loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
         # A notebook whose figures the disclosure plan does not cover yet stays out of shared
         # reports (it says so in its metadata) rather than publishing unaudited figures.
-        loaded = [(p, nb) for p, nb in loaded if _in_reports(nb)]
+        loaded = [(p, nb) for p, nb in loaded if in_reports(nb)]
         for path, notebook in loaded:
             context = ReportContext(plan, path.stem, str(log), parameters.include_people)
             context_file = workdir / f"context-{path.stem}.json"
