@@ -383,6 +383,17 @@ def test_page_size_out_of_range_is_refused_before_sending(
     assert api_requests(server) == []
 
 
+@pytest.mark.parametrize("items_of", [lambda first: first.get("items", []), None])
+def test_paginate_refuses_a_bad_page_size_when_called_for_both_row_shapes(
+    client: MimecastClient, server: FakeMimecastServer, items_of: object
+) -> None:
+    # Raised by the call itself, not on the first next(): a caller that builds the iterator
+    # early (the fetch's workers) learns of the mistake before any request is queued.
+    with pytest.raises(ValueError, match="between 1 and 500"):
+        client.paginate(GET_USER_DATA_PATH, None, items_of, page_size=501)  # type: ignore[arg-type]
+    assert api_requests(server) == []
+
+
 def test_page_size_500_is_accepted(client: MimecastClient, server: FakeMimecastServer) -> None:
     items = get_user_data(client, UserDataQuery(BIG_CAMPAIGN), page_size=500)
     assert len(items) == BIG_CAMPAIGN_USERS

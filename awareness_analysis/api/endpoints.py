@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from awareness_analysis.api.transport import (
-    MAX_PAGE_SIZE,
     JsonDict,
     MimecastClient,
     Page,
     PageCursor,
+    data_rows,
 )
-from awareness_analysis.errors import MimecastResponseError, TotalCountMismatch
+from awareness_analysis.errors import MimecastResponseError
 from awareness_analysis.vocabulary import OUTCOMES
 
 GET_CAMPAIGNS_PATH = "/api/awareness-training/campaign/get-campaigns"
@@ -204,10 +204,9 @@ def describe(campaign: JsonDict) -> dict[str, Any]:
 
 # -- behaviour endpoints: phishing, SAFE score, watch list, performance, training queue ------
 #
-# Two response shapes: phishing user data keeps its rows at ``data[0].items`` (paged by
-# :meth:`MimecastClient.paginate`); the company endpoints put their rows straight in ``data[]``,
-# which ``paginate`` cannot reach (it hands ``items_of`` only ``data[0]``), so
-# :func:`iter_row_pages` pages those here with the same tokens, loop guards and totals check.
+# Two response shapes, one pagination path: phishing user data keeps its rows at
+# ``data[0].items``; the company endpoints and the queue put their rows straight in ``data[]``
+# (:func:`iter_row_pages`: :meth:`MimecastClient.paginate` with ``items_of=None``).
 
 PHISHING_CAMPAIGNS_PATH = "/api/awareness-training/phishing/campaign/get-campaign"
 PHISHING_USER_DATA_PATH = "/api/awareness-training/phishing/campaign/get-user-data"
@@ -353,13 +352,6 @@ def _video_filter(
     return entry if form == "object" else [entry]
 
 
-def _rows_of(envelope: JsonDict, path: str) -> list[JsonDict]:
-    rows = envelope.get("data")
-    if not isinstance(rows, list) or any(not isinstance(r, dict) for r in rows):
-        raise MimecastResponseError(f"{path} answered with data that is not a list of objects.")
-    return rows
-
-
 def iter_row_pages(
     client: MimecastClient,
     path: str,
@@ -368,68 +360,12 @@ def iter_row_pages(
     page_size: int | None = DEFAULT_PAGE_SIZE,
     start: PageCursor | None = None,
 ) -> Iterator[Page]:
-    """Yield the pages of an endpoint whose records are the envelope's ``data`` list itself.
-
-    The counterpart of :meth:`MimecastClient.paginate` (same request body, ``next`` tokens,
-    ``start`` cursor, loop guards and ``totalCount`` check) for that shape. Each page's
-    ``items`` are the rows; its ``data`` is ``{}`` (there is no ``data[0]`` wrapper).
-    ``page_size=None`` sends no pagination meta (the whole list at once, ``next`` still
-    followed if it appears).
-    """
-    if page_size is not None and (
-        isinstance(page_size, bool)
-        or not isinstance(page_size, int)
-        or not 1 <= page_size <= MAX_PAGE_SIZE
-    ):
-        raise ValueError(
-            f"page_size must be between 1 and {MAX_PAGE_SIZE}, the largest page size known "
-            f"to work with Mimecast (got {page_size!r})."
-        )
-    return _row_pages(client, path, data, page_size, start or PageCursor())
-
-
-def _row_pages(
-    client: MimecastClient,
-    path: str,
-    data: Mapping[str, Any] | None,
-    page_size: int | None,
-    start: PageCursor,
-) -> Iterator[Page]:
-    token = start.token
-    seen_tokens: dict[str, int] = {t: n + 1 for n, t in enumerate(start.seen_tokens)}
-    page_number = len(seen_tokens)
-    received = start.received
-    expected_total = start.total_count
-    while True:
-        pagination: JsonDict = {} if page_size is None else {"pageSize": page_size}
-        if token is not None:
-            pagination["pageToken"] = token
-        body: JsonDict = {"data": [] if data is None else [dict(data)]}
-        if pagination:
-            body = {"meta": {"pagination": pagination}, **body}
-        envelope = client.post(path, body)
-        rows = _rows_of(envelope, path)
-        meta = envelope.get("meta")
-        meta_pagination = meta.get("pagination") if isinstance(meta, dict) else None
-        meta_pagination = meta_pagination if isinstance(meta_pagination, dict) else {}
-        if expected_total is None and isinstance(meta_pagination.get("totalCount"), int):
-            expected_total = meta_pagination["totalCount"]
-        received += len(rows)
-        page_number += 1
-        next_token = meta_pagination.get("next")
-        if next_token:
-            # The transport's own guard, so both shapes refuse the same loops with one message.
-            MimecastClient._check_next_token(path, next_token, token, seen_tokens, rows, received)
-        yield Page(data={}, pagination=meta_pagination, items=rows)
-        if not next_token:
-            break
-        seen_tokens[next_token] = page_number
-        token = next_token
-    if expected_total is not None and received != expected_total:
-        raise TotalCountMismatch(
-            f"{path} announced {expected_total} records (totalCount) but sent {received}; "
-            "the data changed during the fetch or pages were lost. Fetch again."
-        )
+    """Yield the pages of an endpoint whose records are the envelope's ``data`` list itself:
+    :meth:`MimecastClient.paginate` with ``items_of=None`` (same request body, ``next`` tokens,
+    ``start`` cursor, loop guards and ``totalCount`` check). Each page's ``items`` are the rows;
+    its ``data`` is ``{}``. ``page_size=None`` sends no pagination meta (the whole list at once,
+    ``next`` still followed if it appears)."""
+    return client.paginate(path, data, None, page_size=page_size, start=start)
 
 
 def _all_items(pages: Iterable[Page]) -> list[JsonDict]:
@@ -523,7 +459,7 @@ def get_safe_score_summary(client: MimecastClient) -> JsonDict:
     """``data[0].scoreCounts`` of ``company/get-safe-score-summary``: people per risk grade,
     keyed ``a`` to ``f``, unchanged."""
     envelope = client.post(SAFE_SCORE_SUMMARY_PATH, {"data": []})
-    rows = _rows_of(envelope, SAFE_SCORE_SUMMARY_PATH)
+    rows = data_rows(envelope, SAFE_SCORE_SUMMARY_PATH)
     counts = rows[0].get("scoreCounts") if rows else None
     if not isinstance(counts, dict):
         raise MimecastResponseError(

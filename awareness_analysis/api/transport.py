@@ -795,22 +795,25 @@ class MimecastClient:
         self,
         path: str,
         data: Mapping[str, Any] | None,
-        items_of: Callable[[JsonDict], list[Any]],
+        items_of: Callable[[JsonDict], list[Any]] | None,
         *,
         page_size: int | None = 500,
         start: PageCursor | None = None,
     ) -> Iterator[Page]:
         """Yield each page of a paginated call until the response carries no ``next`` token.
 
-        ``items_of`` extracts the page's records from ``data[0]``. A repeated token (the one just
-        asked with, or any earlier one: tokens that cycle A -> B -> A), or an empty page that
-        still carries ``next``, raises :class:`PaginationError` instead of looping; a page's
-        ``next`` is checked before the page is yielded, so a caller that saves pages never saves
-        a token that would loop. ``start`` resumes at a saved token with what the earlier pages
-        handed out. Records that add up to another number than ``totalCount`` raise
-        :class:`TotalCountMismatch` after the last page. ``data=None`` sends ``"data": []`` and
-        ``page_size=None`` leaves the page size to the API, as the recorded get-campaigns
-        traffic does.
+        Records sit in one of two places: ``items_of`` extracts them from ``data[0]`` (the
+        campaign endpoints: ``data[0].items``); ``items_of=None`` takes the envelope's ``data``
+        list itself as the records (the company and queue endpoints), each an object, and the
+        page's ``data`` is then ``{}``. A repeated token (the one just asked with, or any earlier
+        one: tokens that cycle A -> B -> A), or an empty page that still carries ``next``,
+        raises :class:`PaginationError` instead of looping; a page's ``next`` is checked before
+        the page is yielded, so a caller that saves pages never saves a token that would loop.
+        ``start`` resumes at a saved token with what the earlier pages handed out. Records that
+        add up to another number than ``totalCount`` raise :class:`TotalCountMismatch` after the
+        last page. ``data=None`` sends ``"data": []`` and ``page_size=None`` leaves the page size
+        to the API, as the recorded get-campaigns traffic does. A bad ``page_size`` raises
+        ValueError at once, before any request.
         """
         if page_size is not None and (
             isinstance(page_size, bool)
@@ -821,7 +824,16 @@ class MimecastClient:
                 f"page_size must be between 1 and {MAX_PAGE_SIZE}, the largest page size known "
                 f"to work with Mimecast (got {page_size!r})."
             )
-        start = start or PageCursor()
+        return self._pages(path, data, items_of, page_size, start or PageCursor())
+
+    def _pages(
+        self,
+        path: str,
+        data: Mapping[str, Any] | None,
+        items_of: Callable[[JsonDict], list[Any]] | None,
+        page_size: int | None,
+        start: PageCursor,
+    ) -> Iterator[Page]:
         token = start.token
         # Every token handed out so far -> the page number it was handed out on: remembering
         # them all (not just the last) catches cycles of any length, not only A -> A.
@@ -837,8 +849,12 @@ class MimecastClient:
             if pagination:
                 body = {"meta": {"pagination": pagination}, **body}
             envelope = self.post(path, body)
-            first = _first_data(envelope, path)
-            items = items_of(first)
+            if items_of is None:
+                first: JsonDict = {}
+                items: list[Any] = data_rows(envelope, path)
+            else:
+                first = _first_data(envelope, path)
+                items = items_of(first)
             meta_pagination = _pagination_of(envelope)
             if expected_total is None and isinstance(meta_pagination.get("totalCount"), int):
                 expected_total = meta_pagination["totalCount"]
@@ -890,6 +906,14 @@ class MimecastClient:
                 f"{path} returned an empty page that still has a next token after "
                 f"{received} records; stopping instead of looping forever."
             )
+
+
+def data_rows(envelope: JsonDict, path: str) -> list[JsonDict]:
+    """The envelope's ``data`` list as records (endpoints without a ``data[0]`` wrapper)."""
+    rows = envelope.get("data")
+    if not isinstance(rows, list) or any(not isinstance(r, dict) for r in rows):
+        raise MimecastResponseError(f"{path} answered with data that is not a list of objects.")
+    return rows
 
 
 def _first_data(envelope: JsonDict, path: str) -> JsonDict:
