@@ -858,8 +858,19 @@ def test_people_keys_are_exact_not_fuzzy() -> None:
     assert person_key("no-at-sign", aliases) == "no-at-sign"
     # The engine's rule exactly, so joins and counts agree on who is one person.
     assert normalise_email(" Straße@Example.com") == "straße@example.com"
-    tricky = pd.Series([" Straße@Example.com", "ANNA@x.example ", "Zoë@X.example"])
+    tricky = pd.Series(
+        [" Straße@Example.com", "ANNA@x.example ", "Zoë@X.example", "İlker@X.example", "ΣΑΣ@x.gr"]
+    )
+    # Including letters pyarrow's lower-casing folds otherwise (dotted İ, final sigma).
     assert [normalise_email(e) for e in tricky] == person_keys(tricky).tolist()
+
+
+def test_person_keys_keep_missing_emails_missing_and_the_index() -> None:
+    emails = pd.Series(["A@x.example", None, " a@X.example"], index=[10, 20, 30], dtype="str")
+    keys = person_keys(emails)
+    assert keys.index.tolist() == [10, 20, 30]
+    assert keys.iloc[0] == keys.iloc[2] == "a@x.example"
+    assert pd.isna(keys.iloc[1])
 
 
 def test_people_frame_unknown_source_is_presence_only() -> None:

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from awareness_analysis.data.frames import normalise_email
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL
 
 __all__ = [
@@ -116,8 +117,13 @@ def threshold(k: int | None) -> int:
 
 
 def person_keys(emails: pd.Series) -> pd.Series:
-    """One key per person: one person may appear with different case or stray spaces."""
-    return emails.astype("str").str.strip().str.lower()
+    """One key per person (:func:`~awareness_analysis.data.frames.normalise_email`): one person
+    may appear with different case or stray spaces. Missing emails stay missing."""
+    # Python's lower-casing, once per distinct spelling: pandas' vectorised .str.lower (pyarrow)
+    # folds some letters differently (Turkish dotted I), and then two people would disagree.
+    codes, spellings = pd.factorize(emails.astype(object), use_na_sentinel=True)
+    keys = np.array([normalise_email(str(value)) for value in spellings] + [None], dtype=object)
+    return pd.Series(keys[codes], index=emails.index, dtype="str", name=emails.name)
 
 
 def suppress_departments(

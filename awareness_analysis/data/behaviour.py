@@ -76,7 +76,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.data.frames import API_DATE_FORMAT, UNKNOWN_USER_STATE
+from awareness_analysis.data.frames import API_DATE_FORMAT, UNKNOWN_USER_STATE, normalise_email
 from awareness_analysis.errors import MimecastResponseError
 from awareness_analysis.vocabulary import UNASSIGNED_DEPARTMENT
 
@@ -317,13 +317,6 @@ JOIN_REPORT_DTYPES: dict[str, str] = {
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def normalise_email(address: str) -> str:
-    """The address trimmed and lower-cased: one spelling per mailbox for joins. The same rule
-    as the analysis engine's person keys (``privacy.person_keys``), so a person joined here
-    is the person counted there."""
-    return address.strip().lower()
 
 
 def _domain(email: str) -> str:

@@ -97,6 +97,7 @@ __all__ = [
     "build_frames",
     "campaigns_frame",
     "convert_user_items",
+    "normalise_email",
     "reusable_campaign_ids",
     "reuse_frames",
 ]
@@ -108,6 +109,15 @@ MAX_QUESTIONS = 100
 
 OUTCOME_DTYPE = pd.CategoricalDtype(pd.Index(OUTCOMES, dtype="str"), ordered=False)
 _DATE_DTYPE = "datetime64[us, UTC]"
+
+
+def normalise_email(address: str) -> str:
+    """The address trimmed and lower-cased with Python's own ``str.strip`` and ``str.lower``:
+    one spelling per mailbox. The one rule for who is one person: the engine's person keys
+    (:func:`~awareness_analysis.analysis.privacy.person_keys`) and the behaviour joins both
+    apply it, so a person joined there is the person counted here."""
+    return address.strip().lower()
+
 
 # Column -> dtype name ("category" columns have data-dependent categories).
 CAMPAIGN_DTYPES: dict[str, str] = {
