@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from awareness_analysis.data.frames import normalise_email
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL
@@ -119,11 +121,22 @@ def threshold(k: int | None) -> int:
 def person_keys(emails: pd.Series) -> pd.Series:
     """One key per person (:func:`~awareness_analysis.data.frames.normalise_email`): one person
     may appear with different case or stray spaces. Missing emails stay missing."""
-    # Python's lower-casing, once per distinct spelling: pandas' vectorised .str.lower (pyarrow)
-    # folds some letters differently (Turkish dotted I), and then two people would disagree.
-    codes, spellings = pd.factorize(emails.astype(object), use_na_sentinel=True)
-    keys = np.array([normalise_email(str(value)) for value in spellings] + [None], dtype=object)
-    return pd.Series(keys[codes], index=emails.index, dtype="str", name=emails.name)
+    text = pa.array(emails.astype("str").array)
+    # Vectorised for ASCII addresses, where Arrow's trimming and lower-casing are Python's
+    # exactly; the rest through normalise_email itself, since Arrow folds some letters
+    # (Turkish dotted I, final sigma) otherwise and two people would then disagree.
+    keys = pc.ascii_lower(pc.utf8_trim(text, _ASCII_WHITESPACE))
+    other = pc.fill_null(pc.invert(pc.string_is_ascii(text)), False)
+    if pc.any(other).as_py():
+        spellings = pc.filter(text, other).to_pylist()
+        keys = pc.replace_with_mask(
+            keys, other, pa.array([normalise_email(v) for v in spellings], type=keys.type)
+        )
+    return keys.to_pandas().astype("str").set_axis(emails.index).rename(emails.name)
+
+
+#: What Python's ``str.strip()`` removes from an ASCII string.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 def suppress_departments(
