@@ -51,19 +51,35 @@ Behaviour sources
     ``include`` adds the other Awareness Training endpoints as extra snapshot tables
     (:data:`~awareness_analysis.vocabulary.BEHAVIOUR_SOURCES`): ``phishing`` (phishing campaigns
     and each one's user data), ``safe`` (SAFE score details and summary), ``watchlist``,
-    ``performance`` and ``queue`` (training queue); ``all`` is every one. They are fetched whole
-    each time (no incremental reuse across snapshots), after the campaign user data, through
-    the behaviour client (API 2.0 when both credential sets are configured) or the same client,
-    with the same pacing, quota and retries. Each phishing campaign's user items and each other
-    source's records are staged as they complete: a fetch that stops resumes its campaign pages
-    and reuses these (a phishing campaign while its counters are unchanged, the others for 24
-    hours), losing at most the campaign or source in progress. The tables are built by
+    ``performance`` and ``queue`` (training queue); ``all`` is every one. They are fetched
+    after the campaign user data, into the same snapshot, through the behaviour client (API 2.0
+    when both credential sets are configured) or the same client, with the same pacing, quota
+    and retries. The phishing campaign list is always fetched (one call); phishing user data is
+    incremental where the counters allow: when the campaign user data builds on the latest
+    snapshot (as above) and that snapshot included phishing and records ``phishing_counters``,
+    a phishing campaign whose ``get-campaign`` counters (:data:`PHISHING_COUNTER_FIELDS`; the
+    four documented ones must be whole numbers, else it is always downloaded; the undocumented
+    ``numReported`` may be absent) equal the recorded ones is not
+    asked for: its ``phish_users`` rows are taken from that snapshot. Changed and new campaigns
+    are downloaded, unlisted ones dropped; otherwise, or with ``full=True``, every phishing
+    campaign is downloaded. ``phish_user_totals`` (see
+    :func:`~awareness_analysis.data.behaviour.reuse_phish_user_tables`): each reused row carries
+    its person's recorded totals, downloaded rows their own, and the person's totals come from
+    the row in the latest-launched campaign as in a full fetch; a person recorded with
+    ``totals_disagree`` keeps it while any of their rows is reused. When nothing changed the
+    tables equal a full fetch's. The other sources have no counters and are fetched whole each
+    time. Each downloaded phishing campaign's user items and each other source's records are
+    staged as they complete: a fetch that stops resumes its campaign pages and reuses these (a
+    phishing campaign while its counters are unchanged, the others for 24 hours), losing at
+    most the campaign or source in progress. The tables are built by
     :mod:`awareness_analysis.data.behaviour` and the manifest's ``query.include`` lists the
     sources.
 
 The manifest records ``campaign_counters`` (a list, one entry per stored campaign, with its
 ``campaign_id`` and the counters above) and ``refresh`` (``full``, ``reason``,
-``base_snapshot``, and the ``refreshed`` and ``reused`` campaign ids).
+``base_snapshot``, and the ``refreshed`` and ``reused`` campaign ids); with phishing also
+``phishing_counters`` (one entry per phishing campaign: ``phish_campaign_id`` and its counters)
+and ``phishing_refresh`` (the same keys as ``refresh``, for the phishing campaigns).
 """
 
 from __future__ import annotations
@@ -177,7 +193,11 @@ def parse_include(include: Iterable[str] | str) -> tuple[str, ...]:
 #: How long a staged behaviour source without counters (SAFE scores, watch list, performance,
 #: queue) may be reused by a resumed fetch: these change without anything saying so.
 STAGED_SOURCE_MAX_AGE_S = 24 * 3600
-_PHISHING_COUNTERS = ("numSent", "numOpened", "numClicked", "numSubmitted", "numReported")
+#: The ``get-campaign`` fields of a phishing campaign whose change means its user data changed.
+PHISHING_COUNTER_FIELDS = ("numSent", "numOpened", "numClicked", "numSubmitted", "numReported")
+#: Those that must be whole numbers for a campaign to be reused: the documented ones
+#: (``numReported`` is undocumented; it is compared when sent, and may be absent).
+_PHISHING_COUNTERS_REQUIRED = PHISHING_COUNTER_FIELDS[:4]
 
 
 class _BehaviourStage:
@@ -231,13 +251,21 @@ def fetch_behaviour_tables(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     staging: Path | None = None,
+    base: Snapshot | None = None,
+    no_base_reason: str = "no earlier snapshot to build on",
+    full: bool = False,
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Fetch each of ``sources`` (names from :func:`parse_include`) whole and build its tables.
+    """Fetch each of ``sources`` (names from :func:`parse_include`) and build its tables.
 
-    No incremental reuse across snapshots: every fetch asks for everything again. With
-    ``staging`` (the fetch's staging folder), each phishing campaign's user items and each
-    other source's records are staged as they complete, and a resumed fetch reuses them
-    (a phishing campaign only while its counters are unchanged; see :class:`_BehaviourStage`).
+    Phishing user data is refreshed incrementally against ``base`` (the snapshot the campaign
+    user data builds on; ``None``, with ``no_base_reason`` saying why, or ``full=True``
+    downloads every phishing campaign): see :func:`plan_phishing_refresh`. The other sources
+    are fetched whole. With ``staging`` (the fetch's staging folder), each downloaded phishing
+    campaign's user items and each other source's records are staged as they complete, and a
+    resumed fetch reuses them (a phishing campaign only while its counters are unchanged; see
+    :class:`_BehaviourStage`). With phishing, ``manifest`` (when given) receives the
+    ``phishing_counters`` and ``phishing_refresh`` entries for the snapshot's manifest.
     """
     stage = _BehaviourStage(staging)
 
@@ -255,16 +283,33 @@ def fetch_behaviour_tables(
         # now rather than a failed request later.
         tables["phish_campaigns"] = _behaviour.phish_campaigns_frame(campaigns)
         tables["phish_templates"] = _behaviour.phish_templates_frame(campaigns)
+        plan = plan_phishing_refresh(
+            None if full else base, campaigns, "full fetch asked for" if full else no_base_reason
+        )
         items = {
             str(c["id"]): staged(
                 f"phishing:{c['id']}",
                 lambda c=c: get_phishing_user_data(client, str(c["id"]), page_size=page_size),
-                {name: c.get(name) for name in _PHISHING_COUNTERS},
+                phishing_counters(c),
             )
-            for c in campaigns
+            for c in plan.download
         }
-        tables["phish_users"] = _behaviour.phish_users_frame(items, campaigns)
-        tables["phish_user_totals"] = _behaviour.phish_user_totals_frame(items, campaigns)
+        if plan.base is not None and plan.reuse_ids:
+            tables.update(
+                _behaviour.reuse_phish_user_tables(
+                    plan.base.tables["phish_users"],
+                    plan.base.tables["phish_user_totals"],
+                    plan.reuse_ids,
+                    items,
+                    campaigns,
+                )
+            )
+        else:
+            tables["phish_users"] = _behaviour.phish_users_frame(items, campaigns)
+            tables["phish_user_totals"] = _behaviour.phish_user_totals_frame(items, campaigns)
+        if manifest is not None:
+            manifest["phishing_counters"] = [phishing_counters(c) for c in campaigns]
+            manifest["phishing_refresh"] = plan.manifest_entry()
     if "safe" in sources:
         rows = staged("safe", lambda: get_safe_score_details(client, page_size=page_size))
         tables["safe_scores"] = _behaviour.safe_scores_frame(rows)
@@ -304,12 +349,41 @@ def campaign_counters(campaign: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _counters_known(record: Mapping[str, Any]) -> bool:
-    """Whether the counters can tell a change at all (the API sent the main ones)."""
+def phishing_counters(campaign: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest record of one phishing campaign: its id and :data:`PHISHING_COUNTER_FIELDS`."""
+    record: dict[str, Any] = {"phish_campaign_id": str(campaign.get("id"))}
+    for name in PHISHING_COUNTER_FIELDS:
+        record[name] = campaign.get(name)
+    return record
+
+
+def _counters_known(
+    record: Mapping[str, Any], names: Sequence[str] = ("numSent", "numCompleted")
+) -> bool:
+    """Whether the counters can tell a change at all: the API sent ``names`` as whole numbers
+    (for awareness campaigns the main ones; for phishing campaigns every one)."""
     return all(
         isinstance(record.get(name), int) and not isinstance(record.get(name), bool)
-        for name in ("numSent", "numCompleted")
+        for name in names
     )
+
+
+def _unchanged_ids(
+    recorded: Iterable[Any],
+    current: Sequence[Mapping[str, Any]],
+    id_key: str,
+    known: Sequence[str],
+) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
+    """(the ``recorded`` manifest records by their ``id_key``, the ids of the ``current``
+    records whose ``known`` counters are whole numbers and whose record equals the recorded
+    one). The one comparison for awareness and phishing campaigns alike."""
+    by_id = {str(entry.get(id_key)): entry for entry in recorded if isinstance(entry, Mapping)}
+    unchanged = [
+        str(now[id_key])
+        for now in current
+        if _counters_known(now, known) and dict(by_id.get(str(now[id_key])) or {}) == dict(now)
+    ]
+    return by_id, unchanged
 
 
 def _filter_key(query: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -370,6 +444,40 @@ def _unusable_base(
     return latest, None
 
 
+def _incremental_plan(
+    base: Snapshot,
+    campaigns: Sequence[JsonDict],
+    recorded: Collection[str],
+    reusable: Collection[str],
+    what: str = "",
+) -> RefreshPlan:
+    """Reuse ``reusable`` campaigns from ``base``, download the others; logs the counts
+    (``what`` names the campaigns, e.g. ``", phishing"``)."""
+    plan = RefreshPlan(False, f"incremental refresh of snapshot {base.snapshot_id}", base=base)
+    new = changed = 0
+    for campaign in campaigns:
+        campaign_id = str(campaign.get("id"))
+        if campaign_id in reusable:
+            plan.reuse_ids.append(campaign_id)
+        else:
+            plan.download.append(campaign)
+            new += campaign_id not in recorded
+            changed += campaign_id in recorded
+    dropped = len(set(recorded) - {str(c.get("id")) for c in campaigns})
+    log.info(
+        "Incremental refresh of snapshot %s%s: downloading %d campaign(s) (%d changed, %d new), "
+        "reusing %d, dropping %d",
+        base.snapshot_id,
+        what,
+        len(plan.download),
+        changed,
+        new,
+        len(plan.reuse_ids),
+        dropped,
+    )
+    return plan
+
+
 def plan_refresh(
     store: SnapshotStore,
     campaigns: Sequence[JsonDict],
@@ -386,17 +494,12 @@ def plan_refresh(
     if base is None:
         log.info("Full fetch: %s", why_not)
         return RefreshPlan(True, str(why_not), download=list(campaigns))
-    recorded = {
-        str(entry.get("campaign_id")): entry
-        for entry in base.manifest["campaign_counters"]
-        if isinstance(entry, Mapping)
-    }
-    unchanged = []
-    for campaign in campaigns:
-        now = campaign_counters(campaign)
-        before = recorded.get(now["campaign_id"])
-        if before is not None and _counters_known(now) and dict(before) == now:
-            unchanged.append(now["campaign_id"])
+    recorded, unchanged = _unchanged_ids(
+        base.manifest["campaign_counters"],
+        [campaign_counters(c) for c in campaigns],
+        "campaign_id",
+        ("numSent", "numCompleted"),
+    )
     try:
         # Rows the frames cannot rebuild exactly (e.g. a campaign now declaring fewer
         # questions) are downloaded again even though the counters did not change.
@@ -405,28 +508,50 @@ def plan_refresh(
         why = f"the rows of snapshot {base.snapshot_id} cannot be reused ({exc})"
         log.info("Full fetch: %s", why)
         return RefreshPlan(True, why, download=list(campaigns))
-    plan = RefreshPlan(False, f"incremental refresh of snapshot {base.snapshot_id}", base=base)
-    new = changed = 0
-    for campaign in campaigns:
-        campaign_id = str(campaign.get("id"))
-        if campaign_id in reusable:
-            plan.reuse_ids.append(campaign_id)
-        else:
-            plan.download.append(campaign)
-            new += campaign_id not in recorded
-            changed += campaign_id in recorded
-    dropped = len(set(recorded) - {str(c.get("id")) for c in campaigns})
-    log.info(
-        "Incremental refresh of snapshot %s: downloading %d campaign(s) (%d changed, %d new), "
-        "reusing %d, dropping %d",
-        base.snapshot_id,
-        len(plan.download),
-        changed,
-        new,
-        len(plan.reuse_ids),
-        dropped,
+    return _incremental_plan(base, campaigns, recorded, reusable)
+
+
+def _no_phishing_base(base: Snapshot) -> str | None:
+    """Why ``base`` (usable for the campaign user data) cannot give phishing rows, if so."""
+    name = f"the latest snapshot {base.snapshot_id}"
+    query = base.manifest.get("query")
+    if not isinstance(query, Mapping) or "phishing" not in (query.get("include") or ()):
+        return f"{name} was fetched without phishing"
+    if not isinstance(base.manifest.get("phishing_counters"), list):
+        return f"{name} records no phishing counters (it predates incremental phishing refresh)"
+    if not {"phish_users", "phish_user_totals"} <= set(base.tables):
+        return f"{name} holds no phishing user tables"
+    return None
+
+
+def plan_phishing_refresh(
+    base: Snapshot | None, campaigns: Sequence[JsonDict], no_base_reason: str
+) -> RefreshPlan:
+    """Decide which phishing ``campaigns`` to download; the others' rows are taken from
+    ``base`` (see "Behaviour sources" in the module docstring). ``base`` is the snapshot the
+    campaign user data builds on (:func:`plan_refresh`), or ``None`` for a full fetch, with
+    ``no_base_reason`` saying why. Logs the decision."""
+    why = no_base_reason if base is None else _no_phishing_base(base)
+    if base is None or why is not None:
+        log.info("Full fetch of phishing: %s", why)
+        return RefreshPlan(True, str(why), download=list(campaigns))
+    recorded, unchanged = _unchanged_ids(
+        base.manifest["phishing_counters"],
+        [phishing_counters(c) for c in campaigns],
+        "phish_campaign_id",
+        _PHISHING_COUNTERS_REQUIRED,
     )
-    return plan
+    try:
+        reusable = set(
+            _behaviour.reusable_phish_campaign_ids(
+                base.tables["phish_users"], base.tables["phish_user_totals"], unchanged
+            )
+        )
+    except ValueError as exc:
+        why = f"the phishing rows of snapshot {base.snapshot_id} cannot be reused ({exc})"
+        log.info("Full fetch of phishing: %s", why)
+        return RefreshPlan(True, why, download=list(campaigns))
+    return _incremental_plan(base, campaigns, recorded, reusable, ", phishing")
 
 
 # -- paging, resumable -----------------------------------------------------------------------
@@ -778,8 +903,9 @@ def fetch_snapshot(
     docstring); ``restart=True`` discards them first. ``fetched_at`` dates the snapshot
     (default now; the demo organisation dates its snapshot on its as-of day). ``include``
     names behaviour sources (``phishing``, ``safe``, ``watchlist``, ``performance``, ``queue``
-    or ``all``; see :func:`parse_include`) stored as extra tables; they are fetched whole each
-    time (see "Behaviour sources" in the module docstring), through ``behaviour_client`` when
+    or ``all``; see :func:`parse_include`) stored as extra tables; phishing user data builds on
+    the same snapshot where its counters allow, the others are fetched whole (see "Behaviour
+    sources" in the module docstring), through ``behaviour_client`` when
     given (the API 2.0 client, when both credential sets are configured; see
     :func:`~awareness_analysis.api.config.load_settings`), else through ``client``.
     """
@@ -827,8 +953,16 @@ def fetch_snapshot(
         store.discard_staging(fingerprint)
         raise
     # After the campaign pages: if this fails, they stay staged and the next fetch resumes.
+    behaviour_manifest: dict[str, Any] = {}
     tables = fetch_behaviour_tables(
-        behaviour_client or client, sources, page_size=page_size, staging=staging
+        behaviour_client or client,
+        sources,
+        page_size=page_size,
+        staging=staging,
+        base=plan.base,
+        no_base_reason=plan.reason,
+        full=full,
+        manifest=behaviour_manifest,
     )
     query: dict[str, Any] = {
         "campaign_ids": list(campaign_ids),
@@ -839,6 +973,7 @@ def fetch_snapshot(
     extra: dict[str, Any] = {
         "campaign_counters": [campaign_counters(c) for c in campaigns],
         "refresh": plan.manifest_entry(),
+        **behaviour_manifest,
     }
     if warnings:
         extra["warnings"] = sorted(warnings)

@@ -9,6 +9,8 @@ otherwise; ``"category|float64"`` is a SAFE score component whose scale is detec
 * :func:`phish_templates_frame` -- the same rows: one row per campaign x template.
 * :func:`phish_users_frame` -- ``phishing/campaign/get-user-data``: campaign x address.
 * :func:`phish_user_totals_frame` -- the same items: one row per person, lifetime totals.
+* :func:`reuse_phish_user_tables` -- the last two for a refreshed snapshot, taking unchanged
+  campaigns' rows from an earlier snapshot.
 * :func:`safe_scores_frame` -- ``company/get-safe-score-details``: one row per address.
 * :func:`safe_summary_frame` -- ``company/get-safe-score-summary``: one row per risk grade.
 * :func:`watchlist_frame` -- ``company/get-watchlist-details``: one row per address.
@@ -109,6 +111,8 @@ __all__ = [
     "phish_templates_frame",
     "phish_user_totals_frame",
     "phish_users_frame",
+    "reusable_phish_campaign_ids",
+    "reuse_phish_user_tables",
     "safe_scores_frame",
     "safe_summary_frame",
     "training_modules_frame",
@@ -733,37 +737,43 @@ def _status_code(record: _Record, times: Mapping[str, datetime | None]) -> int:
     return code
 
 
+_ROW_COLUMNS = (
+    "code",
+    "email",
+    "email_raw",
+    "name",
+    "department",
+    "template_name",
+    "user_state",
+    "status",
+    *_TIME_FIELDS.values(),
+    "reaction_time_raw",
+    "clicked_ip",
+    *_TOTAL_FIELDS.values(),
+    "totals_disagree",  # a reused row whose person's recorded totals already disagreed
+)
+
+
 def _phish_user_columns(
     user_items_by_campaign: Mapping[str, Sequence[Mapping[str, Any]]],
     campaigns_rows: Sequence[Mapping[str, Any]],
     keep_clicked_ip: bool,
+    reused: Mapping[str, list[Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
     """(parsed campaigns, per-row columns in campaign order then email, API order for ties).
 
     The columns also hold ``code`` (campaign category code) and the raw totals per row.
+    ``reused`` holds rows taken from an earlier snapshot (see :func:`_reused_phish_rows`),
+    placed exactly where the same campaigns' parsed items would be.
     """
     campaigns = _parse_phish_campaigns(campaigns_rows)
     items_by_campaign = _check_items_by_campaign(user_items_by_campaign)
+    reused = reused or {"campaign_id": []}
     known = [row["phish_campaign_id"] for row in campaigns]
     listed = set(known)
-    all_ids = known + [cid for cid in items_by_campaign if cid not in listed]
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "code",
-            "email",
-            "email_raw",
-            "name",
-            "department",
-            "template_name",
-            "user_state",
-            "status",
-            *_TIME_FIELDS.values(),
-            "reaction_time_raw",
-            "clicked_ip",
-            *_TOTAL_FIELDS.values(),
-        )
-    }
+    extra = dict.fromkeys([*items_by_campaign, *reused["campaign_id"]])
+    all_ids = known + [cid for cid in extra if cid not in listed]
+    columns: dict[str, list[Any]] = {name: [] for name in _ROW_COLUMNS}
     cache: dict[str, datetime] = {}  # scheduled times repeat: parse each spelling once
     for code, cid in enumerate(all_ids):
         items = items_by_campaign.get(cid)
@@ -792,10 +802,17 @@ def _phish_user_columns(
                 # Personal data: not even read unless asked for.
                 "clicked_ip": record.text("clickedIp") if keep_clicked_ip else "",
                 **{column: record.count(field) for field, column in _TOTAL_FIELDS.items()},
+                "totals_disagree": False,
             }
             for name, value in row.items():
                 columns[name].append(value)
+    if reused["campaign_id"]:
+        code_of = {cid: code for code, cid in enumerate(all_ids)}
+        columns["code"].extend(code_of[cid] for cid in reused["campaign_id"])
+        for name in _ROW_COLUMNS[1:]:
+            columns[name].extend(reused[name])
     names = [row["phish_campaign_name"] for row in campaigns] + [""] * (len(all_ids) - len(known))
+    # Stable: rows of one campaign come from one source, so ties keep their API order.
     order = sorted(
         range(len(columns["code"])), key=lambda i: (columns["code"][i], columns["email"][i])
     )
@@ -836,6 +853,10 @@ def phish_users_frame(
     adds the ``clicked_ip`` column (str, ``""`` when absent).
     """
     _, columns = _phish_user_columns(user_items_by_campaign, campaigns_rows, keep_clicked_ip)
+    return _phish_users_from(columns, keep_clicked_ip)
+
+
+def _phish_users_from(columns: Mapping[str, list[Any]], keep_clicked_ip: bool) -> pd.DataFrame:
     id_dtype = _ordered_ids(columns["_ids"])
     name_dtype = _ordered_ids(columns["_names"])
     codes = np.asarray(columns["code"], dtype=np.int64)
@@ -886,6 +907,12 @@ def phish_user_totals_frame(
     row is ``<NA>``.
     """
     campaigns, columns = _phish_user_columns(user_items_by_campaign, campaigns_rows, False)
+    return _phish_totals_from(campaigns, columns)
+
+
+def _phish_totals_from(
+    campaigns: Sequence[Mapping[str, Any]], columns: Mapping[str, list[Any]]
+) -> pd.DataFrame:
     ids = columns["_ids"]
     launch = [row["launch_date"] for row in campaigns] + [None] * (len(ids) - len(campaigns))
     # Rank of each campaign code: dated campaigns by date above undated ones, then position.
@@ -898,9 +925,12 @@ def phish_user_totals_frame(
     chosen: dict[str, int] = {}
     n_rows: dict[str, int] = {}
     totals_seen: dict[str, set[tuple[int | None, ...]]] = {}
+    flagged: set[str] = set()
     for i, email in enumerate(columns["email"]):
         n_rows[email] = n_rows.get(email, 0) + 1
         totals_seen.setdefault(email, set()).add(tuple(columns[c][i] for c in total_columns))
+        if columns["totals_disagree"][i]:
+            flagged.add(email)
         best = chosen.get(email)
         # Strictly greater: the first row in API order wins within the chosen campaign.
         if best is None or rank[columns["code"][i]] > rank[columns["code"][best]]:
@@ -918,13 +948,113 @@ def phish_user_totals_frame(
             **{column: pd.array(pick(column), dtype="Int32") for column in total_columns},
             "n_rows": np.asarray([n_rows[email] for email in people], dtype=np.int32),
             "totals_disagree": np.asarray(
-                [len(totals_seen[email]) > 1 for email in people], dtype=bool
+                [len(totals_seen[email]) > 1 or email in flagged for email in people], dtype=bool
             ),
             "totals_phish_campaign_id": pd.Categorical.from_codes(
                 np.asarray(pick("code"), dtype=np.int64), dtype=_ordered_ids(ids)
             ),
         }
     )
+
+
+# -- reusing an earlier snapshot's phishing rows --------------------------------------------------
+
+
+def _base_rows(
+    base_users: pd.DataFrame, base_totals: pd.DataFrame, campaign_ids: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the ``phish_users`` rows of ``campaign_ids``, ``phish_user_totals`` indexed by email);
+    :class:`ValueError` when the earlier tables cannot give them."""
+    missing = [c for c in PHISH_USER_DTYPES if c not in base_users.columns] + [
+        c for c in PHISH_USER_TOTALS_DTYPES if c not in base_totals.columns
+    ]
+    if missing:
+        raise ValueError(f"the phishing tables lack the column(s) {', '.join(missing)}")
+    if base_totals["email"].duplicated().any():
+        raise ValueError("phish_user_totals holds a person twice")
+    rows = base_users[base_users["phish_campaign_id"].astype(object).isin(list(campaign_ids))]
+    return rows, base_totals.set_index("email", drop=False)
+
+
+def reusable_phish_campaign_ids(
+    base_users: pd.DataFrame, base_totals: pd.DataFrame, candidate_ids: Sequence[str]
+) -> list[str]:
+    """The ids among ``candidate_ids`` whose rows :func:`reuse_phish_user_tables` can take from
+    an earlier snapshot's ``phish_users`` and ``phish_user_totals``: the campaign is one of its
+    ``phish_campaign_id`` categories (it was fetched, even with no rows) and every person in its
+    rows has a totals row. :class:`ValueError` when the tables lack a column."""
+    rows, totals = _base_rows(base_users, base_totals, candidate_ids)
+    known = {str(c) for c in pd.Categorical(base_users["phish_campaign_id"]).categories}
+    orphans = rows.loc[~rows["email"].isin(totals.index), "phish_campaign_id"]
+    broken = set(orphans.astype(str))
+    return [cid for cid in candidate_ids if cid in known and cid not in broken]
+
+
+def _reused_phish_rows(
+    base_users: pd.DataFrame, base_totals: pd.DataFrame, campaign_ids: Sequence[str]
+) -> dict[str, list[Any]]:
+    """The earlier rows of ``campaign_ids`` as :func:`_phish_user_columns` columns (with
+    ``campaign_id`` instead of ``code``). Each row carries its person's recorded totals, and
+    ``totals_disagree`` when those already disagreed (see :func:`reuse_phish_user_tables`)."""
+    rows, totals = _base_rows(base_users, base_totals, campaign_ids)
+    if not rows["email"].isin(totals.index).all():
+        raise ValueError("a reused phishing row has no phish_user_totals row")
+    person = totals.loc[rows["email"]]
+
+    def values(frame: pd.DataFrame, column: str, kind: Callable[[Any], Any]) -> list[Any]:
+        return [None if pd.isna(v) else kind(v) for v in frame[column].astype(object).tolist()]
+
+    columns: dict[str, list[Any]] = {
+        "campaign_id": rows["phish_campaign_id"].astype(str).tolist(),
+        "status": pd.Categorical(rows["status"], dtype=PHISH_STATUS_DTYPE).codes.tolist(),
+        "clicked_ip": (
+            rows["clicked_ip"].tolist() if "clicked_ip" in rows.columns else [""] * len(rows)
+        ),
+        "reaction_time_raw": rows["reaction_time_raw"].tolist(),
+        "totals_disagree": person["totals_disagree"].astype(bool).tolist(),
+    }
+    for name in ("email", "email_raw", "name", "department", "template_name", "user_state"):
+        columns[name] = rows[name].astype(str).tolist()
+    for name in _TIME_FIELDS.values():
+        columns[name] = values(rows, name, pd.Timestamp)
+    for name in _TOTAL_FIELDS.values():
+        columns[name] = values(person, name, int)
+    return columns
+
+
+@_clean_text_errors
+def reuse_phish_user_tables(
+    base_users: pd.DataFrame,
+    base_totals: pd.DataFrame,
+    keep_campaign_ids: Sequence[str],
+    user_items_by_campaign: Mapping[str, Sequence[Mapping[str, Any]]],
+    campaigns_rows: Sequence[Mapping[str, Any]],
+) -> dict[str, pd.DataFrame]:
+    """``phish_users`` and ``phish_user_totals`` of a refreshed snapshot: the rows of
+    ``keep_campaign_ids`` taken from an earlier snapshot's two tables, the other campaigns'
+    from ``user_items_by_campaign`` (as :func:`phish_users_frame` takes them).
+
+    ``phish_users`` is exactly what :func:`phish_users_frame` gives on all the items (the kept
+    campaigns' items being those the earlier rows were built from); campaign names come from
+    ``campaigns_rows``. For ``phish_user_totals``, each kept row is given its person's totals
+    from the earlier ``phish_user_totals`` (what every one of that person's earlier rows
+    carried, unless its ``totals_disagree`` was True), downloaded rows keep their own, and the
+    person's totals row is then chosen over all rows exactly as :func:`phish_user_totals_frame`
+    does (latest-launched campaign). So a downloaded campaign launched later than the kept ones
+    gives fresh totals, ``n_rows`` counts every row, ``totals_disagree`` compares downloaded and
+    recorded totals, and a person recorded with ``totals_disagree`` keeps it while any of their
+    rows is reused. With nothing downloaded the table equals the earlier one (less people only
+    in dropped campaigns). :class:`ValueError` when the earlier tables cannot give the rows
+    (see :func:`reusable_phish_campaign_ids`).
+    """
+    reused = _reused_phish_rows(base_users, base_totals, keep_campaign_ids)
+    campaigns, columns = _phish_user_columns(
+        user_items_by_campaign, campaigns_rows, False, reused=reused
+    )
+    return {
+        "phish_users": _phish_users_from(columns, False),
+        "phish_user_totals": _phish_totals_from(campaigns, columns),
+    }
 
 
 # -- company endpoints ----------------------------------------------------------------------------
