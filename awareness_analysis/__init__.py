@@ -7,7 +7,8 @@ stays light and the fetch side is imported only by what fetches):
   :class:`Frames`, :class:`Selection`;
 * metrics: :func:`campaign_rates`, :func:`question_accuracy`, :func:`department_comparison`,
   :data:`DEFINITIONS`;
-* privacy: :func:`suppress_departments`, :func:`pseudonymise`;
+* privacy: :func:`suppress_departments`, :func:`pseudonymise`, :func:`person_keys` (who is one
+  person);
 * fetching: :class:`MimecastClient`, :func:`load_settings`, :func:`fetch_snapshot`;
 * reports: :func:`render_reports`.
 """
@@ -39,6 +40,7 @@ _PUBLIC = {
     "department_comparison": "awareness_analysis.analysis.metrics",
     "suppress_departments": "awareness_analysis.analysis.privacy",
     "pseudonymise": "awareness_analysis.analysis.privacy",
+    "person_keys": "awareness_analysis.analysis.privacy",
     "MimecastClient": "awareness_analysis.api.transport",
     "load_settings": "awareness_analysis.api.config",
     "fetch_snapshot": "awareness_analysis.api.fetch",

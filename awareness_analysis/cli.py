@@ -229,7 +229,10 @@ def _build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_MIN_GROUP_SIZE,
         metavar="K",
-        help=f"hide departments with fewer users (default {DEFAULT_MIN_GROUP_SIZE}; 0 = off)",
+        help=(
+            f"hide any group of fewer than K people: departments, campaigns, cells "
+            f"(default {DEFAULT_MIN_GROUP_SIZE}; 0 = off, private use only)"
+        ),
     )
     report.add_argument(
         "--campaign",

@@ -226,6 +226,17 @@ def test_no_comparable_earlier_campaign_is_said(analysis: Analysis) -> None:
     assert "▲" not in text.split("Still running")[0] and " pp vs " not in text
 
 
+def test_department_note_says_pooled_only_over_several_campaigns(
+    analysis: Analysis, page: str
+) -> None:
+    assert len(completed_ids(analysis)) > 1
+    assert "Pooled over campaigns, so counts are enrolments or answers" in text_of(page)
+    one = load_analysis(min_group_size=5, campaign_ids=[campaign_id(analysis, HEADLINE)])
+    text = text_of(summary_html(one, summarise(one)))
+    assert "Over the 1 completed campaign" in text
+    assert "Pooled over campaigns" not in text and "Counts are people" in text
+
+
 # -- running campaigns -------------------------------------------------------------------------
 
 

@@ -277,13 +277,17 @@ def _departments_html(summary: Summary) -> str:
     if not summary.completed_campaigns:
         return ""
     scope = _plural(len(summary.completed_campaigns), "completed campaign")
+    counted = (
+        " Pooled over campaigns, so counts are enrolments or answers, and one person counts "
+        "once per campaign."
+        if len(summary.completed_campaigns) > 1
+        else " Counts are people, and answers for accuracy."
+    )
     parts = [
         "<h3>Departments that differ</h3>",
         f'<p class="aa-summary-note">Over the {_e(scope)}, each department against the rest of '
         "the organisation (z-test on the person-clustered effective n, Benjamini-Hochberg "
-        f"q &lt; {SIGNIFICANCE_LEVEL}): the rule the department pages use. Pooled over "
-        "campaigns, so counts are enrolments or answers, and one person counts once per "
-        "campaign.</p>",
+        f"q &lt; {SIGNIFICANCE_LEVEL}): the rule the department pages use.{counted}</p>",
     ]
     for metric in DEPARTMENT_SUMMARY_METRICS:
         flagged = [d for d in summary.departments if d.metric == metric]

@@ -22,7 +22,7 @@ from awareness_analysis.analysis.phases import RUNNING_DAYS, annotate_campaigns,
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.analysis.stats import format_p
 from awareness_analysis.views.figures import figure_records
-from awareness_analysis.vocabulary import DEPARTMENT_METRICS
+from awareness_analysis.vocabulary import DEPARTMENT_METRICS, SUPPRESSED_LABEL
 
 RUNNING_NOTE = (
     f"Running: launched fewer than {RUNNING_DAYS} days before the data was fetched; people are "
@@ -75,7 +75,7 @@ def _suppression_note(analysis: Analysis) -> str:
         return "Small-group suppression is OFF: for private exploration only, do not share."
     return (
         f"Groups of fewer than {k} people (the minimum group size) are hidden, shown as "
-        "'(suppressed)' or '—'."
+        f"'{SUPPRESSED_LABEL}' or '—'."
     )
 
 
