@@ -6,11 +6,13 @@ what: here, the store) and reads ``figures.csv``. Each published row is a count 
 (campaign, department) for enrolments, or (campaign, department, question) for answers:
 
 * ``campaign``: a name, or ``all`` = every campaign the report names anywhere;
-* ``department``: a name; ``all`` = every department in the view; ``(suppressed)`` = the
-  departments the report never names (the attacker knows the org chart, so knows which ones);
+* ``department``: a name; ``all`` = every department in the view; ``(suppressed)``: a
+  combination the report does not spell out (see ``folded``);
 * the view narrows ``all``: a campaign view to that campaign, a department view to that
-  department;
-* accuracy rows count answers (of one question, or of every question).
+  department, the summary's "Completed campaigns" to the campaigns no longer running;
+* accuracy rows count answers (of one question, or of every question), and their ``people``
+  (who answered) is the completion count of the same campaigns and departments;
+* in a campaign with one question, an enrolment count is also an answer count.
 
 Anything the attacker can compute by adding and subtracting published counts lies in the row
 space of those indicator vectors; a group is exposed when its vector does (compared by
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from awareness_analysis.analysis.session import open_analysis
 from awareness_analysis.data.store import SnapshotStore
 
 SUPPRESSED = "(suppressed)"
@@ -47,8 +50,15 @@ def _atoms(users: pd.DataFrame, answers: pd.DataFrame) -> dict[str, dict[tuple, 
     return people
 
 
-def exposed_groups(report: Path, store: Path, k: int) -> list[str]:
-    """Every group under ``k`` people whose counts the report's figures determine."""
+def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = None) -> list[str]:
+    """Every group under ``k`` people whose counts the report's figures determine.
+
+    ``folded``: the departments every ``(suppressed)`` row combines, if the attacker knows.
+    The report does not say, and it varies by view (the report's hidden departments, plus any
+    department a view folds in because it has fewer than k people there, minus any hidden cell
+    by cell), so by default the attacker cannot use ``(suppressed)`` rows: a guessed
+    composition gives equations that do not hold, and "determines" nonsense.
+    """
     figures = pd.read_csv(report / "figures.csv", keep_default_na=False)
     frames = SnapshotStore(store).load().frames
     named_campaigns = {c for c in figures["campaign"] if c not in ("all", SUPPRESSED)}
@@ -56,19 +66,22 @@ def exposed_groups(report: Path, store: Path, k: int) -> list[str]:
     answers = frames.answers[frames.answers["campaign_id"].isin(set(users["campaign_id"]))]
     people = _atoms(users, answers)
     departments = {str(d) for d in users["department"]}
-    named = {d for d in figures["department"] if d not in ("all", SUPPRESSED)} | {
-        v for v in figures["view"] if v in departments
-    }
-    unnamed = departments - named
+
+    # The summary's "Completed campaigns" view pools the campaigns that were no longer running
+    # at the snapshot (the attacker reads that off the launch dates).
+    phases = open_analysis(store, min_group_size=k).phases
+    completed = set(phases.loc[~phases["running"].astype(bool), "campaign_name"].astype(str))
+    views = {"Completed campaigns": completed & named_campaigns}
 
     def cell(row: pd.Series, level: str) -> set[tuple]:
-        campaigns = (
-            {row["campaign"]}
-            if row["campaign"] != "all"
-            else ({row["view"]} if row["view"] in named_campaigns else named_campaigns)
-        )
+        if row["campaign"] != "all":
+            campaigns = {row["campaign"]}
+        elif row["view"] in named_campaigns:
+            campaigns = {row["view"]}
+        else:
+            campaigns = views.get(row["view"], named_campaigns)
         if row["department"] == SUPPRESSED:
-            chosen = unnamed
+            chosen = set() if folded is None else folded
         elif row["department"] != "all":
             chosen = {row["department"]}
         else:
@@ -78,13 +91,34 @@ def exposed_groups(report: Path, store: Path, k: int) -> list[str]:
             atoms = {a for a in atoms if a[2] == int(row["question"])}
         return atoms
 
+    # The two levels are linked: an accuracy row's people (who answered) is the completion
+    # count of its campaigns x departments, and in a one-question campaign an enrolment count
+    # is also an answer count. So each row goes into the other level's system as well.
+    questions: dict[str, set[int]] = {}
+    for campaign, _, question in people["answer"]:
+        questions.setdefault(campaign, set()).add(question)
+    systems: dict[str, list[set[tuple]]] = {"enrolment": [], "answer": []}
+    for _, row in figures.iterrows():
+        if row["department"] == SUPPRESSED and folded is None:
+            continue
+        if row["metric"] == "accuracy":
+            atoms = cell(row, "answer")
+            systems["answer"].append(atoms)
+            systems["enrolment"].append({a[:2] for a in atoms})
+        else:
+            atoms = cell(row, "enrolment")
+            systems["enrolment"].append(atoms)
+            campaigns = {a[0] for a in atoms}
+            if campaigns and all(len(questions.get(c, ())) == 1 for c in campaigns):
+                systems["answer"].append({(*a, *questions[a[0]]) for a in atoms})
+
     exposed = []
     for level in ("enrolment", "answer"):
-        index = {a: i for i, a in enumerate(sorted(people[level], key=str))}
-        rows = figures[(figures["metric"] == "accuracy") == (level == "answer")]
+        rows = systems[level]
+        index = {a: i for i, a in enumerate(sorted(set(people[level]).union(*rows), key=str))}
         matrix = np.zeros((len(rows), len(index)))
-        for i, (_, row) in enumerate(rows.iterrows()):
-            for atom in cell(row, level):
+        for i, atoms in enumerate(rows):
+            for atom in atoms:
                 matrix[i, index[atom]] = 1.0
         rank = np.linalg.matrix_rank(matrix) if len(rows) else 0
         groups: dict[frozenset, str] = {}

@@ -158,7 +158,13 @@ def test_a_planted_leak_stops_the_report(
             notebooks=_two_notebooks(tmp_path),
             progress=False,
         )
-    assert "determined" in str(info.value)
+    message = str(info.value)
+    assert "determined" in message
+    # The error names the figures that combine into the leak: page, view, chart and metric.
+    named = message.split("it comes from these figures: ", 1)[1]
+    assert re.search(
+        r"0\d_\w+ / [^/]+ / [^/]+ / (acknowledgement|completion|all_correct|accuracy)", named
+    )
     assert not out.exists()  # a leaky report is never written
     assert not list(tmp_path.glob(".out.*"))
 
@@ -173,9 +179,29 @@ def test_the_audit_catches_a_difference_of_published_totals() -> None:
     result = audit(engine, [total, *others], [], K)
     assert not result.passed
     assert any("c-all / Pair" in leak for leak in result.leaks)
+    # Each leak lists the published cells it is made of.
+    pair = next(i for i, leak in enumerate(result.leaks) if "c-all / Pair" in leak)
+    assert total in result.leak_cells[pair] and result.leak_cells[pair] <= {total, *others}
     # Hide one more department (Solo is hidden anyway, under k): Pair is safe again.
     safe = audit(engine, [total, *(c for c in others if ("c-all", "Trio") not in c.atoms)], [], K)
     assert not any("/ Pair" in leak for leak in safe.leaks)
+
+
+def test_the_audit_links_answer_figures_to_completion_counts() -> None:
+    # An answer figure's people (who answered) is a completion count: the campaign's total
+    # completion minus every other department's answer figure leaves Pair's completion.
+    frames = adversarial_frames()
+    engine = Engine(frames.users, frames.answers)
+    total = Cell("enrolment", frozenset(("c-all", d) for d in SIZES))
+    answers = [
+        Cell("answer", frozenset(("c-all", d, q) for q in ("1", "2"))) for d in SIZES if d != "Pair"
+    ]
+    result = audit(engine, [total, *answers], [], K)
+    assert any("c-all / Pair" in leak for leak in result.leaks), result.leaks
+    # A one-question campaign: its enrolment counts are answer counts too.
+    pilot = Cell("enrolment", frozenset({("c-pilot", "Eng")}))
+    linked = audit(engine, [pilot], [], K)
+    assert any("answer cell c-pilot / Eng" in leak for leak in linked.leaks), linked.leaks
 
 
 def test_plan_drops_small_campaigns_and_hides_departments_everywhere(
@@ -246,6 +272,9 @@ def test_demo_report_resists_the_attack(tmp_path: Path) -> None:
     store = Path(os.environ["AWARENESS_STORE"])
     out = tmp_path / "demo"
     render_reports(store, out, pseudonymise=True, min_group_size=K, progress=False)
+    # This found the single unassigned person of the Invoice Fraud campaign (completion:
+    # a pooled total minus five campaigns minus one accuracy row's people) until answer
+    # figures' people counted as completions in the plan.
     assert exposed_groups(out, store, K) == []
     assert (out / "audit.txt").read_text().strip().endswith("passed.")
 

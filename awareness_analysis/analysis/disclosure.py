@@ -28,7 +28,7 @@ holder.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -120,6 +120,8 @@ class AuditResult:
     groups_checked: int
     k: int
     leaks: tuple[str, ...] = ()
+    #: For each leak, the published cells whose sums and differences determine it.
+    leak_cells: tuple[frozenset[Cell], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -198,7 +200,8 @@ def _sensitive_groups(
 
 
 class _Checks:
-    """One level's published cells and the groups that must stay undetermined."""
+    """One level's published cells (and the other level's, as this level sees them: see
+    :func:`_images`) and the groups that must stay undetermined."""
 
     def __init__(
         self,
@@ -207,8 +210,16 @@ class _Checks:
         groups: list[tuple[str, frozenset[tuple[str, ...]]]],
         published: Iterable[Cell],
         hidden: Iterable[Cell],
+        questions: Mapping[str, set[str]],
     ) -> None:
-        cells = sorted((c for c in published if c.level == level), key=_cell_order)
+        published = list(published)
+        #: Each row of the space -> the published cells it stands for (itself, or the cells of
+        #: the other level whose image it is): hiding a row means hiding all of these.
+        self.sources: dict[Cell, set[Cell]] = {c: {c} for c in published if c.level == level}
+        for image, sources in _images(published, questions).items():
+            if image.level == level:
+                self.sources.setdefault(image, set()).update(sources)
+        cells = sorted(self.sources, key=_cell_order)
         # Sorted: the planner hides for the first determined group, and a plan must not depend
         # on set order (string hashing differs between processes).
         secret = [
@@ -226,6 +237,40 @@ class _Checks:
             if self.space.determines(vector):
                 found.append((description, vector))
         return found
+
+
+def _questions_by_campaign(people: dict[tuple[str, ...], set[int]]) -> dict[str, set[str]]:
+    """Answer atoms' questions per campaign."""
+    questions: dict[str, set[str]] = {}
+    for campaign, _, question in people:
+        questions.setdefault(campaign, set()).add(question)
+    return questions
+
+
+def _images(cells: Iterable[Cell], questions: Mapping[str, set[str]]) -> dict[Cell, set[Cell]]:
+    """Published cells as the *other* level sees them, each with the cells it comes from.
+
+    The two levels are not independent. An answer figure's ``people`` (who answered) is the
+    completion count of its campaigns x departments, so every answer cell is also an enrolment
+    cell (exactly for one campaign; for several, a distinct count treated as a sum, which errs
+    on the safe side). In a campaign with a single question, an enrolment's completion and
+    all-correct are its one answer's count and correctness, so an enrolment cell of such
+    campaigns is also an answer cell.
+    """
+    images: dict[Cell, set[Cell]] = {}
+    for cell in cells:
+        if cell.level == ANSWER_LEVEL:
+            image = Cell(ENROLMENT_LEVEL, frozenset(atom[:2] for atom in cell.atoms))
+        else:
+            single = {c: questions.get(c, set()) for c in {atom[0] for atom in cell.atoms}}
+            if not single or any(len(q) != 1 for q in single.values()):
+                continue
+            image = Cell(
+                ANSWER_LEVEL,
+                frozenset((*atom, next(iter(single[atom[0]]))) for atom in cell.atoms),
+            )
+        images.setdefault(image, set()).add(cell)
+    return images
 
 
 class _RowSpace:
@@ -276,20 +321,25 @@ def audit(
     hidden = set(hidden) - published
     rows = np.ones(len(engine.users), dtype=bool) if rows is None else rows
     people = _atom_people(engine, rows)
+    questions = _questions_by_campaign(people[ANSWER_LEVEL])
     leaks: list[str] = []
+    leak_cells: list[frozenset[Cell]] = []
     checked = 0
     for level in (ENROLMENT_LEVEL, ANSWER_LEVEL):
         groups = _sensitive_groups(people[level], k, level) if k else []
-        checks = _Checks(level, people[level], groups, published, hidden)
+        checks = _Checks(level, people[level], groups, published, hidden, questions)
         checked += len(checks.groups)
-        leaks += [f"{description} is determined by published figures" for description, _ in
-                  checks.determined()]  # fmt: skip
+        for description, vector in checks.determined():
+            leaks.append(f"{description} is determined by published figures")
+            rows = [checks.space.cells[i] for i in checks.space.contributors(vector)]
+            leak_cells.append(frozenset().union(*(checks.sources[row] for row in rows)))
     return AuditResult(
         published=len(published),
         hidden=len(hidden),
         groups_checked=checked,
         k=k,
         leaks=tuple(leaks),
+        leak_cells=tuple(leak_cells),
     )
 
 
@@ -394,23 +444,33 @@ def plan_disclosure(
     present = _departments_by_campaign(engine, rows)
     totals = {cell for cell in people if _is_total(cell, present)}
     atom_people = _atom_people(engine, rows)
+    questions = _questions_by_campaign(atom_people[ANSWER_LEVEL])
     groups = {level: _sensitive_groups(atom_people[level], k, level) for level in atom_people}
     for _ in range(max_hidden):
-        cell = None
+        to_hide: set[Cell] = set()
         for level in (ENROLMENT_LEVEL, ANSWER_LEVEL):
-            checks = _Checks(level, atom_people[level], groups[level], shown, hidden)
+            checks = _Checks(level, atom_people[level], groups[level], shown, hidden, questions)
             determined = checks.determined()
             if determined:
                 _, vector = determined[0]
                 candidates = [checks.space.cells[i] for i in checks.space.contributors(vector)]
-                candidates.sort(key=lambda c: (c in totals, people.get(c, 0), len(c.atoms)))
-                cell = candidates[0]
+
+                def order(row: Cell, sources: dict[Cell, set[Cell]] = checks.sources) -> tuple:
+                    cells = sources[row]
+                    return (
+                        any(c in totals for c in cells),
+                        max(people.get(c, 0) for c in cells),
+                        len(row.atoms),
+                        _cell_order(row),
+                    )
+
+                to_hide = checks.sources[min(candidates, key=order)]
                 break
-        if cell is None:
+        if not to_hide:
             plan = replace(plan, hidden_cells=frozenset(hidden))
             return plan, audit(engine, shown, hidden, k, rows)
-        shown.discard(cell)
-        hidden.add(cell)
+        shown -= to_hide
+        hidden |= to_hide
     raise ValueError(
         f"No disclosure plan found after hiding {max_hidden} cells; publish fewer views or "
         "use a larger minimum group size."

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -40,6 +40,7 @@ from awareness_analysis.analysis.disclosure import (
     plan_disclosure,
     read_published,
 )
+from awareness_analysis.analysis.engine import Cell
 from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.analysis.session import Analysis, open_analysis
 from awareness_analysis.analysis.summary import summary_publications
@@ -484,7 +485,13 @@ def render_reports(
             f"pages publish, one row each. {html.escape(summary)}</small></p>"
         )
         (staged / "index.html").write_text(
-            _page("Awareness Training reports", index_body, provenance, index=True),
+            _page(
+                "Awareness Training reports",
+                index_body,
+                provenance,
+                index=True,
+                personal=parameters.include_people,
+            ),
             encoding="utf-8",
         )
         (staged / REPORT_MARKER).write_text(f"awareness-analysis {__version__}\n")
@@ -532,6 +539,28 @@ def plan_report(parameters: ReportParameters) -> tuple[Analysis, DisclosurePlan]
     return analysis, replace(plan, dropped_campaigns=dropped)
 
 
+def _figures_named(
+    records: list[dict[str, Any]], cells: frozenset[Cell], names: Mapping[str, str]
+) -> str:
+    """'; it comes from: <page / view / chart / metric / campaign / department>, ...' for the
+    published figures whose cells the first leak combines (at most three named)."""
+    found = [r for r in records if not r["hidden"] and r["cell"] in cells]
+    if not found:
+        return ""
+    described = sorted(
+        {
+            " / ".join(
+                str(names.get(str(r.get(key)), r.get(key)))
+                for key in ("page", "view", "chart", "metric", "campaign", "department")
+            )
+            + (f" / question {r['question']}" if r.get("question") not in (None, "") else "")
+            for r in found
+        }
+    )
+    more = f" and {len(described) - 3} more" if len(described) > 3 else ""
+    return "; it comes from these figures: " + "; ".join(described[:3]) + more + "."
+
+
 def _audit_published(analysis: Analysis, plan: DisclosurePlan, log: Path, figures_csv: Path) -> str:
     """Audit what the pages logged; write ``figures.csv``; refuse a leaky report. Returns the
     audit's one-line summary."""
@@ -544,6 +573,7 @@ def _audit_published(analysis: Analysis, plan: DisclosurePlan, log: Path, figure
             "the disclosure audit found figures that together reveal a group under "
             f"{plan.k} people, so no report was written: {result.leaks[0]}"
             + (f" (and {len(result.leaks) - 1} more)" if len(result.leaks) > 1 else "")
+            + _figures_named(records, result.leak_cells[0], analysis.campaign_names)
         )
     rows = [r for r in records if not r["hidden"]]
     frame = pd.DataFrame(rows, columns=list(FIGURE_COLUMNS))
