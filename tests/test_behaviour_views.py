@@ -398,3 +398,138 @@ def test_alias_domains_variable_is_checked() -> None:
     }
     with pytest.raises(ValueError, match="old=new domain pairs"):
         alias_domains_from_env({"AWARENESS_ALIAS_DOMAINS": "a.example"})
+
+
+# -- reuse and caching: the same tables and the same bytes as a fresh drawing ---------------
+
+
+def test_a_reused_figure_draws_the_same_svg_as_a_new_one(
+    tables: dict[str, object], analysis: Analysis
+) -> None:
+    data = behaviour_tables(analysis)
+    assert data.safe_scores is not None
+    safe_few = safe_vs_accuracy(data.safe_scores.iloc[:40], analysis.users, K)
+    rates: pd.DataFrame = tables["rates"]  # type: ignore[assignment]
+    rr: pd.DataFrame = tables["rr"]  # type: ignore[assignment]
+    model: pd.DataFrame = tables["model"]  # type: ignore[assignment]
+    charts = {
+        # each chart through a sequence of tables: full, suppressed or few, empty, full again
+        "rates": (
+            plot_phishing_rates,
+            [(rates,), (tables["rates_tiny"],), (rates.iloc[:0],), (rates,)],
+        ),
+        "effect": (
+            plot_knowledge_effect,
+            [
+                (rr, model),
+                (tables["rr_tiny"], model.iloc[:0]),
+                (rr.iloc[:0], model.iloc[:0]),
+                (rr, model),
+            ],
+        ),
+        "safe": (plot_safe_vs_accuracy, [(tables["safe"],), (safe_few,), (tables["safe"],)]),
+        "time": (
+            plot_time_to_event,
+            [
+                (tables["click"], tables["report"]),
+                (tables["click_tiny"], tables["report_tiny"]),
+                (tables["click"], tables["report"]),
+            ],
+        ),
+    }
+    for name, (plot, inputs) in charts.items():
+        figure = None
+        for step, args in enumerate(inputs):
+            fresh = figure_svg(plot(*args, f"step {step}"), name)  # type: ignore[operator]
+            drawn = plot(*args, f"step {step}", figure=figure)  # type: ignore[operator]
+            assert figure_svg(drawn, name) == fresh, (name, step)
+            figure = drawn
+        again = plot(*inputs[-1], "again", figure=figure)  # type: ignore[operator]
+        assert again is figure, name  # the same panels: drawn into the figure it was given
+
+
+def _outputs(dashboard: KnowledgeBehaviour) -> list[str]:
+    return [output["data"]["image/svg+xml"] for output in dashboard.output.outputs]
+
+
+def _assert_same_tables(shown: dict[str, object], fresh: dict[str, object]) -> None:
+    assert shown.keys() == fresh.keys()
+    for key, table in shown.items():
+        other = fresh[key]
+        parts = (
+            [(table, other)]
+            if isinstance(table, pd.DataFrame)
+            else [(getattr(table, f), getattr(other, f)) for f in table.__dataclass_fields__]  # type: ignore[union-attr]
+        )
+        for mine, theirs in parts:
+            pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+            assert mine.attrs == theirs.attrs, key
+
+
+def test_going_back_to_a_selection_computes_and_draws_nothing_and_shows_the_same(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dashboard = KnowledgeBehaviour(analysis)
+    start = _outputs(dashboard)
+    department = next(d for d in dashboard.department.options if d != SUPPRESSED_LABEL)
+    campaign = dashboard.campaign.options[2][1]
+    dashboard.department.value = (department,)
+    dashboard.campaign.value = (campaign,)
+    chosen, chosen_tables = _outputs(dashboard), dict(dashboard.tables)
+    dashboard.campaign.value = ()
+    dashboard.department.value = ()
+    assert _outputs(dashboard) == start
+
+    calls: list[str] = []
+
+    def counted(name: str) -> None:
+        original = getattr(behaviour_views, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(behaviour_views, name, call)
+
+    for name in (
+        "phishing_rates",
+        "knowledge_click_risk_ratio",
+        "knowledge_click_model",
+        "safe_vs_accuracy",
+        "time_to_event",
+        "plot_phishing_rates",
+        "plot_knowledge_effect",
+        "plot_safe_vs_accuracy",
+        "plot_time_to_event",
+        "figure_display",
+    ):
+        counted(name)
+    redraws = dashboard.redraws
+    dashboard.department.value = (department,)
+    dashboard.campaign.value = (campaign,)
+    assert dashboard.redraws == redraws + 2
+    assert calls == []  # both selections were made before: nothing computed or drawn
+    assert _outputs(dashboard) == chosen
+    assert all(dashboard.tables[key] is table for key, table in chosen_tables.items())
+    monkeypatch.undo()
+
+    # The figures (drawn into on first access) and the tables are a fresh dashboard's.
+    fresh = KnowledgeBehaviour(analysis, autodraw=False)
+    fresh.department.value = (department,)
+    fresh.campaign.value = (campaign,)
+    _assert_same_tables(dashboard.tables, fresh.tables)
+    assert _outputs(dashboard) == _outputs(fresh)
+    assert _svgs(dashboard) == _svgs(fresh)
+    assert len({id(f) for f in dashboard.figures}) == 4
+
+
+def test_a_campaign_change_leaves_the_safe_chart_as_it_was(analysis: Analysis) -> None:
+    dashboard = KnowledgeBehaviour(analysis)
+    safe, shown = dashboard.tables["safe"], dashboard.output.outputs[2]
+    figures = dashboard.figures
+    dashboard.campaign.value = (dashboard.campaign.options[1][1],)
+    assert dashboard.tables["safe"] is safe  # its rows did not change: not computed again
+    assert dashboard.output.outputs[2] is shown  # nor drawn again
+    assert dashboard.tables["rates"] is not None and dashboard.output.outputs[0] is not shown
+    # the other charts were drawn into the figures they had
+    assert [id(f) for f in dashboard.figures] == [id(f) for f in figures]

@@ -6,7 +6,9 @@ returns a :class:`matplotlib.figure.Figure` built without pyplot, in the project
 Okabe-Ito palette, :data:`~awareness_analysis.views.plots.FIGURE_WIDTH` wide, a title with the
 selection in force, a footnote with the table's ``attrs["note"]`` (its caveats) and the
 definitions, and no text under :data:`~awareness_analysis.views.plots.MIN_TEXT_SIZE` points.
-Rows hidden by small-group suppression are named as suppressed instead of vanishing.
+Rows hidden by small-group suppression are named as suppressed instead of vanishing. As there,
+a dashboard may hand a chart's last figure back (``figure=``) to have it redrawn into, and the
+figure frame and small helpers are shared (:mod:`~awareness_analysis.views.chart_parts`).
 
 * :func:`plot_phishing_rates` -- click, submit and report rate per phishing campaign.
 * :func:`plot_knowledge_effect` -- forest plot of the risk ratios (and the odds ratio) of
@@ -22,8 +24,10 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import ipywidgets as w
@@ -33,6 +37,7 @@ from IPython.core.formatters import format_display_data
 from IPython.display import HTML, display
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import (
     FixedLocator,
     FuncFormatter,
@@ -56,13 +61,22 @@ from awareness_analysis.analysis.behaviour import (
 from awareness_analysis.analysis.privacy import choose_hidden, person_keys
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.errors import StoreError
-from awareness_analysis.views.plots import (
-    FIGURE_WIDTH,
+from awareness_analysis.views.chart_parts import (
+    EDGE,
     MIN_TEXT_SIZE,
     NEUTRAL,
-    NO_DATA_MESSAGE,
-    PALETTE,
+    TITLE_Y,
+    WIDTH_PT,
+    Chrome,
+    add_axes,
+    count_text,
+    fixed_label_positions,
+    floats,
+    new_figure,
+    no_data_figure,
+    suppression_note,
 )
+from awareness_analysis.views.plots import PALETTE
 from awareness_analysis.views.render import figure_display
 from awareness_analysis.views.text import text_width, wrap_to
 from awareness_analysis.views.widgets import CONTROL_LAYOUT, LABEL_STYLE, list_rows
@@ -112,9 +126,8 @@ _TITLE_SIZE = 12.0
 _PANEL_TITLE_SIZE = 10.0
 _TICK_SIZE = 9.0
 _NOTE_SIZE = MIN_TEXT_SIZE
-_MESSAGE_SIZE = 13.0
-_WIDTH_PT = FIGURE_WIDTH * 72
-_EDGE = 7.2
+_WIDTH_PT = WIDTH_PT
+_EDGE = EDGE
 _GAP = 8.0
 _PANEL_GAP = 22.0
 _LINE_SPACING = 1.2
@@ -125,6 +138,8 @@ _TEXT = "#222222"
 
 
 def _text_height(text: str, size: float) -> float:
+    # Every line at the line spacing, a single one too (views/plots.py counts a single line
+    # at its font size): the charts here were laid out with this rule.
     return size * _LINE_SPACING * (text.count("\n") + 1)
 
 
@@ -141,17 +156,9 @@ def merge_notes(*notes: str) -> str:
     return " ".join(seen)
 
 
-@dataclass(frozen=True)
-class _Page:
-    """A figure's title block and footnote, wrapped and measured (points)."""
-
-    heading: str
-    footnote: str
-    top: float
-    bottom: float
-
-
-def _page(title: str, selection_text: str, footnotes: Sequence[str]) -> _Page:
+def _page(title: str, selection_text: str, footnotes: Sequence[str]) -> Chrome:
+    """The title (wrapped, unlike views/plots.py's one-line titles), the selection in force
+    and the footnotes, wrapped and measured (points)."""
     width = _WIDTH_PT - 2 * _EDGE
     heading = wrap_to(title, width, _TITLE_SIZE)
     if selection_text.strip():
@@ -159,60 +166,17 @@ def _page(title: str, selection_text: str, footnotes: Sequence[str]) -> _Page:
     footnote = "\n".join(wrap_to(p, width, _NOTE_SIZE) for p in footnotes if p)
     top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
     bottom = _EDGE + (_text_height(footnote, _NOTE_SIZE) + _GAP if footnote else 0.0)
-    return _Page(heading, footnote, top, bottom)
+    return Chrome(heading, footnote, top, bottom)
 
 
-def _figure(page: _Page, body: float) -> Figure:
-    height = page.top + body + page.bottom
-    fig = Figure(figsize=(FIGURE_WIDTH, height / 72))
-    fig.suptitle(
-        page.heading,
-        fontsize=_TITLE_SIZE,
-        x=_EDGE / _WIDTH_PT,
-        y=1.0 - _EDGE / height,
-        ha="left",
-        va="top",
-    )
-    if page.footnote:
-        fig.text(
-            _EDGE / _WIDTH_PT,
-            _EDGE / height,
-            page.footnote,
-            ha="left",
-            va="bottom",
-            fontsize=_NOTE_SIZE,
-            color=NEUTRAL,
-            gid="footnote",
-        )
-    return fig
-
-
-def _axes(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
-    fig_height = fig.get_figheight() * 72
-    return fig.add_axes(
-        (left / _WIDTH_PT, bottom / fig_height, width / _WIDTH_PT, height / fig_height)
-    )
-
-
-def _empty_figure(title: str, selection_text: str, footnotes: Sequence[str]) -> Figure:
-    page = _page(title, selection_text, footnotes)
-    body = 2.0 * 72
-    fig = _figure(page, body)
-    height = fig.get_figheight() * 72
-    fig.text(
-        0.5,
-        (page.bottom + body / 2) / height,
-        NO_DATA_MESSAGE,
-        ha="center",
-        va="center",
-        fontsize=_MESSAGE_SIZE,
-        color=NEUTRAL,
-        gid="no-data",
-    )
-    return fig
+def _empty_figure(
+    title: str, selection_text: str, footnotes: Sequence[str], chart: str, reuse: Figure | None
+) -> Figure:
+    return no_data_figure(_page(title, selection_text, footnotes), 2.0 * 72, chart, reuse)
 
 
 def _row_axis(ax: Axes, count: int) -> None:
+    # Unlike views/plots.py's: the x grid is drawn here, and minor x tick labels styled too.
     ax.set_ylim(count - 0.5, -0.5)
     ax.tick_params(axis="y", left=False, labelsize=_TICK_SIZE)
     ax.tick_params(axis="x", which="both", labelsize=_TICK_SIZE)
@@ -223,6 +187,8 @@ def _row_axis(ax: Axes, count: int) -> None:
 
 
 def _percent_axis(ax: Axes, high: float = 1.0) -> None:
+    # Up to ``high`` (a rate axis may stop short of 100%, see _nice_percent_limit); the caller
+    # sets the ticks. views/plots.py's always spans 0-100% and sets its ticks and grid.
     ax.set_xlim(0.0, high)
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
 
@@ -232,12 +198,6 @@ def _nice_percent_limit(values: Iterable[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     top = max(finite, default=0.0)
     return float(min(1.0, max(0.2, math.ceil((top + 0.02) * 10) / 10)))
-
-
-def _floats(table: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in table:
-        return np.full(len(table), np.nan)
-    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _flags(table: pd.DataFrame, column: str = "suppressed") -> np.ndarray:
@@ -258,16 +218,9 @@ def _suppressed_text(k: int | None) -> str:
     return f"suppressed: fewer than {k if k is not None else 'k'} people"
 
 
-def _suppression_note(k: int | None) -> str:
-    size = f"{k} people" if k is not None else "the minimum group size k"
-    return f"Suppressed: groups of fewer than {size} are not shown, to protect individuals."
-
-
-def _count(value: float) -> str:
-    return f"{0 if math.isnan(value) else int(value):,}"
-
-
 def _pct(value: float) -> str:
+    # One decimal under 10% (phishing rates are often a few percent); views/plots.py's
+    # awareness rates are whole percents.
     return f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
 
 
@@ -289,9 +242,13 @@ def _status(ax: Axes, x: float, y: float, text: str, gid: str) -> None:
 def _dot(
     ax: Axes, x: float, y: float, low: float, high: float, colour: str, marker: str = "o"
 ) -> None:
+    # The lines ax.plot would make, added directly (ax.plot parses its arguments and asks for
+    # autoscaling, which the charts' fixed limits switch off): the same drawing, made faster.
     if not math.isnan(low) and not math.isnan(high):
-        ax.plot([low, high], [y, y], color=colour, linewidth=1.6, solid_capstyle="butt", zorder=2)
-    (line,) = ax.plot([x], [y], marker=marker, color=colour, markersize=6, zorder=3)
+        interval = Line2D([low, high], [y, y], color=colour, linewidth=1.6, zorder=2)
+        interval.set_solid_capstyle("butt")
+        ax.add_line(interval)
+    line = ax.add_line(Line2D([x], [y], marker=marker, color=colour, markersize=6, zorder=3))
     line.set_gid("points")
     line.set_clip_on(False)
 
@@ -315,12 +272,19 @@ def _value_text(ax: Axes, y: float, text: str, high: float, limit: float) -> Non
 # --- 1. phishing rates ----------------------------------------------------------------------
 
 
-def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure:
+def plot_phishing_rates(
+    rates: pd.DataFrame, selection_text: str = "", *, figure: Figure | None = None
+) -> Figure:
     """Click, submit and report rate per phishing campaign (one panel each), with 95% Wilson
     intervals. ``rates`` is :func:`~awareness_analysis.analysis.behaviour.phishing_rates`.
 
     Rows are campaigns in launch order, labelled with the people sent; a suppressed campaign
     keeps its row, labelled as suppressed, without figures.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    into when the new chart has the same panels: the result is the same chart (byte for byte),
+    made faster. Otherwise a new figure is returned. Pass only a figure that nothing else
+    still shows or keeps.
     """
     title = "Phishing simulation: click, submit and report rates"
     definitions = (
@@ -329,16 +293,16 @@ def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
     )
     note = str(rates.attrs.get("note", ""))
     if rates.empty:
-        return _empty_figure(title, selection_text, [note, definitions])
+        return _empty_figure(title, selection_text, [note, definitions], "phishing rates", figure)
 
     k = _k_of(rates)
     ids = rates["phish_campaign_id"].astype(str).tolist()
     order = list(dict.fromkeys(ids))
     names = dict(zip(ids, rates["phish_campaign_name"].astype(str), strict=True))
     metrics = [m for m in PHISH_METRICS if m in set(rates["metric"].astype(str))]
-    rate = _floats(rates, "rate")
-    low, high = _floats(rates, "ci_low"), _floats(rates, "ci_high")
-    people = _floats(rates, "people")
+    rate = floats(rates, "rate")
+    low, high = floats(rates, "ci_low"), floats(rates, "ci_high")
+    people = floats(rates, "people")
     hidden = _flags(rates)
     cell: dict[tuple[str, str], int] = {
         (cid, metric): i
@@ -350,12 +314,12 @@ def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
         size = (
             f"fewer than {k if k is not None else 'k'} people"
             if hidden[first]
-            else f"{_count(people[first])} people"
+            else f"{count_text(people[first])} people"
         )
         labels.append(wrap_to(f"{names[cid]} ({size})", 190, _TICK_SIZE))
     footnotes = [note, definitions]
     if hidden.any():
-        footnotes.append(_suppression_note(k))
+        footnotes.append(suppression_note(k))
 
     page = _page(title, selection_text, footnotes)
     label_width = max(text_width(label, _TICK_SIZE) for label in labels)
@@ -365,12 +329,13 @@ def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
     lines = max(label.count("\n") + 1 for label in labels)
     rows_height = len(order) * max(24.0, lines * _TICK_SIZE * _LINE_SPACING + 8)
     above, below = _PANEL_TITLE_SIZE * _LINE_SPACING + 8.0, 20.0
-    fig = _figure(page, above + rows_height + below)
+    fig = new_figure(page, above + rows_height + below, "phishing rates", len(metrics), figure)
     limit = _nice_percent_limit(high[~hidden])
     for index, metric in enumerate(metrics):
-        ax = _axes(
-            fig, left + index * (panel + _PANEL_GAP), page.bottom + below, panel, rows_height
+        ax = add_axes(
+            fig, left + index * (panel + _PANEL_GAP), page.bottom + below, panel, rows_height, index
         )
+        fixed_label_positions(ax)
         colour = METRIC_COLOURS.get(metric, PALETTE["black"])
         for y, cid in enumerate(order):
             i = cell.get((cid, metric))
@@ -384,7 +349,11 @@ def plot_phishing_rates(rates: pd.DataFrame, selection_text: str = "") -> Figure
                 _dot(ax, rate[i], y, low[i], high[i], colour)
                 _value_text(ax, y, _pct(rate[i]), high[i], limit)
         ax.set_title(
-            _METRIC_LABELS.get(metric, metric), fontsize=_PANEL_TITLE_SIZE, loc="left", color=colour
+            _METRIC_LABELS.get(metric, metric),
+            fontsize=_PANEL_TITLE_SIZE,
+            loc="left",
+            color=colour,
+            y=TITLE_Y,
         )
         _row_axis(ax, len(order))
         _percent_axis(ax, limit)
@@ -416,7 +385,11 @@ def _log_ticks(low: float, high: float) -> list[float]:
 
 
 def plot_knowledge_effect(
-    rr_table: pd.DataFrame, model_row: pd.DataFrame, selection_text: str = ""
+    rr_table: pd.DataFrame,
+    model_row: pd.DataFrame,
+    selection_text: str = "",
+    *,
+    figure: Figure | None = None,
 ) -> Figure:
     """Forest plot: how much more (or less) often people who knew clicked and reported.
 
@@ -426,6 +399,11 @@ def plot_knowledge_effect(
     :func:`~awareness_analysis.analysis.behaviour.knowledge_click_model` (one per outcome,
     concatenated), drawn as the logistic odds ratio. One panel per behaviour, a log x-axis with
     a line at 1 (no difference); left of 1 = less often among those who knew.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    into when the new chart has the same panels: the result is the same chart (byte for byte),
+    made faster. Otherwise a new figure is returned. Pass only a figure that nothing else
+    still shows or keeps.
     """
     title = "Knew the answers vs did not: clicking and reporting a phishing email"
     definitions = (
@@ -437,7 +415,7 @@ def plot_knowledge_effect(
     model_note = str(model_row.attrs.get("note", "")) if model_row is not None else ""
     note = merge_notes(rr_note, model_note)
     if rr_table.empty and (model_row is None or model_row.empty):
-        return _empty_figure(title, selection_text, [note, definitions])
+        return _empty_figure(title, selection_text, [note, definitions], "knowledge effect", figure)
 
     k = _k_of(rr_table, model_row) if model_row is not None else _k_of(rr_table)
     # (outcome, method) -> (value, low, high, suppressed)
@@ -448,7 +426,7 @@ def plot_knowledge_effect(
     ):
         if frame is None or frame.empty:
             continue
-        values, lows, highs = (_floats(frame, c) for c in (value_column, "ci_low", "ci_high"))
+        values, lows, highs = (floats(frame, c) for c in (value_column, "ci_low", "ci_high"))
         hidden = _flags(frame)
         for i, outcome in enumerate(frame["outcome"].astype(str)):
             key = method or str(frame["method"].iloc[i])
@@ -467,7 +445,7 @@ def plot_knowledge_effect(
     labels = [_METHOD_LABELS[m] for m in methods]
     footnotes = [note, definitions]
     if any(hidden for *_, hidden in estimates.values()):
-        footnotes.append(_suppression_note(k))
+        footnotes.append(suppression_note(k))
 
     page = _page(title, selection_text, footnotes)
     label_width = max(text_width(label, _TICK_SIZE) for label in labels)
@@ -476,12 +454,13 @@ def plot_knowledge_effect(
     panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(outcomes) - 1)) / len(outcomes)
     rows_height = len(methods) * 40.0
     above, below = _PANEL_TITLE_SIZE * _LINE_SPACING + 8.0, 20.0
-    fig = _figure(page, above + rows_height + below)
+    fig = new_figure(page, above + rows_height + below, "knowledge effect", len(outcomes), figure)
     log_low, log_high = math.log(low_limit), math.log(high_limit)
     for index, outcome in enumerate(outcomes):
-        ax = _axes(
-            fig, left + index * (panel + _PANEL_GAP), page.bottom + below, panel, rows_height
+        ax = add_axes(
+            fig, left + index * (panel + _PANEL_GAP), page.bottom + below, panel, rows_height, index
         )
+        fixed_label_positions(ax)
         ax.set_xscale("log")
         ax.axvline(1.0, color=NEUTRAL, linewidth=1.0, zorder=1, gid="no-difference")
         for y, method in enumerate(methods):
@@ -516,6 +495,7 @@ def plot_knowledge_effect(
             fontsize=_PANEL_TITLE_SIZE,
             loc="left",
             color=_BEHAVIOUR_COLOURS.get(outcome, PALETTE["black"]),
+            y=TITLE_Y,
         )
         _row_axis(ax, len(methods))
         ax.set_xlim(low_limit, high_limit)
@@ -538,10 +518,18 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def plot_safe_vs_accuracy(safe_accuracy: SafeAccuracy, selection_text: str = "") -> Figure:
+def plot_safe_vs_accuracy(
+    safe_accuracy: SafeAccuracy, selection_text: str = "", *, figure: Figure | None = None
+) -> Figure:
     """Mean awareness answer accuracy per SAFE risk grade (A lowest risk ... F highest), with
     95% t intervals; the Spearman rank correlation in the title. ``safe_accuracy`` is
-    :func:`~awareness_analysis.analysis.behaviour.safe_vs_accuracy`."""
+    :func:`~awareness_analysis.analysis.behaviour.safe_vs_accuracy`.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    into when the new chart has the same panels: the result is the same chart (byte for byte),
+    made faster. Otherwise a new figure is returned. Pass only a figure that nothing else
+    still shows or keeps.
+    """
     grades = safe_accuracy.grades
     correlation = safe_accuracy.correlation
     note = merge_notes(str(grades.attrs.get("note", "")), str(correlation.attrs.get("note", "")))
@@ -554,39 +542,40 @@ def plot_safe_vs_accuracy(safe_accuracy: SafeAccuracy, selection_text: str = "")
         elif not math.isnan(float(row["rho"])):
             rho_text = (
                 f"Spearman rho = {float(row['rho']):.2f} ({_p_text(float(row['p_value']))}, "
-                f"{_count(float(row['people']))} people)"
+                f"{count_text(float(row['people']))} people)"
             )
     title = f"Answer accuracy by SAFE risk grade \u2014 {rho_text}"
-    people = _floats(grades, "people")
+    people = floats(grades, "people")
     if grades.empty or (np.nansum(people) == 0 and not _flags(grades).any()):
-        return _empty_figure(title, selection_text, [note, definitions])
+        return _empty_figure(title, selection_text, [note, definitions], "safe accuracy", figure)
 
     k = _k_of(grades, correlation)
     hidden = _flags(grades)
-    mean = _floats(grades, "mean_accuracy")
-    low, high = _floats(grades, "ci_low"), _floats(grades, "ci_high")
+    mean = floats(grades, "mean_accuracy")
+    low, high = floats(grades, "ci_low"), floats(grades, "ci_high")
     risks = grades["risk"].astype(str).tolist()
     labels = [
         f"Grade {risk} ("
         + (
             f"fewer than {k if k is not None else 'k'} people"
             if hidden[i]
-            else f"{_count(people[i])} people"
+            else f"{count_text(people[i])} people"
         )
         + ")"
         for i, risk in enumerate(risks)
     ]
     footnotes = [note, definitions]
     if hidden.any():
-        footnotes.append(_suppression_note(k))
+        footnotes.append(suppression_note(k))
     page = _page(title, selection_text, footnotes)
     label_width = max(text_width(label, _TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 14.0
     rows_height = len(risks) * 24.0
     below = 34.0
-    fig = _figure(page, 6.0 + rows_height + below)
-    ax = _axes(fig, left, page.bottom + below, _WIDTH_PT - left - right, rows_height)
+    fig = new_figure(page, 6.0 + rows_height + below, "safe accuracy", 1, figure)
+    ax = add_axes(fig, left, page.bottom + below, _WIDTH_PT - left - right, rows_height)
+    fixed_label_positions(ax, x=False)  # the x axis has a label
     colour = PALETTE["blue"]
     for y in range(len(risks)):
         if hidden[y]:
@@ -616,7 +605,7 @@ def _median_text(result: TimeToEvent) -> str:
     events, n = float(row["events"]), float(row["n"])
     median = float(row["median_hours"])
     among = float(row["median_hours_among_events"])
-    parts = [f"{_count(events)} of {_count(n)} emails"]
+    parts = [f"{count_text(events)} of {count_text(n)} emails"]
     if not math.isnan(median):
         parts.append(f"median {median:.1f} h")
     if not math.isnan(among):
@@ -639,12 +628,22 @@ def _thinned(hours: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def plot_time_to_event(
-    click_result: TimeToEvent, report_result: TimeToEvent, selection_text: str = ""
+    click_result: TimeToEvent,
+    report_result: TimeToEvent,
+    selection_text: str = "",
+    *,
+    figure: Figure | None = None,
 ) -> Figure:
     """Share of phishing emails clicked, and reported, by hours since sending: 1 - the
     Kaplan-Meier survival curve (steps) with its 95% pointwise band. The results are
     :func:`~awareness_analysis.analysis.behaviour.time_to_event` for ``clicked`` and
-    ``reported``."""
+    ``reported``.
+
+    ``figure``, a figure this function returned before (a dashboard's last one), is redrawn
+    into when the new chart has the same panels: the result is the same chart (byte for byte),
+    made faster. Otherwise a new figure is returned. Pass only a figure that nothing else
+    still shows or keeps.
+    """
     title = "How soon after sending: share of phishing emails clicked and reported"
     definitions = (
         "Curve = 1 \u2212 Kaplan-Meier survival: share of emails with the event by that many "
@@ -655,18 +654,19 @@ def plot_time_to_event(
     if all(r.curve.empty for r in results.values()) and not any(
         _flags(r.median).any() for r in results.values()
     ):
-        return _empty_figure(title, selection_text, [note, definitions])
+        return _empty_figure(title, selection_text, [note, definitions], "time to event", figure)
     k = _k_of(click_result.curve, report_result.curve)
     suppressed = any(_flags(r.median).any() for r in results.values())
     footnotes = [note, definitions]
     if suppressed:
-        footnotes.append(_suppression_note(k))
+        footnotes.append(suppression_note(k))
     page = _page(title, selection_text, footnotes)
     left, right = _EDGE + 40.0, _EDGE + 14.0
     body_height = 190.0
     below = 34.0
-    fig = _figure(page, 14.0 + body_height + below)
-    ax = _axes(fig, left, page.bottom + below, _WIDTH_PT - left - right, body_height)
+    fig = new_figure(page, 14.0 + body_height + below, "time to event", 1, figure)
+    ax = add_axes(fig, left, page.bottom + below, _WIDTH_PT - left - right, body_height)
+    fixed_label_positions(ax, x=False)  # the x axis has a label
     top = 0.0
     right_edge = 1.0
     status_y = 0.92
@@ -689,10 +689,10 @@ def plot_time_to_event(
             status_y -= 0.1
             continue
         hours, share, band_low, band_high = _thinned(
-            _floats(curve, "time_hours"),
-            1.0 - _floats(curve, "survival"),
-            1.0 - _floats(curve, "ci_high"),
-            1.0 - _floats(curve, "ci_low"),
+            floats(curve, "time_hours"),
+            1.0 - floats(curve, "survival"),
+            1.0 - floats(curve, "ci_high"),
+            1.0 - floats(curve, "ci_low"),
         )
         ax.fill_between(
             hours, band_low, band_high, step="post", color=colour, alpha=0.2, linewidth=0
@@ -772,6 +772,38 @@ def _hidden_departments(phish_users: pd.DataFrame, k: int) -> tuple[str, ...]:
     return tuple(hidden)
 
 
+#: Selections a dashboard remembers (least recently shown dropped first): going back to one
+#: shows its charts again without computing or drawing anything.
+CACHED_SELECTIONS = 16
+
+
+class _LRU:
+    """A small least-recently-used cache: ``get(key, make)`` returns the value kept for
+    ``key``, or makes, keeps and returns it (the oldest key beyond ``size`` is dropped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _rows_key(mask: np.ndarray) -> bytes:
+    """Which rows a selection keeps, as a compact hashable key."""
+    return np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little")
+
+
 class KnowledgeBehaviour:
     """Phishing campaign and department filters over the four knowledge-and-behaviour charts.
 
@@ -781,6 +813,15 @@ class KnowledgeBehaviour:
     chart follows the department filter only (SAFE grades belong to people, not to phishing
     campaigns). In a report run (``analysis.report``) it shows :data:`REPORT_NOTE` and draws
     nothing.
+
+    Work that no control changes is done once, when the dashboard is made: the knowledge and
+    behaviour pairs, and each source's campaign and department columns as codes for the
+    filters. An analysis is computed once per set of rows it is given (a change that leaves a
+    table's rows as they were, such as a campaign change for the SAFE grades, refits nothing),
+    and a chart is drawn once per table and title; both are kept for the last
+    :data:`CACHED_SELECTIONS` selections, so going back to one is instant. A chart is redrawn
+    into the figure it had (see :func:`plot_phishing_rates`); ``figures`` draws the charts
+    shown from the cache into the figures when it is read.
     """
 
     title = "Knowledge and behaviour"
@@ -788,10 +829,14 @@ class KnowledgeBehaviour:
     def __init__(self, analysis: Analysis, *, autodraw: bool = True) -> None:
         self.analysis = analysis
         self.k = analysis.min_group_size
-        self.figures: list[Figure] = []
         self.tables: dict[str, Any] = {}
         self.redraws = 0
         self.output = w.Output()
+        # Per chart: its figure, the key of what it shows, and the key of what it should show
+        # (with the function that draws it) after the last redraw.
+        self._figures: list[Figure | None] = []
+        self._drawn: list[Hashable] = []
+        self._charts: list[tuple[Hashable, Callable[[Figure | None], Figure]]] = []
         if analysis.report:
             self.widget: w.Widget = w.HTML(f"<p><i>{html.escape(REPORT_NOTE)}</i></p>")
             return
@@ -836,6 +881,11 @@ class KnowledgeBehaviour:
             self.data.phish_users,
             self.data.phish_campaigns,
         )
+        # (frame, column) -> the column's values as codes and each value's code, for the
+        # dashboard's own frames (made on first use).
+        self._codes: dict[tuple[int, str], tuple[pd.DataFrame, np.ndarray, dict[str, int]]] = {}
+        self._results = _LRU(CACHED_SELECTIONS * 6)  # (analysis, rows) -> its result
+        self._outputs = _LRU(CACHED_SELECTIONS * 4)  # (chart, rows, title) -> its output
         for control in self.controls():
             control.observe(self._on_change, names="value")
         self.widget = w.VBox(
@@ -873,70 +923,186 @@ class KnowledgeBehaviour:
         )
         return f"{what}; {where}; {hidden}"
 
-    def _keep(self, frame: pd.DataFrame, campaign_column: str | None) -> pd.DataFrame:
+    def safe_selection_text(self) -> str:
+        """The SAFE chart's selection line: it follows the departments only."""
+        departments = self.department.value
+        safe_text = "All departments" if not departments else ", ".join(departments)
+        return f"{safe_text} (phishing campaign filter does not apply)"
+
+    def _isin(self, frame: pd.DataFrame, column: str, values: Iterable[str]) -> np.ndarray:
+        """``frame[column].astype(str).isin(values)``, from codes made once per frame."""
+        found = self._codes.get((id(frame), column))
+        if found is None or found[0] is not frame:
+            codes, uniques = pd.factorize(frame[column].astype(str))
+            found = (frame, codes, {str(value): code for code, value in enumerate(uniques)})
+            if any(frame is own for own in self._own_frames()):
+                self._codes[(id(frame), column)] = found
+        _, codes, code_of = found
+        wanted = [code_of[value] for value in values if value in code_of]
+        return np.isin(codes, wanted)
+
+    def _own_frames(self) -> list[pd.DataFrame]:
+        frames = [self.data.phish_users, self._pairs]
+        return frames if self.data.safe_scores is None else [*frames, self.data.safe_scores]
+
+    def _mask(self, frame: pd.DataFrame, campaign_column: str | None) -> np.ndarray:
+        """The rows of ``frame`` the controls select."""
         mask = np.ones(len(frame), dtype=bool)
         if campaign_column is not None and self.campaign.value:
-            mask &= frame[campaign_column].astype(str).isin(self.campaign.value).to_numpy()
+            mask &= self._isin(frame, campaign_column, self.campaign.value)
         if self.department.value and "department" in frame:
             chosen = set(self.department.value)
             if SUPPRESSED_LABEL in chosen:
                 chosen |= set(self.hidden_departments)
-            mask &= frame["department"].astype(str).isin(chosen).to_numpy()
-        return frame.loc[mask]
+            mask &= self._isin(frame, "department", chosen)
+        return mask
+
+    def _keep(self, frame: pd.DataFrame, campaign_column: str | None) -> pd.DataFrame:
+        return frame.loc[self._mask(frame, campaign_column)]
+
+    def _selected(self) -> dict[str, tuple[bytes, Callable[[], pd.DataFrame]]]:
+        """Per source (``phish_users``, ``pairs``, ``safe_scores``): the key of the rows the
+        controls select, and a function giving those rows (filtered on first call only)."""
+        sources = {
+            "phish_users": (self.data.phish_users, "phish_campaign_id"),
+            "pairs": (self._pairs, "phish_campaign_id"),
+        }
+        if self.data.safe_scores is not None:
+            sources["safe_scores"] = (self.data.safe_scores, None)
+        selected = {}
+        for name, (frame, campaign_column) in sources.items():
+            mask = self._mask(frame, campaign_column)
+            rows = cache(lambda frame=frame, mask=mask: frame.loc[mask])
+            selected[name] = (_rows_key(mask), rows)
+        return selected
 
     def compute(self) -> dict[str, Any]:
-        """The analyses' tables for the controls' selection."""
+        """The analyses' tables for the controls' selection (each computed once per set of
+        rows it is given, see the class docstring; do not change them)."""
+        return self._compute(self._selected())
+
+    def _compute(
+        self, selected: dict[str, tuple[bytes, Callable[[], pd.DataFrame]]]
+    ) -> dict[str, Any]:
         k = self.k
-        phish_users = self._keep(self.data.phish_users, "phish_campaign_id")
-        pairs = self._keep(self._pairs, "phish_campaign_id")
-        rates = phishing_rates(phish_users, k)
-        rr = knowledge_click_risk_ratio(pairs, k)
-        models = [knowledge_click_model(pairs, k, outcome=outcome) for outcome in BEHAVIOURS]
-        model = pd.concat(models, ignore_index=True)
-        model.attrs = dict(models[0].attrs)
-        safe = None
-        if self.data.safe_scores is not None:
-            safe = safe_vs_accuracy(self._keep(self.data.safe_scores, None), self.analysis.users, k)
+        users_key, users = selected["phish_users"]
+        pairs_key, pairs = selected["pairs"]
         as_of = self.analysis.as_of
         campaigns = self.data.phish_campaigns
-        click = time_to_event(phish_users, as_of, "clicked", phish_campaigns=campaigns, k=k)
-        report = time_to_event(phish_users, as_of, "reported", phish_campaigns=campaigns, k=k)
+
+        def model() -> pd.DataFrame:
+            models = [knowledge_click_model(pairs(), k, outcome=o) for o in BEHAVIOURS]
+            table = pd.concat(models, ignore_index=True)
+            table.attrs = dict(models[0].attrs)
+            return table
+
+        def result(name: str, key: bytes, make: Callable[[], Any]) -> Any:
+            return self._results.get((name, key), make)
+
+        safe = None
+        if "safe_scores" in selected:
+            safe_key, safe_scores = selected["safe_scores"]
+            safe = result(
+                "safe",
+                safe_key,
+                lambda: safe_vs_accuracy(safe_scores(), self.analysis.users, k),
+            )
         return {
-            "rates": rates,
-            "risk_ratio": rr,
-            "model": model,
+            "rates": result("rates", users_key, lambda: phishing_rates(users(), k)),
+            "risk_ratio": result(
+                "risk_ratio", pairs_key, lambda: knowledge_click_risk_ratio(pairs(), k)
+            ),
+            "model": result("model", pairs_key, model),
             "safe": safe,
-            "time_to_click": click,
-            "time_to_report": report,
+            "time_to_click": result(
+                "time_to_click",
+                users_key,
+                lambda: time_to_event(users(), as_of, "clicked", phish_campaigns=campaigns, k=k),
+            ),
+            "time_to_report": result(
+                "time_to_report",
+                users_key,
+                lambda: time_to_event(users(), as_of, "reported", phish_campaigns=campaigns, k=k),
+            ),
         }
 
-    def render(self, tables: dict[str, Any], text: str) -> list[Figure]:
-        figures = [
-            plot_phishing_rates(tables["rates"], text),
-            plot_knowledge_effect(tables["risk_ratio"], tables["model"], text),
+    def _chart_makers(
+        self, tables: dict[str, Any], text: str
+    ) -> list[Callable[[Figure | None], Figure]]:
+        """Per chart, a function drawing it (into the figure given, when it can)."""
+        makers: list[Callable[[Figure | None], Figure]] = [
+            lambda figure: plot_phishing_rates(tables["rates"], text, figure=figure),
+            lambda figure: plot_knowledge_effect(
+                tables["risk_ratio"], tables["model"], text, figure=figure
+            ),
         ]
         if tables["safe"] is not None:
-            departments = self.department.value
-            safe_text = "All departments" if not departments else ", ".join(departments)
-            figures.append(
-                plot_safe_vs_accuracy(
-                    tables["safe"], f"{safe_text} (phishing campaign filter does not apply)"
-                )
+            safe_text = self.safe_selection_text()
+            makers.append(
+                lambda figure: plot_safe_vs_accuracy(tables["safe"], safe_text, figure=figure)
             )
-        figures.append(plot_time_to_event(tables["time_to_click"], tables["time_to_report"], text))
+        makers.append(
+            lambda figure: plot_time_to_event(
+                tables["time_to_click"], tables["time_to_report"], text, figure=figure
+            )
+        )
+        return makers
+
+    def render(
+        self, tables: dict[str, Any], text: str, reuse: Sequence[Figure] = ()
+    ) -> list[Figure]:
+        """The charts of ``tables``; ``reuse`` (figures of an earlier call, in order) are
+        redrawn into where the chart has the same panels."""
+        makers = self._chart_makers(tables, text)
+        return [make(reuse[i] if i < len(reuse) else None) for i, make in enumerate(makers)]
+
+    @property
+    def figures(self) -> list[Figure]:
+        """The charts on show (a chart shown from the cache is drawn into its figure here)."""
+        figures = []
+        for i, (key, make) in enumerate(self._charts):
+            figure = self._figures[i]
+            if figure is None or self._drawn[i] != key:
+                figure = self._draw(i, key, make)
+            figures.append(figure)
         return figures
+
+    def _draw(self, i: int, key: Hashable, make: Callable[[Figure | None], Figure]) -> Figure:
+        while len(self._figures) <= i:
+            self._figures.append(None)
+            self._drawn.append(None)
+        figure = make(self._figures[i])
+        self._figures[i], self._drawn[i] = figure, key
+        return figure
 
     def _on_change(self, change: dict[str, Any]) -> None:
         self.redraw()
 
     def redraw(self) -> None:
-        self.tables = self.compute()
-        self.figures = self.render(self.tables, self.selection_text())
-        self.redraws += 1
+        selected = self._selected()
+        self.tables = self._compute(selected)
+        text = self.selection_text()
+        makers = self._chart_makers(self.tables, text)
+        # What each chart shows: its rows and title (the SAFE chart's rows and title follow
+        # the departments only).
+        users_key, pairs_key = selected["phish_users"][0], selected["pairs"][0]
+        keys: list[Hashable] = [("rates", users_key, text), ("effect", pairs_key, text)]
+        if self.tables["safe"] is not None:
+            keys.append(("safe", selected["safe_scores"][0], self.safe_selection_text()))
+        keys.append(("time", users_key, text))
+        self._charts = list(zip(keys, makers, strict=True))
         outputs = []
-        for i, figure in enumerate(self.figures):
-            data, metadata = format_display_data(figure_display(figure, f"behaviour-{i}"))
-            outputs.append({"output_type": "display_data", "data": data, "metadata": metadata})
+        for i, (key, make) in enumerate(self._charts):
+
+            def output(
+                i: int = i, key: Hashable = key, make: Callable[[Figure | None], Figure] = make
+            ) -> dict[str, Any]:
+                figure = self._draw(i, key, make)
+                data, metadata = format_display_data(figure_display(figure, f"behaviour-{i}"))
+                return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+            outputs.append(self._outputs.get((i, key), output))
+        self.redraws += 1
         self.output.outputs = tuple(outputs)
 
     def _ipython_display_(self) -> None:

@@ -27,7 +27,6 @@ a chart costs to make (tests/test_render.py checks the result is byte for byte a
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,23 @@ from awareness_analysis.analysis.metrics import (
 )
 from awareness_analysis.analysis.phases import RUNNING_DAYS, question_label
 from awareness_analysis.analysis.stats import funnel_limits
+from awareness_analysis.views.chart_parts import (
+    EDGE,
+    FIGURE_WIDTH,
+    MIN_TEXT_SIZE,
+    NEUTRAL,
+    NO_DATA_MESSAGE,
+    TITLE_Y,
+    WIDTH_PT,
+    Chrome,
+    add_axes,
+    count_text,
+    fixed_label_positions,
+    floats,
+    new_figure,
+    no_data_figure,
+    suppression_note,
+)
 from awareness_analysis.views.text import line_width, text_width, wrap, wrap_to
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL, UNIT_PEOPLE
 
@@ -66,6 +82,9 @@ __all__ = [
     "plot_question_accuracy",
 ]
 
+# FIGURE_WIDTH, MIN_TEXT_SIZE, NEUTRAL and NO_DATA_MESSAGE live in views/chart_parts.py with
+# the figure frame both chart modules draw into; they are exported here as before.
+
 #: Okabe-Ito colour-blind-safe palette (Okabe & Ito 2008).
 PALETTE: dict[str, str] = {
     "black": "#000000",
@@ -77,8 +96,6 @@ PALETTE: dict[str, str] = {
     "vermillion": "#D55E00",
     "reddish_purple": "#CC79A7",
 }
-#: Grey for text and groups that need no attention; not a palette hue, so it never competes.
-NEUTRAL = "#6E6E6E"
 
 METRIC_COLOURS: dict[str, str] = {
     "acknowledgement": PALETTE["blue"],
@@ -94,9 +111,6 @@ DIRECTION_COLOURS: dict[str, str] = {
 _DIRECTION_MARKERS = {"above": "^", "below": "v", "as expected": "o"}
 _DIRECTION_WORDS = {"above": "\u25b2 above the rest", "below": "\u25bc below the rest"}
 
-#: Width in inches: fits a notebook cell and an HTML report without rescaling the text.
-FIGURE_WIDTH = 10.0
-NO_DATA_MESSAGE = "No data for this selection"
 CAMPAIGN_METRICS = ("acknowledgement", "completion", "all_correct")
 FUNNEL_CONFIDENCES = (0.95, 0.998)
 #: Footnote of a campaign chart with running campaigns: their low rates are progress.
@@ -105,27 +119,20 @@ RUNNING_NOTE = (
     "still rise. Hollow dots: running campaigns."
 )
 
-#: Smallest text on any chart, in points: a report shows charts at their natural size
-#: (FIGURE_WIDTH 10 in = 720 pt = 960 CSS px, 1 pt = 4/3 px), so 8.5 pt is 11.3 px.
-MIN_TEXT_SIZE = 8.5
 _TITLE_SIZE = 12.0
 _PANEL_TITLE_SIZE = 10.0
 _AXIS_LABEL_SIZE = 9.0
 _TICK_SIZE = 9.0
 _NOTE_SIZE = MIN_TEXT_SIZE  # values, status texts, legends, outlier labels
 _FOOTNOTE_SIZE = MIN_TEXT_SIZE
-_MESSAGE_SIZE = 13.0
 _LABEL_WRAP = 34  # characters per line of a campaign or department tick label
 _COMBINED_LABEL = SUPPRESSED_LABEL
 _LOG_SPAN = 30.0  # department sizes spanning more than this factor get a log n axis
-# Panel titles sit at the top of their axes. Automatic placement would put them there too
-# (nothing is drawn above these axes), but it measures every tick label again on each draw;
-# a fixed position draws the same pixels in less time.
-_TITLE_Y = 1.0
+_TITLE_Y = TITLE_Y  # panel titles at the top of their axes (see chart_parts.TITLE_Y)
 
 # Layout, in points (1/72 in).
-_WIDTH_PT = FIGURE_WIDTH * 72
-_EDGE = 7.2  # space kept free at the figure's edges
+_WIDTH_PT = WIDTH_PT
+_EDGE = EDGE  # space kept free at the figure's edges
 _GAP = 8.0  # between stacked blocks: title, panels, footnote
 _TICK_PAD = 3.5  # matplotlib's default distance from a tick to its label
 _TICK_LENGTH = 3.5  # matplotlib's default major tick length
@@ -168,12 +175,6 @@ class _Row:
         return not self.suppressed and not self.n > 0
 
 
-def _floats(table: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in table:
-        return np.full(len(table), np.nan)
-    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-
-
 def _rows(table: pd.DataFrame, labels: Iterable[str], extra: Sequence[str] = ()) -> list[_Row]:
     suppressed = (
         table["suppressed"].fillna(False).astype(bool).to_numpy()
@@ -181,7 +182,7 @@ def _rows(table: pd.DataFrame, labels: Iterable[str], extra: Sequence[str] = ())
         else np.zeros(len(table), dtype=bool)
     )
     numbers = {
-        c: _floats(table, c) for c in ("successes", "n", "people", "rate", "ci_low", "ci_high")
+        c: floats(table, c) for c in ("successes", "n", "people", "rate", "ci_low", "ci_high")
     }
     extras = {c: table[c].tolist() if c in table else [None] * len(table) for c in extra}
     return [
@@ -215,13 +216,7 @@ def _suppressed_text(table: pd.DataFrame) -> str:
 
 
 def _suppression_note(table: pd.DataFrame) -> str:
-    k = _min_group_size(table)
-    size = f"{k} people" if k is not None else "the minimum group size k"
-    return f"Suppressed: groups of fewer than {size} are not shown, to protect individuals."
-
-
-def _count(value: float) -> str:
-    return f"{0 if math.isnan(value) else int(value):,}"
+    return suppression_note(_min_group_size(table))
 
 
 def _n_text(row: _Row, table: pd.DataFrame) -> str:
@@ -235,10 +230,10 @@ def _n_text(row: _Row, table: pd.DataFrame) -> str:
 def _units_text(people: float, n: float, table: pd.DataFrame) -> str:
     unit = str(table.attrs.get("unit") or "")
     if math.isnan(people):  # a table without a people column: say only n
-        return f"n={_count(n)}"
+        return f"n={count_text(n)}"
     if people == n or not unit:
-        return f"{_count(people)} {UNIT_PEOPLE}"
-    return f"{_count(people)} {UNIT_PEOPLE}, {_count(n)} {unit}"
+        return f"{count_text(people)} {UNIT_PEOPLE}"
+    return f"{count_text(people)} {UNIT_PEOPLE}, {count_text(n)} {unit}"
 
 
 def _pooled(rows: Iterable[_Row]) -> bool:
@@ -258,21 +253,7 @@ def _metric_label(metric: str) -> str:
 # --- page layout ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Chrome:
-    """A chart's title block and footnote, wrapped to the figure's width and measured.
-
-    ``top`` and ``bottom`` (points) are what they take from the figure's top and bottom edge,
-    gaps included; the chart's body goes between.
-    """
-
-    heading: str
-    footnote: str
-    top: float
-    bottom: float
-
-
-def _chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> _Chrome:
+def _chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> Chrome:
     """Title with the selection in force; footnote with definitions, both measured."""
     width = _WIDTH_PT - 2 * _EDGE
     heading = title
@@ -281,94 +262,7 @@ def _chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> _Chrom
     footnote = "\n".join(wrap_to(p, width, _FOOTNOTE_SIZE) for p in footnotes if p)
     top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
     bottom = _EDGE + (_text_height(footnote, _FOOTNOTE_SIZE) + _GAP if footnote else 0.0)
-    return _Chrome(heading, footnote, top, bottom)
-
-
-# The chart and number of axes of each figure made here, so a figure handed back for reuse is
-# reused only for the same chart with the same panels (weak: a figure dropped is forgotten).
-_MADE: weakref.WeakKeyDictionary[Figure, tuple[str, int]] = weakref.WeakKeyDictionary()
-# Figure texts a chart adds besides its title: taken out before a figure is reused.
-_FIGURE_TEXTS = ("footnote", "no-data")
-
-
-def _new_figure(
-    chrome: _Chrome, body: float, chart: str, n_axes: int, reuse: Figure | None = None
-) -> Figure:
-    """A figure ``body`` points tall between its title block and footnote (no layout engine:
-    the plot functions place their axes themselves, see the module docstring).
-
-    ``reuse``, a figure made here for the same chart with ``n_axes`` axes, is emptied and
-    returned instead of a new one: its axes and their ticks stay (making those is most of the
-    cost of a chart), everything drawn into them goes, and the caller draws as into a new one.
-    """
-    height = chrome.top + body + chrome.bottom
-    if reuse is not None and _MADE.get(reuse) == (chart, n_axes):
-        fig = reuse
-        _empty(fig)
-        fig.set_size_inches(FIGURE_WIDTH, height / 72)
-    else:
-        fig = Figure(figsize=(FIGURE_WIDTH, height / 72))
-        _MADE[fig] = (chart, n_axes)
-    fig.suptitle(
-        chrome.heading,
-        fontsize=_TITLE_SIZE,
-        x=_EDGE / _WIDTH_PT,
-        y=1.0 - _EDGE / height,
-        ha="left",
-        va="top",
-    )
-    if chrome.footnote:
-        fig.text(
-            _EDGE / _WIDTH_PT,
-            _EDGE / height,
-            chrome.footnote,
-            ha="left",
-            va="bottom",
-            fontsize=_FOOTNOTE_SIZE,
-            color=NEUTRAL,
-            gid="footnote",
-        )
-    return fig
-
-
-def _empty(fig: Figure) -> None:
-    """Take a figure made here back to its frame: axes, ticks and styles stay; the artists
-    drawn into the axes, legends and the footnote go (the title is set again)."""
-    for ax in fig.axes:
-        for artist in (*ax.lines, *ax.collections, *ax.texts, *ax.patches):
-            artist.remove()
-        ax.containers.clear()
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.remove()
-    for text in [t for t in fig.texts if t.get_gid() in _FIGURE_TEXTS]:
-        text.remove()
-
-
-def _add_axes(
-    fig: Figure, left: float, bottom: float, width: float, height: float, index: int = 0
-) -> Axes:
-    """The figure's ``index``-th axes (a new one unless the figure is reused) at a rectangle
-    given in points from the figure's bottom-left corner."""
-    fig_height = fig.get_figheight() * 72
-    rect = (left / _WIDTH_PT, bottom / fig_height, width / _WIDTH_PT, height / fig_height)
-    if index < len(fig.axes):
-        ax = fig.axes[index]
-        ax.set_position(rect)
-        return ax
-    return fig.add_axes(rect)
-
-
-def _fixed_label_positions(ax: Axes, x: bool = True, y: bool = True) -> None:
-    """Skip matplotlib's search for an axis label position where the axis has no label.
-
-    On every draw it measures all tick labels of the axis to move the label clear of them:
-    wasted work for the empty labels of the dot plots.
-    """
-    if x:
-        ax.xaxis.set_label_coords(0.5, 0.0)
-    if y:
-        ax.yaxis.set_label_coords(0.0, 0.5)
+    return Chrome(heading, footnote, top, bottom)
 
 
 def _x_ticks_height(size: float = _TICK_SIZE) -> float:
@@ -384,21 +278,7 @@ def _percent_overhang() -> float:
 def _empty_figure(
     title: str, selection_text: str, footnotes: Sequence[str], chart: str, reuse: Figure | None
 ) -> Figure:
-    chrome = _chrome(title, selection_text, footnotes)
-    body = 2.6 * 72
-    fig = _new_figure(chrome, body, f"{chart} (no data)", 0, reuse)
-    height = fig.get_figheight() * 72
-    fig.text(
-        0.5,
-        (chrome.bottom + body / 2) / height,
-        NO_DATA_MESSAGE,
-        ha="center",
-        va="center",
-        fontsize=_MESSAGE_SIZE,
-        color=NEUTRAL,
-        gid="no-data",
-    )
-    return fig
+    return no_data_figure(_chrome(title, selection_text, footnotes), 2.6 * 72, chart, reuse)
 
 
 def _percent_axis(ax: Axes, axis: str = "x", ticks: int = 6) -> None:
@@ -566,8 +446,8 @@ def _add_panels(
 ) -> list[Axes]:
     axes = []
     for index, x in enumerate(xs):
-        ax = _add_axes(fig, x, bottom, width, height, index)
-        _fixed_label_positions(ax)
+        ax = add_axes(fig, x, bottom, width, height, index)
+        fixed_label_positions(ax)
         axes.append(ax)
     return axes
 
@@ -656,7 +536,7 @@ def plot_campaign_rates(
     rows_height = _rows_height(labels) * 72
     above = _TITLE_PAD + max(_text_height(t, _PANEL_TITLE_SIZE) for t in titles) + 2.0
     below = _x_ticks_height()
-    fig = _new_figure(chrome, above + rows_height + below, "campaign rates", len(xs), figure)
+    fig = new_figure(chrome, above + rows_height + below, "campaign rates", len(xs), figure)
     axes = _add_panels(fig, xs, panel_width, chrome.bottom + below, rows_height)
     suppressed_text = _suppressed_text(rates)
     for ax, metric, panel_title in zip(axes, metrics, titles, strict=True):
@@ -793,7 +673,7 @@ def plot_question_accuracy(
         for text, gap in zip(panel_titles, after, strict=True)
     ]
     above = _TITLE_PAD + max(_text_height(t, _PANEL_TITLE_SIZE) for t in titles) + 2.0
-    fig = _new_figure(chrome, above + rows_height + below, "question accuracy", len(xs), figure)
+    fig = new_figure(chrome, above + rows_height + below, "question accuracy", len(xs), figure)
     axes = _add_panels(fig, xs, panel_width, chrome.bottom + below, rows_height)
 
     suppressed_text = _suppressed_text(accuracy)
@@ -836,7 +716,7 @@ def _org_rate(comparison: pd.DataFrame) -> float:
     value = comparison.attrs.get("org_rate")
     if value is not None and not pd.isna(value):
         return float(value)
-    rates = _floats(comparison, "org_rate")
+    rates = floats(comparison, "org_rate")
     rates = rates[~np.isnan(rates)]
     return float(rates[0]) if len(rates) else math.nan
 
@@ -959,7 +839,7 @@ def plot_department_intervals(
     rows_height = _rows_height(labels, 0.17, 0.27) * 72
     above = _NOTE_SIZE + 6.0  # the organisation line's label
     below = _axis_label_height()
-    fig = _new_figure(chrome, above + rows_height + below, "department intervals", 1, figure)
+    fig = new_figure(chrome, above + rows_height + below, "department intervals", 1, figure)
     left = _EDGE + max(text_width(t, _TICK_SIZE) for t in labels) + _TICK_PAD + 2.0
     column_width = max(
         text_width(text, _NOTE_SIZE, style=style.get("style", "normal"))
@@ -967,8 +847,8 @@ def plot_department_intervals(
     )
     # The column starts 2% of the axes' width right of the axes.
     width = (_WIDTH_PT - left - column_width - _EDGE) / 1.02
-    ax = _add_axes(fig, left, chrome.bottom + below, width, rows_height)
-    _fixed_label_positions(ax, x=False)
+    ax = add_axes(fig, left, chrome.bottom + below, width, rows_height)
+    fixed_label_positions(ax, x=False)
     for direction in ("as expected", "above", "below"):
         group = [
             (y, r) for y, r in enumerate(rows) if r.plotted and _direction(r, org_rate) == direction
@@ -1077,8 +957,8 @@ def plot_funnel(
     axes_height = 4.8 * 72
     above = _TICK_SIZE / 2 + 2.0  # the top tick label reaches half its height above the axes
     below = _axis_label_height()
-    fig = _new_figure(chrome, above + axes_height + below, "funnel", 1, figure)
-    ax = _add_axes(fig, 0.0, chrome.bottom + below, 1.0, axes_height)  # placed below
+    fig = new_figure(chrome, above + axes_height + below, "funnel", 1, figure)
+    ax = add_axes(fig, 0.0, chrome.bottom + below, 1.0, axes_height)  # placed below
     ax.grid(axis="x", color="#EEEEEE", linewidth=0.6)
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.set_xlabel(
