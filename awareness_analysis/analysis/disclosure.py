@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from awareness_analysis.analysis.engine import (
     ANSWER_LEVEL,
@@ -50,6 +51,7 @@ __all__ = [
     "DisclosurePlan",
     "Publication",
     "ReportContext",
+    "SessionDisclosure",
     "audit",
     "dropped_campaigns",
     "plan_disclosure",
@@ -87,6 +89,7 @@ class DisclosurePlan:
                 "hidden_departments": list(self.hidden_departments),
                 "hidden_cells": [
                     [cell.level, sorted(list(atom) for atom in cell.atoms)]
+                    + ([cell.within] if cell.within else [])
                     for cell in sorted(self.hidden_cells, key=_cell_order)
                 ],
             },
@@ -101,14 +104,14 @@ class DisclosurePlan:
             dropped_campaigns=tuple(data["dropped_campaigns"]),
             hidden_departments=tuple(data["hidden_departments"]),
             hidden_cells=frozenset(
-                Cell(level, frozenset(tuple(atom) for atom in atoms))
-                for level, atoms in data["hidden_cells"]
+                Cell(entry[0], frozenset(tuple(atom) for atom in entry[1]), *entry[2:])
+                for entry in data["hidden_cells"]
             ),
         )
 
 
-def _cell_order(cell: Cell) -> tuple[str, list[tuple[str, ...]]]:
-    return cell.level, sorted(cell.atoms)
+def _cell_order(cell: Cell) -> tuple[str, list[tuple[str, ...]], str]:
+    return cell.level, sorted(cell.atoms), cell.within
 
 
 @dataclass(frozen=True)
@@ -507,6 +510,348 @@ def _departments_by_campaign(engine: Engine, rows: np.ndarray) -> dict[str, set[
         campaign, department = engine.atom_name(atom, ENROLMENT_LEVEL)
         present.setdefault(campaign, set()).add(department)
     return present
+
+
+# -- a dashboard session: one published set that grows as views are shown --------------------
+
+#: Joins a department and the signature of the narrowed views a refined atom's people fall in.
+_REFINED = "\x1f"
+
+
+class SessionDisclosure:
+    """The disclosure plan of one interactive session at one k: everything its dashboards show
+    is one published set, checked as it grows.
+
+    It starts with the departments the report plan would hide everywhere (over every campaign).
+    Each table a view computes is then :meth:`admit`-ted before anyone sees it: its new cells
+    are checked, with the same rank test as a report's, against everything the session has
+    shown, and any new cell that would let sums and differences reveal a group under k people
+    (or a hidden cell) is blanked, as is any cell hidden earlier in the session. Figures
+    already shown are never withdrawn, so the order of choices decides which later figure is
+    hidden.
+
+    Search, status and user-state choices narrow the people within atoms, so their cells
+    (:attr:`~awareness_analysis.analysis.engine.Cell.within`) are checked on *refined* atoms:
+    each (campaign, department[, question]) split by which of the session's narrowed views its
+    people fall in. The groups checked are those atoms under k people and the usual ones
+    (atoms, campaigns, departments over the campaigns).
+    """
+
+    def __init__(self, engine: Engine, k: int) -> None:
+        self.engine = engine
+        self.k = threshold(k)
+        everyone = np.ones(len(engine.users), dtype=bool)
+        self.plan = DisclosurePlan(
+            k=self.k, hidden_departments=_hidden_departments(engine, everyone, self.k)
+        )
+        self.shown: set[Cell] = set()
+        self.hidden: set[Cell] = set()
+        #: Each narrowed view's rows (users), by its cells' ``within``, in arrival order.
+        self.masks: dict[str, np.ndarray] = {}
+        self._levels = {level: _RefinedLevel(engine, level) for level in _LEVELS}
+        self._groups: dict[str, list[np.ndarray]] = {}
+        # Caches over the current refinement (cleared when a new narrowed view splits atoms).
+        self._refined_of: dict[Cell, Cell] = {}
+        self._image_of: dict[Cell, Cell | None] = {}
+        self._questions: dict[str, set[str]] | None = None
+
+    def admit(self, view: Any, cells: Sequence[Cell], suppressed: Sequence[bool]) -> np.ndarray:
+        """Add one table's figures (its rows' ``cells``; ``suppressed`` already) of ``view`` (an
+        engine View) to the set. Returns the rows to blank as well: cells hidden earlier in the
+        session, and new cells that would let sums and differences reveal a group under k
+        people or a hidden cell."""
+        for rows in (view.matched, view.baseline):
+            key = view.within(rows)
+            if key and key not in self.masks:
+                self.masks[key] = rows.copy()
+                for level in self._levels.values():
+                    level.split(rows)
+                self._groups.clear()
+                self._refined_of.clear()
+                self._image_of.clear()
+                self._questions = None
+        blank = np.array(
+            [not s and c in self.hidden for c, s in zip(cells, suppressed, strict=True)], bool
+        )
+        self.hidden |= {c for c, s in zip(cells, suppressed, strict=True) if s} - self.shown
+        fresh = {
+            c
+            for c, s, b in zip(cells, suppressed, blank, strict=True)
+            if not s and not b and c not in self.shown
+        }
+        hide: set[Cell] = set()
+        while fresh - hide:
+            leaks = self._first_leak(self.shown | (fresh - hide), self.hidden | hide)
+            if leaks is None:
+                break
+            chosen: set[Cell] = set()
+            for sources in leaks:
+                candidates = sorted(
+                    (fresh - hide) & sources, key=lambda c: (len(c.atoms), _cell_order(c))
+                )
+                if not candidates:
+                    # Never expected (the set passed before): hiding every new cell keeps the
+                    # set as it was.
+                    chosen = fresh - hide
+                    break
+                if chosen.isdisjoint(candidates):  # one new cell per leak (the smallest)
+                    chosen.add(candidates[0])
+            hide |= chosen
+        self.shown |= fresh - hide
+        self.hidden |= hide
+        return blank | np.array([c in hide for c in cells], dtype=bool)
+
+    def _first_leak(self, shown: set[Cell], hidden: set[Cell]) -> list[set[Cell]] | None:
+        """For each of the first determined groups, the published cells it comes from; None
+        when nothing is determined."""
+        keys = list(self.masks)
+        published: dict[Cell, set[Cell]] = {}
+        for cell in shown:
+            published.setdefault(self._refine(cell, keys), set()).add(cell)
+        if self._questions is None:
+            self._questions = self._levels[ANSWER_LEVEL].questions()
+        for cell in list(published):
+            if cell not in self._image_of:
+                images = _images([cell], self._questions)
+                self._image_of[cell] = next(iter(images), None)
+            image = self._image_of[cell]
+            if image is not None:
+                published.setdefault(image, set()).update(published[cell])
+        secret = [self._refine(c, keys) for c in sorted(hidden, key=_cell_order)]
+        for level in _LEVELS:
+            refined = self._levels[level]
+            if level not in self._groups:
+                self._groups[level] = [refined.ids(atoms) for _, atoms in refined.groups(self.k)]
+            rows = sorted((c for c in published if c.level == level), key=_cell_order)
+            groups = self._groups[level] + [
+                refined.ids(c.atoms) for c in secret if c.level == level
+            ]
+            found = _first_determined(
+                [refined.ids(c.atoms) for c in rows], groups, len(refined.names)
+            )
+            if found is not None:
+                return [
+                    {original for i in used for original in published[rows[i]]} for used in found
+                ]
+        return None
+
+    def _refine(self, cell: Cell, keys: list[str]) -> Cell:
+        """``cell`` as refined atoms: its atoms' refined ones, only those inside its narrowed
+        view when it has one."""
+        refined = self._refined_of.get(cell)
+        if refined is None:
+            bit = 1 << keys.index(cell.within) if cell.within else 0
+            refined = Cell(cell.level, self._levels[cell.level].refined(cell.atoms, bit))
+            self._refined_of[cell] = refined
+        return refined
+
+
+_LEVELS = (ENROLMENT_LEVEL, ANSWER_LEVEL)
+
+
+#: Determined groups resolved per round of a session's check (each gets one cell hidden).
+_LEAKS_PER_ROUND = 32
+
+
+def _first_determined(
+    rows: Sequence[np.ndarray], groups: Sequence[np.ndarray], n_atoms: int
+) -> list[list[int]] | None:
+    """For the first determined groups (in order, up to :data:`_LEAKS_PER_ROUND`), the rows
+    (indices) a combination equal to each uses; None when no group is determined. Rows and
+    groups are arrays of atom ids below ``n_atoms``.
+
+    Exact, on a compressed system: atoms no row covers make any group holding them
+    undetermined, and atoms covered by exactly the same rows are one column (a group holding
+    only some of them is undetermined: their difference is in the null space). Every group is
+    then tested at once against an orthonormal basis of the rows.
+    """
+    if not rows or not groups:
+        return None
+    published = _incidence(rows, n_atoms)
+    covered = np.asarray(published.sum(axis=0)).reshape(-1) > 0
+    # Columns with equal vectors have equal random projections (and almost surely only they).
+    projection = published.T @ np.random.default_rng(0).random((len(rows), 2))
+    keys = np.round(projection[covered], 9)
+    _, column_of_covered = np.unique(keys, axis=0, return_inverse=True)
+    column = np.full(n_atoms, -1)
+    column[covered] = column_of_covered.reshape(-1)
+    n_columns = int(column.max(initial=-1)) + 1
+    members = sparse.csr_matrix(
+        (np.ones(int(covered.sum())), (np.flatnonzero(covered), column[covered])),
+        shape=(n_atoms, n_columns),
+    )
+    wanted_all = _incidence(groups, n_atoms)
+    outside = np.asarray(wanted_all @ (~covered).astype(float)).reshape(-1) > 0
+    per_column = (wanted_all @ members).tocsr()
+    size = np.asarray(members.sum(axis=0)).reshape(-1)
+    # A group holding part of a column only: some entry short of the column's size.
+    entry_row = np.repeat(np.arange(per_column.shape[0]), np.diff(per_column.indptr))
+    partial = np.zeros(per_column.shape[0], dtype=bool)
+    partial[entry_row[per_column.data != size[per_column.indices]]] = True
+    candidates = np.flatnonzero(~partial & ~outside & (np.diff(per_column.indptr) > 0))
+    if not len(candidates):
+        return None
+    matrix = (published @ members).tocsr()
+    matrix.data[:] = 1.0
+    basis = _sparse_row_basis(matrix)
+    wanted = per_column[candidates]
+    wanted.data[:] = 1.0
+    # |residual|^2 = |g|^2 - |B g|^2 for an orthonormal basis B of the rows.
+    squared = np.asarray(wanted.sum(axis=1)).reshape(-1)
+    projected = np.asarray(wanted @ basis.T)
+    residual = np.sqrt(np.maximum(squared - np.sum(projected**2, axis=1), 0.0))
+    scale = np.maximum(1.0, np.sqrt(squared))
+    determined = np.flatnonzero(residual < 1e-6 * scale)
+    if not len(determined):
+        return None
+    # Every determined group's combination, from one least-squares solve (up to a few dozen).
+    chosen = wanted[determined[:_LEAKS_PER_ROUND]].toarray().T
+    weights, *_ = np.linalg.lstsq(matrix.toarray().T, chosen, rcond=None)
+    return [np.flatnonzero(np.abs(w) > 1e-9).tolist() for w in weights.T]
+
+
+def _sparse_row_basis(matrix: sparse.csr_matrix) -> np.ndarray:
+    """An orthonormal basis of a 0/1 matrix's row space, from the eigenvectors of its
+    (small, dense) Gram matrix: far cheaper than an SVD of the wide matrix."""
+    gram = (matrix @ matrix.T).toarray()
+    values, vectors = np.linalg.eigh(gram)
+    keep = values > max(values.max(initial=0.0), 1.0) * 1e-10
+    return np.asarray((vectors[:, keep].T @ matrix) / np.sqrt(values[keep])[:, None])
+
+
+def _incidence(sets: Sequence[np.ndarray], n_atoms: int) -> sparse.csr_matrix:
+    """Rows of 0/1 over ``n_atoms`` columns, one per array of atom ids."""
+    lengths = [len(x) for x in sets]
+    columns = np.concatenate(sets) if sets else np.zeros(0, dtype=np.int64)
+    rows = np.repeat(np.arange(len(sets)), lengths)
+    return sparse.csr_matrix((np.ones(len(columns)), (rows, columns)), shape=(len(sets), n_atoms))
+
+
+class _RefinedLevel:
+    """One level's atoms split by the narrowed views their units fall in: each unit's refined
+    atom id, each refined atom's coarse atom and view bits (bit i: inside the i-th view)."""
+
+    def __init__(self, engine: Engine, level: str) -> None:
+        self.engine = engine
+        self.level = level
+        n_departments = len(engine.department_dtype.categories)
+        if level == ENROLMENT_LEVEL:
+            self.user_row = np.arange(len(engine.users))
+            atom = engine.atom.astype(np.int64)
+            self.n_questions = 1
+        else:
+            linked = engine.answer_row >= 0
+            self.user_row = engine.answer_row[linked]
+            self.n_questions = max(len(engine.question_labels), 1)
+            atom = engine.atom[self.user_row].astype(np.int64) * self.n_questions
+            atom = atom + engine.question[linked]
+        self.n_departments = n_departments
+        self.person = engine.person[self.user_row].astype(np.int64)
+        self.n_persons = int(self.person.max(initial=-1)) + 1
+        codes, self.unit = np.unique(atom, return_inverse=True)
+        self.unit = self.unit.reshape(-1)
+        # When nobody has two units in one atom (no duplicate enrolment), a refined atom's
+        # people are simply its units: counted without another distinct count.
+        self.one_unit_each = len(
+            np.unique(self.unit.astype(np.int64) * self.n_persons + self.person)
+        ) == len(self.unit)
+        self.coarse = codes  # refined id -> coarse atom id
+        self.bits = [0] * len(codes)  # refined id -> view bits
+        self.n_views = 0
+        self._coarse_groups: tuple[int, list[tuple[str, int, str]]] | None = None
+        self._names()
+
+    def _names(self) -> None:
+        coarse_names = {a: self.engine.atom_name(a, self.level) for a in set(self.coarse.tolist())}
+        self.names: list[tuple[str, ...]] = []
+        self.by_coarse: dict[tuple[str, ...], list[int]] = {}
+        for rid, (atom, bits) in enumerate(zip(self.coarse.tolist(), self.bits, strict=True)):
+            name = coarse_names[atom]
+            self.names.append((name[0], f"{name[1]}{_REFINED}{bits:x}", *name[2:]))
+            self.by_coarse.setdefault(name, []).append(rid)
+        self.id_of = {name: rid for rid, name in enumerate(self.names)}
+
+    def split(self, rows: np.ndarray) -> None:
+        """Split every refined atom by a new narrowed view's user ``rows``."""
+        combined = self.unit.astype(np.int64) * 2 + rows[self.user_row]
+        # Relabelled in order without sorting: ids stay in (old id, inside) order.
+        present = np.bincount(combined, minlength=2 * len(self.coarse)) > 0
+        codes = np.flatnonzero(present)
+        self.unit = (np.cumsum(present) - 1)[combined]
+        old = codes // 2
+        self.coarse = self.coarse[old]
+        self.bits = [self.bits[o] | (int(b) << self.n_views) for o, b in zip(
+            old.tolist(), (codes % 2).tolist(), strict=True)]  # fmt: skip
+        self.n_views += 1
+        self._names()
+
+    def ids(self, atoms: Iterable[tuple[str, ...]]) -> np.ndarray:
+        """Refined atom names as ids."""
+        return np.fromiter((self.id_of[a] for a in atoms), dtype=np.int64)
+
+    def refined(self, atoms: Iterable[tuple[str, ...]], bit: int) -> frozenset[tuple[str, ...]]:
+        return frozenset(
+            self.names[rid]
+            for atom in atoms
+            for rid in self.by_coarse.get(atom, ())
+            if not bit or self.bits[rid] & bit
+        )
+
+    def questions(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for name in self.by_coarse:
+            found.setdefault(name[0], set()).add(name[2])
+        return found
+
+    def groups(self, k: int) -> list[tuple[str, frozenset[tuple[str, ...]]]]:
+        """Groups under k people, as refined atoms: refined atoms, and (computed once) atoms,
+        campaigns, departments over the campaigns, and campaign x department over questions
+        for answers. People are counted over the units at once (no per-atom sets)."""
+        if k < 2:
+            return []
+        if self._coarse_groups is None or self._coarse_groups[0] != k:
+            self._coarse_groups = (k, self._small_coarse_groups(k))
+        found: dict[frozenset[tuple[str, ...]], str] = {}
+        if self.one_unit_each:
+            sizes = np.bincount(self.unit, minlength=len(self.coarse))
+        else:
+            pairs = np.unique(self.unit.astype(np.int64) * self.n_persons + self.person)
+            sizes = np.bincount(pairs // self.n_persons, minlength=len(self.coarse))
+        for rid in np.flatnonzero((sizes > 0) & (sizes < k)).tolist():
+            where = " / ".join(self.names[rid])
+            found.setdefault(frozenset([self.names[rid]]), f"{self.level} {where}")
+        keys = self._coarse_keys(self.coarse)
+        for kind, value, description in self._coarse_groups[1]:
+            members = np.flatnonzero(keys[kind] == value).tolist()
+            atoms = frozenset(self.names[rid] for rid in members)
+            found.setdefault(atoms, description)
+        return [(description, atoms) for atoms, description in found.items()]
+
+    def _coarse_keys(self, atom: np.ndarray) -> dict[str, np.ndarray]:
+        """Per coarse atom id: its cell, campaign, department (and campaign x department)."""
+        pair = atom // self.n_questions  # (campaign, department)
+        keys = {
+            "cell": atom,
+            "campaign": pair // self.n_departments,
+            "department": pair % self.n_departments,
+        }
+        if self.level == ANSWER_LEVEL:
+            keys["campaign x department"] = pair
+        return keys
+
+    def _small_coarse_groups(self, k: int) -> list[tuple[str, int, str]]:
+        """(kind, value, description) of the coarse groups under k people."""
+        unit_atom = self.coarse[self.unit]
+        small = []
+        for kind, key in self._coarse_keys(unit_atom).items():
+            distinct = np.unique(key.astype(np.int64) * self.n_persons + self.person)
+            size = np.bincount(distinct // self.n_persons)
+            for value in np.flatnonzero((size > 0) & (size < k)).tolist():
+                first = int(np.flatnonzero(key == value)[0])
+                name = self.engine.atom_name(int(unit_atom[first]), self.level)
+                small.append((kind, value, f"{self.level} {kind} of {' / '.join(name)} "
+                              f"({size[value]} people)"))  # fmt: skip
+        return small
 
 
 # -- a report run: its plan, and the log of what its pages publish -----------------------------

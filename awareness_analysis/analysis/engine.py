@@ -29,6 +29,7 @@ What a view counts (see :data:`awareness_analysis.analysis.metrics.DEFINITIONS`)
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -66,7 +67,7 @@ from awareness_analysis.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from awareness_analysis.analysis.disclosure import DisclosurePlan
+    from awareness_analysis.analysis.disclosure import DisclosurePlan, SessionDisclosure
 
 __all__ = [
     "ANSWER_LEVEL",
@@ -92,9 +93,15 @@ class Cell:
 
     level: str
     atoms: frozenset[tuple[str, ...]]
+    #: The people a figure counts within its atoms when a search, status or user-state choice
+    #: narrows them: a digest of those rows (see :meth:`View.within`); empty for everyone.
+    within: str = ""
 
     def __repr__(self) -> str:
         return f"Cell({self.level}, {len(self.atoms)} atoms)"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Cell:
+        return self  # immutable; pandas deep-copies table attrs (the organisation's cell) often
 
 
 #: A department differs from the rest of the organisation when its BH q-value is below this.
@@ -361,15 +368,20 @@ class Engine:
         selection: Selection | None = None,
         k: int | None = 0,
         plan: DisclosurePlan | None = None,
+        session: SessionDisclosure | None = None,
     ) -> View:
         """What ``selection`` shows after suppression at ``k`` (0 or None: off).
 
         With a disclosure ``plan`` (one per published set, e.g. a report), the plan's hidden
         departments are hidden in every view and its hidden cells wherever they appear;
         tables then carry each row's ``cell`` (what it counts, see
-        :mod:`awareness_analysis.analysis.disclosure`).
+        :mod:`awareness_analysis.analysis.disclosure`). With a dashboard ``session`` (one
+        published set that grows), its plan applies and every table is checked against what
+        the session has shown before it is returned.
         """
         selection = selection or Selection()
+        if session is not None and plan is None:
+            plan = session.plan
         baseline = self.baseline_mask(selection)
         if plan is not None:
             suppression = self.suppress_baseline(baseline, threshold(k), plan.hidden_departments)
@@ -382,7 +394,7 @@ class Engine:
         if selection.departments:
             wanted = _lookup(suppression.dtype.categories, selection.departments)
             shown = matched & wanted[suppression.department]
-        return View(self, selection, suppression, baseline, matched, shown, plan)
+        return View(self, selection, suppression, baseline, matched, shown, plan, session)
 
     def atom_name(self, atom: int, level: str) -> tuple[str, ...]:
         """(campaign id, department[, question]) of an atom id of ``level``."""
@@ -433,8 +445,10 @@ class View:
         matched: np.ndarray,
         shown: np.ndarray,
         plan: DisclosurePlan | None = None,
+        session: SessionDisclosure | None = None,
     ) -> None:
         self.engine = engine
+        self.session = session
         self.selection = selection
         self.suppression = suppression
         self.baseline = baseline
@@ -442,10 +456,31 @@ class View:
         self.shown = shown
         self.plan = plan
         self._answer_shown: np.ndarray | None = None
+        #: Every cell this view's tables have shown (False) or hidden (True), in order: what
+        #: a dashboard session adds to its published set.
+        self.published: list[tuple[Cell, bool]] = []
 
     # -- cells: what each figure counts, for a disclosure plan -------------------------------
 
-    def _cells(self, level: str, group: np.ndarray, atom: np.ndarray, groups: np.ndarray) -> list:
+    def within(self, rows: np.ndarray) -> str:
+        """The :attr:`Cell.within` of figures over ``rows`` (this view's ``matched`` or
+        ``baseline``): empty unless a search, status or user-state choice narrows the people."""
+        selection = self.selection
+        narrowed = selection.statuses or selection.user_states
+        if rows is self.matched:
+            narrowed = narrowed or selection.search
+        if not narrowed:
+            return ""
+        return hashlib.blake2b(np.packbits(rows).tobytes(), digest_size=12).hexdigest()
+
+    def _cells(
+        self,
+        level: str,
+        group: np.ndarray,
+        atom: np.ndarray,
+        groups: np.ndarray,
+        within: str = "",
+    ) -> list:
         """The cell of each of ``groups``: the atoms its units fall in (units: ``group`` and
         ``atom`` per unit)."""
         width = int(atom.max(initial=0)) + 1
@@ -453,13 +488,29 @@ class View:
         by_group: dict[int, list[tuple[str, ...]]] = {}
         for g, a in zip((pairs // width).tolist(), (pairs % width).tolist(), strict=True):
             by_group.setdefault(g, []).append(self.engine.atom_name(a, level))
-        return [Cell(level, frozenset(by_group.get(int(g), ()))) for g in groups]
+        return [Cell(level, frozenset(by_group.get(int(g), ())), within) for g in groups]
 
     def _planned(self, table: pd.DataFrame, cells: list) -> np.ndarray:
         """Add the ``cell`` column; rows the plan hides (True where hidden)."""
         table["cell"] = pd.Series(cells, index=table.index, dtype=object)
         hidden = self.plan.hidden_cells if self.plan is not None else frozenset()
         return np.array([cell in hidden for cell in cells], dtype=bool)
+
+    def _log(self, table: pd.DataFrame, extra: Sequence[tuple[Cell, bool]] = ()) -> pd.DataFrame:
+        """Record what ``table`` (suppressed already) shows and hides, ``extra`` (cell,
+        suppressed) pairs beside its rows (the organisation line); with a session, blank what
+        it refuses first. Returns the table."""
+        if "cell" not in table:
+            return table
+        cells = [*table["cell"], *(cell for cell, _ in extra)]
+        suppressed = [*table["suppressed"].fillna(False).astype(bool), *(s for _, s in extra)]
+        if self.session is not None:
+            blank = self.session.admit(self, cells, suppressed)
+            if blank[: len(table)].any():
+                table = suppress_rows(table, self.k, hide=blank[: len(table)])
+            suppressed = [s or b for s, b in zip(suppressed, blank.tolist(), strict=True)]
+        self.published += list(zip(cells, suppressed, strict=True))
+        return table
 
     def __repr__(self) -> str:
         # No rows: a repr is for logs, and the rows are people's data.
@@ -571,10 +622,14 @@ class View:
         hide = None
         if self.plan is not None:
             cells = self._cells(
-                ENROLMENT_LEVEL, e.campaign[self.shown], e.atom[self.shown], campaigns
+                ENROLMENT_LEVEL,
+                e.campaign[self.shown],
+                e.atom[self.shown],
+                campaigns,
+                self.within(self.matched),
             )
             hide = self._planned(table, [cell for cell in cells for _ in USER_METRICS])
-        return suppress_rows(table, self.k, hide=hide)
+        return self._log(suppress_rows(table, self.k, hide=hide))
 
     def question_accuracy(self) -> pd.DataFrame:
         """Accuracy per campaign x question of the shown users' answers.
@@ -625,8 +680,11 @@ class View:
         hide = None
         if self.plan is not None:
             answer_atom = e.atom[user_row] * n_questions + e.question[shown]
-            hide = self._planned(table, self._cells(ANSWER_LEVEL, group, answer_atom, present))
-        return suppress_rows(table, self.k, hide=hide)
+            cells = self._cells(
+                ANSWER_LEVEL, group, answer_atom, present, self.within(self.matched)
+            )
+            hide = self._planned(table, cells)
+        return self._log(suppress_rows(table, self.k, hide=hide))
 
     def _units(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(user row, success, counted) per unit of ``metric``: users, or answers."""
@@ -758,12 +816,16 @@ class View:
             level, atom = self._unit_atoms(metric, user_row)
             in_view = self.matched[user_row]
             units_department = self.suppression.department[user_row][in_view]
-            hide = self._planned(table, self._cells(level, units_department, atom[in_view], rows))
+            cells = self._cells(
+                level, units_department, atom[in_view], rows, self.within(self.matched)
+            )
+            hide = self._planned(table, cells)
             org_cells = self._cells(
                 level,
                 np.zeros(np.count_nonzero(self.baseline[user_row]), dtype=np.int64),
                 atom[self.baseline[user_row]],
                 np.zeros(1, dtype=np.int64),
+                self.within(self.baseline),
             )
             table.attrs["org_cell"] = org_cells[0]
             org_planned_hidden = org_cells[0] in self.plan.hidden_cells
@@ -776,6 +838,9 @@ class View:
             ["rate", "department"], ascending=[False, True], na_position="last", kind="stable"
         ).reset_index(drop=True)
         org_hidden = (0 < org_people < k) or org_planned_hidden
+        if self.plan is not None:
+            table = self._log(table, [(table.attrs["org_cell"], bool(org_hidden))])
+            org_hidden = self.published[-1][1]
         table.attrs.update(
             {
                 "metric": metric,

@@ -19,13 +19,18 @@ from typing import Any
 import pandas as pd
 
 from awareness_analysis import __version__
-from awareness_analysis.analysis.disclosure import DisclosurePlan, ReportContext
+from awareness_analysis.analysis.disclosure import (
+    DisclosurePlan,
+    ReportContext,
+    SessionDisclosure,
+)
 from awareness_analysis.analysis.engine import Engine, View
 from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.phases import campaign_phases
 from awareness_analysis.analysis.privacy import (
     DEFAULT_MIN_GROUP_SIZE,
     load_pseudonym_key,
+    threshold,
 )
 from awareness_analysis.analysis.privacy import pseudonymise as pseudonymise_frame
 from awareness_analysis.data.behaviour import people_frame
@@ -140,10 +145,28 @@ class Analysis:
         """The disclosure plan every published figure follows (report runs only)."""
         return self.context.plan if self.context is not None else None
 
-    def view(self, selection: Selection | None = None) -> View:
-        """What ``selection`` shows, suppressed at this session's minimum group size (and by
-        the report's disclosure plan in a report run)."""
-        return self.engine.view(selection, self.min_group_size, plan=self.plan)
+    @cached_property
+    def _sessions(self) -> dict[int, SessionDisclosure]:
+        return {}
+
+    def disclosure(self, k: int | None = None) -> SessionDisclosure | None:
+        """This interactive session's published set at minimum group size ``k`` (default the
+        session's): everything its dashboards, tables and summary show, checked as it grows
+        (:class:`~awareness_analysis.analysis.disclosure.SessionDisclosure`). None in a report
+        run (the report's plan rules there) and with suppression off (private use)."""
+        k = threshold(self.min_group_size if k is None else k)
+        if self.context is not None or k < 2:
+            return None
+        if k not in self._sessions:
+            self._sessions[k] = SessionDisclosure(self.engine, k)
+        return self._sessions[k]
+
+    def view(self, selection: Selection | None = None, k: int | None = None) -> View:
+        """What ``selection`` shows, suppressed at minimum group size ``k`` (default this
+        session's), under the report's disclosure plan in a report run, else checked against
+        everything this session has shown (:meth:`disclosure`)."""
+        k = self.min_group_size if k is None else k
+        return self.engine.view(selection, k, plan=self.plan, session=self.disclosure(k))
 
     # -- provenance --------------------------------------------------------------------------
 

@@ -254,9 +254,10 @@ class Dashboard:
         return f"{text}; nothing hidden (minimum group size off)"
 
     def view_for(self, selection: Selection) -> View:
-        """The engine's view of ``selection`` at the dashboard's minimum group size (and the
-        report's disclosure plan, in a report run)."""
-        return self.engine.view(selection, self.min_group_size.value, plan=self.analysis.plan)
+        """The view of ``selection`` at the dashboard's minimum group size: under the report's
+        disclosure plan in a report run, else checked against everything the session has
+        shown (one published set per session and minimum group size)."""
+        return self.analysis.view(selection, self.min_group_size.value)
 
     def current_view(self) -> View:
         """The view of the controls' state; a department that suppression now hides leaves the
