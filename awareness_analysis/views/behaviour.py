@@ -60,6 +60,7 @@ from awareness_analysis.analysis.behaviour import (
 )
 from awareness_analysis.analysis.privacy import choose_hidden, person_keys
 from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.analysis.stats import format_p
 from awareness_analysis.errors import StoreError
 from awareness_analysis.views.chart_parts import (
     EDGE,
@@ -515,7 +516,8 @@ def plot_knowledge_effect(
 def _p_text(p: float) -> str:
     if math.isnan(p):
         return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    text = format_p(p)  # the project's one p-value format (two significant digits)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def plot_safe_vs_accuracy(
