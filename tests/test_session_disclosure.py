@@ -157,3 +157,33 @@ def test_sessions_are_per_minimum_group_size_and_off_without_suppression() -> No
     view = analysis.view(Selection(search="a"))
     view.department_comparison("acknowledgement")
     assert analysis.disclosure().shown  # the view's figures joined the session's set
+
+
+def test_one_question_campaign_with_people_who_never_answered() -> None:
+    # An enrolment figure of a one-question campaign is also an answer figure (the link
+    # between the levels); one department never answered. The session still exposes nobody.
+    from awareness_analysis.data.frames import build_frames
+
+    campaign = {
+        "id": "c-one",
+        "name": "One Question",
+        "title": {"id": "m", "title": "Module", "correctAnswers": {"forQuestion1": 1}},
+        "launchDate": "2026-03-01T09:00:00+0000",
+    }
+    items = [
+        {
+            "email": f"{department.lower()}{i}@example.com",
+            "name": f"Person {i}",
+            "department": department,
+            "acknowledgement": i % 2 == 0,
+            "results": {"forQuestion1": "CORRECT"} if department == "Answered" else {},
+        }
+        for department in ("Answered", "Silent")
+        for i in range(7)
+    ]
+    frames = build_frames([campaign], {"c-one": items})
+    engine = Engine(frames.users, frames.answers)
+    session = SessionDisclosure(engine, K)
+    _browse(engine, session, [Selection(), Selection(search="silent"), Selection(search="ans")])
+    assert session.shown
+    assert exposed(engine, session.shown, session.masks, K) == []

@@ -786,8 +786,10 @@ class _RefinedLevel:
         self._names()
 
     def ids(self, atoms: Iterable[tuple[str, ...]]) -> np.ndarray:
-        """Refined atom names as ids."""
-        return np.fromiter((self.id_of[a] for a in atoms), dtype=np.int64)
+        """Refined atom names as ids (names without units, which count nobody, left out: an
+        enrolment cell's image among answers may name atoms nobody answered in)."""
+        found = (self.id_of.get(a, -1) for a in atoms)
+        return np.fromiter((i for i in found if i >= 0), dtype=np.int64)
 
     def refined(self, atoms: Iterable[tuple[str, ...]], bit: int) -> frozenset[tuple[str, ...]]:
         return frozenset(
