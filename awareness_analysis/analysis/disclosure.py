@@ -61,7 +61,9 @@ __all__ = [
 
 #: Table kinds a publication can name.
 KINDS = ("campaign_rates", "question_accuracy", *(f"departments:{m}" for m in DEPARTMENT_METRICS))
-_TOLERANCE = 1e-8
+#: A group whose residual off the published rows' span is below this (relative) is determined;
+#: the residual comes from |g|^2 - |Bg|^2, so about the square root of float precision.
+_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -230,16 +232,23 @@ class _Checks:
             for c in sorted((c for c in hidden if c.level == level), key=_cell_order)
         ]
         self.groups = groups + secret
+        self.cells = cells
         atoms = set(people).union(*(c.atoms for c in cells), *(a for _, a in secret))
-        self.space = _RowSpace(cells, {atom: i for i, atom in enumerate(sorted(atoms))})
+        self._index = {atom: i for i, atom in enumerate(sorted(atoms))}
 
-    def determined(self) -> list[tuple[str, np.ndarray]]:
-        found = []
-        for description, group in self.groups:
-            vector = self.space.vector(group)
-            if self.space.determines(vector):
-                found.append((description, vector))
-        return found
+    def _ids(self, atoms: Iterable[tuple[str, ...]]) -> np.ndarray:
+        return np.fromiter((self._index[a] for a in atoms), dtype=np.int64)
+
+    def determined(self, limit: int | None = None) -> list[tuple[str, list[Cell]]]:
+        """Each determined group (in order; the first ``limit``), described, with the
+        published rows a combination equal to it uses."""
+        found = _determined(
+            [self._ids(c.atoms) for c in self.cells],
+            [self._ids(atoms) for _, atoms in self.groups],
+            len(self._index),
+            limit,
+        )
+        return [(self.groups[g][0], [self.cells[i] for i in used]) for g, used in found]
 
 
 def _questions_by_campaign(people: dict[tuple[str, ...], set[int]]) -> dict[str, set[str]]:
@@ -276,40 +285,6 @@ def _images(cells: Iterable[Cell], questions: Mapping[str, set[str]]) -> dict[Ce
     return images
 
 
-class _RowSpace:
-    """The span of the published cells' indicator vectors over one level's atoms."""
-
-    def __init__(self, cells: Sequence[Cell], index: dict[tuple[str, ...], int]) -> None:
-        self.index = index
-        self.cells = list(cells)
-        self.matrix = np.zeros((len(self.cells), len(index)))
-        for row, cell in enumerate(self.cells):
-            self.matrix[row, [index[a] for a in cell.atoms]] = 1.0
-        self._basis = self._orthonormal(self.matrix)
-
-    @staticmethod
-    def _orthonormal(matrix: np.ndarray) -> np.ndarray:
-        if not matrix.size:
-            return np.zeros((0, matrix.shape[1]))
-        _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
-        rank = int(np.sum(singular > singular.max(initial=0) * 1e-10))
-        return vt[:rank]
-
-    def vector(self, atoms: Iterable[tuple[str, ...]]) -> np.ndarray:
-        v = np.zeros(len(self.index))
-        v[[self.index[a] for a in atoms]] = 1.0
-        return v
-
-    def determines(self, vector: np.ndarray) -> bool:
-        residual = vector - self._basis.T @ (self._basis @ vector)
-        return float(np.linalg.norm(residual)) < _TOLERANCE * max(1.0, np.linalg.norm(vector))
-
-    def contributors(self, vector: np.ndarray) -> list[int]:
-        """Rows a least-squares combination giving ``vector`` uses (nonzero weight)."""
-        weights, *_ = np.linalg.lstsq(self.matrix.T, vector, rcond=None)
-        return [int(i) for i in np.flatnonzero(np.abs(weights) > 1e-9)]
-
-
 def audit(
     engine: Engine,
     published: Iterable[Cell],
@@ -332,9 +307,8 @@ def audit(
         groups = _sensitive_groups(people[level], k, level) if k else []
         checks = _Checks(level, people[level], groups, published, hidden, questions)
         checked += len(checks.groups)
-        for description, vector in checks.determined():
+        for description, rows in checks.determined():
             leaks.append(f"{description} is determined by published figures")
-            rows = [checks.space.cells[i] for i in checks.space.contributors(vector)]
             leak_cells.append(frozenset().union(*(checks.sources[row] for row in rows)))
     return AuditResult(
         published=len(published),
@@ -453,10 +427,9 @@ def plan_disclosure(
         to_hide: set[Cell] = set()
         for level in (ENROLMENT_LEVEL, ANSWER_LEVEL):
             checks = _Checks(level, atom_people[level], groups[level], shown, hidden, questions)
-            determined = checks.determined()
+            determined = checks.determined(limit=1)
             if determined:
-                _, vector = determined[0]
-                candidates = [checks.space.cells[i] for i in checks.space.contributors(vector)]
+                _, candidates = determined[0]
 
                 def order(row: Cell, sources: dict[Cell, set[Cell]] = checks.sources) -> tuple:
                     cells = sources[row]
@@ -626,12 +599,12 @@ class SessionDisclosure:
             groups = self._groups[level] + [
                 refined.ids(c.atoms) for c in secret if c.level == level
             ]
-            found = _first_determined(
-                [refined.ids(c.atoms) for c in rows], groups, len(refined.names)
+            found = _determined(
+                [refined.ids(c.atoms) for c in rows], groups, len(refined.names), _LEAKS_PER_ROUND
             )
-            if found is not None:
+            if found:
                 return [
-                    {original for i in used for original in published[rows[i]]} for used in found
+                    {original for i in used for original in published[rows[i]]} for _, used in found
                 ]
         return None
 
@@ -653,12 +626,15 @@ _LEVELS = (ENROLMENT_LEVEL, ANSWER_LEVEL)
 _LEAKS_PER_ROUND = 32
 
 
-def _first_determined(
-    rows: Sequence[np.ndarray], groups: Sequence[np.ndarray], n_atoms: int
-) -> list[list[int]] | None:
-    """For the first determined groups (in order, up to :data:`_LEAKS_PER_ROUND`), the rows
-    (indices) a combination equal to each uses; None when no group is determined. Rows and
-    groups are arrays of atom ids below ``n_atoms``.
+def _determined(
+    rows: Sequence[np.ndarray],
+    groups: Sequence[np.ndarray],
+    n_atoms: int,
+    limit: int | None = None,
+) -> list[tuple[int, list[int]]]:
+    """The rank test, for reports and sessions alike: each group (index, in order; the first
+    ``limit``) that sums and differences of the rows determine, with the rows a combination
+    equal to it uses. Rows and groups are arrays of atom ids below ``n_atoms``.
 
     Exact, on a compressed system: atoms no row covers make any group holding them
     undetermined, and atoms covered by exactly the same rows are one column (a group holding
@@ -666,7 +642,7 @@ def _first_determined(
     then tested at once against an orthonormal basis of the rows.
     """
     if not rows or not groups:
-        return None
+        return []
     published = _incidence(rows, n_atoms)
     covered = np.asarray(published.sum(axis=0)).reshape(-1) > 0
     # Columns with equal vectors have equal random projections (and almost surely only they).
@@ -690,7 +666,7 @@ def _first_determined(
     partial[entry_row[per_column.data != size[per_column.indices]]] = True
     candidates = np.flatnonzero(~partial & ~outside & (np.diff(per_column.indptr) > 0))
     if not len(candidates):
-        return None
+        return []
     matrix = (published @ members).tocsr()
     matrix.data[:] = 1.0
     basis = _sparse_row_basis(matrix)
@@ -701,13 +677,16 @@ def _first_determined(
     projected = np.asarray(wanted @ basis.T)
     residual = np.sqrt(np.maximum(squared - np.sum(projected**2, axis=1), 0.0))
     scale = np.maximum(1.0, np.sqrt(squared))
-    determined = np.flatnonzero(residual < 1e-6 * scale)
+    determined = np.flatnonzero(residual < _TOLERANCE * scale)
     if not len(determined):
-        return None
-    # Every determined group's combination, from one least-squares solve (up to a few dozen).
-    chosen = wanted[determined[:_LEAKS_PER_ROUND]].toarray().T
-    weights, *_ = np.linalg.lstsq(matrix.toarray().T, chosen, rcond=None)
-    return [np.flatnonzero(np.abs(w) > 1e-9).tolist() for w in weights.T]
+        return []
+    # Every determined group's combination, from one least-squares solve.
+    determined = determined[:limit]
+    weights, *_ = np.linalg.lstsq(matrix.toarray().T, wanted[determined].toarray().T, rcond=None)
+    return [
+        (int(candidates[d]), np.flatnonzero(np.abs(w) > 1e-9).tolist())
+        for d, w in zip(determined, weights.T, strict=True)
+    ]
 
 
 def _sparse_row_basis(matrix: sparse.csr_matrix) -> np.ndarray:
