@@ -239,6 +239,8 @@ def _blank(table: pd.DataFrame, hide: np.ndarray, counts: Sequence[str]) -> pd.D
         values = table[column].astype("Int64")
         values[hide] = pd.NA
         table[column] = values
+    if not table["suppressed"].any():
+        return table  # on every dashboard redraw: no float column to rewrite for nothing
     for column in table.columns:
         if table[column].dtype == np.float64:
             table.loc[hide, column] = np.nan

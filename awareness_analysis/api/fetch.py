@@ -253,14 +253,13 @@ def fetch_behaviour_tables(
     staging: Path | None = None,
     base: Snapshot | None = None,
     no_base_reason: str = "no earlier snapshot to build on",
-    full: bool = False,
     manifest: dict[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Fetch each of ``sources`` (names from :func:`parse_include`) and build its tables.
 
     Phishing user data is refreshed incrementally against ``base`` (the snapshot the campaign
-    user data builds on; ``None``, with ``no_base_reason`` saying why, or ``full=True``
-    downloads every phishing campaign): see :func:`plan_phishing_refresh`. The other sources
+    user data builds on; ``None``, with ``no_base_reason`` saying why, downloads every phishing
+    campaign, as with ``--full``): see :func:`plan_phishing_refresh`. The other sources
     are fetched whole. With ``staging`` (the fetch's staging folder), each downloaded phishing
     campaign's user items and each other source's records are staged as they complete, and a
     resumed fetch reuses them (a phishing campaign only while its counters are unchanged; see
@@ -283,9 +282,7 @@ def fetch_behaviour_tables(
         # now rather than a failed request later.
         tables["phish_campaigns"] = _behaviour.phish_campaigns_frame(campaigns)
         tables["phish_templates"] = _behaviour.phish_templates_frame(campaigns)
-        plan = plan_phishing_refresh(
-            None if full else base, campaigns, "full fetch asked for" if full else no_base_reason
-        )
+        plan = plan_phishing_refresh(base, campaigns, no_base_reason)
         items = {
             str(c["id"]): staged(
                 f"phishing:{c['id']}",
@@ -305,8 +302,7 @@ def fetch_behaviour_tables(
                 )
             )
         else:
-            tables["phish_users"] = _behaviour.phish_users_frame(items, campaigns)
-            tables["phish_user_totals"] = _behaviour.phish_user_totals_frame(items, campaigns)
+            tables.update(_behaviour.phish_user_tables(items, campaigns))
         if manifest is not None:
             manifest["phishing_counters"] = [phishing_counters(c) for c in campaigns]
             manifest["phishing_refresh"] = plan.manifest_entry()
@@ -961,7 +957,6 @@ def fetch_snapshot(
         staging=staging,
         base=plan.base,
         no_base_reason=plan.reason,
-        full=full,
         manifest=behaviour_manifest,
     )
     query: dict[str, Any] = {

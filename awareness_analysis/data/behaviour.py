@@ -109,6 +109,7 @@ __all__ = [
     "person_key",
     "phish_campaigns_frame",
     "phish_templates_frame",
+    "phish_user_tables",
     "phish_user_totals_frame",
     "phish_users_frame",
     "reusable_phish_campaign_ids",
@@ -908,6 +909,19 @@ def phish_user_totals_frame(
     """
     campaigns, columns = _phish_user_columns(user_items_by_campaign, campaigns_rows, False)
     return _phish_totals_from(campaigns, columns)
+
+
+def phish_user_tables(
+    user_items_by_campaign: Mapping[str, Sequence[Mapping[str, Any]]],
+    campaigns_rows: Sequence[Mapping[str, Any]],
+) -> dict[str, pd.DataFrame]:
+    """``phish_users`` and ``phish_user_totals`` (as :func:`phish_users_frame` and
+    :func:`phish_user_totals_frame` build them) from one parse of the items."""
+    campaigns, columns = _phish_user_columns(user_items_by_campaign, campaigns_rows, False)
+    return {
+        "phish_users": _phish_users_from(columns, False),
+        "phish_user_totals": _phish_totals_from(campaigns, columns),
+    }
 
 
 def _phish_totals_from(

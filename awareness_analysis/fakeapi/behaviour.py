@@ -297,9 +297,6 @@ class BehaviourData:
     seed: int
     distribution_list: str
 
-    def phishing_campaign_ids(self) -> list[str]:
-        return [campaign["id"] for campaign in self.phishing_campaigns]
-
 
 # -- people and their knowledge ---------------------------------------------------------------
 

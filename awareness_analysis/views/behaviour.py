@@ -797,9 +797,6 @@ class _LRU:
             self._items.popitem(last=False)
         return value
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 def _rows_key(mask: np.ndarray) -> bytes:
     """Which rows a selection keeps, as a compact hashable key."""
@@ -1049,14 +1046,6 @@ class KnowledgeBehaviour:
             )
         )
         return makers
-
-    def render(
-        self, tables: dict[str, Any], text: str, reuse: Sequence[Figure] = ()
-    ) -> list[Figure]:
-        """The charts of ``tables``; ``reuse`` (figures of an earlier call, in order) are
-        redrawn into where the chart has the same panels."""
-        makers = self._chart_makers(tables, text)
-        return [make(reuse[i] if i < len(reuse) else None) for i, make in enumerate(makers)]
 
     @property
     def figures(self) -> list[Figure]:

@@ -13,11 +13,11 @@ Rates are fractions (0-1) in the tables and shown as percent (0-100%) on the axe
 
 Layout is computed here, once, from text metrics (no layout engine): each chart knows its tick
 labels, titles and footnotes before it places its axes, so it measures them (widths cached
-across redraws, see :func:`_line_width`) and puts the axes where they fit. A layout engine
-would measure every text again on several passes per draw, and make ``savefig`` draw twice; a
-dashboard redrawing on every filter change cannot afford that. No text is smaller than
-:data:`MIN_TEXT_SIZE` points, so a report page shown at its natural width (10 in = 960 CSS px)
-has no text under 11 px.
+across redraws, see :func:`~awareness_analysis.views.text.line_width`) and puts the axes
+where they fit. A layout engine would measure every text again on several passes per draw,
+and make ``savefig`` draw twice; a dashboard redrawing on every filter change cannot afford
+that. No text is smaller than :data:`MIN_TEXT_SIZE` points, so a report page shown at its
+natural width (10 in = 960 CSS px) has no text under 11 px.
 
 A dashboard may hand its last figure back (``figure=``): when the new table has the same panels,
 the chart is drawn into it by the same code, keeping its axes and ticks, which are most of what
