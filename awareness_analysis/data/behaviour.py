@@ -78,7 +78,15 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.data.frames import API_DATE_FORMAT, UNKNOWN_USER_STATE, normalise_email
+from awareness_analysis.data.frames import (
+    API_DATE_FORMAT,
+    INT32_MAX,
+    UNKNOWN_USER_STATE,
+    brief,
+    normalise_email,
+    sorted_categorical,
+    str_categories,
+)
 from awareness_analysis.errors import MimecastResponseError
 from awareness_analysis.vocabulary import UNASSIGNED_DEPARTMENT
 
@@ -143,7 +151,6 @@ SAFE_COMPONENTS: dict[str, str] = {
 }
 
 _DATE_DTYPE = "datetime64[us, UTC]"
-_INT32_MAX = int(np.iinfo(np.int32).max)
 # Option numbers ("option-N", correctAnswer, answerNumber); a sanity bound, not a vendor limit.
 _MAX_OPTION = 99
 _OPTION_KEY = re.compile(r"option-([0-9]+)")
@@ -319,11 +326,6 @@ JOIN_REPORT_DTYPES: dict[str, str] = {
 # -- reading raw records --------------------------------------------------------------------------
 
 
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _domain(email: str) -> str:
     _, at, domain = email.rpartition("@")
     return domain if at else ""
@@ -343,7 +345,7 @@ class _Record:
     def bad(self, field: str, value: object, expected: str) -> MimecastResponseError:
         return MimecastResponseError(
             f"Unexpected Mimecast data: field {self.prefix + field!r} of {self.endpoint} "
-            f"{self.where} is {_show(value)}; expected {expected}"
+            f"{self.where} is {brief(value)}; expected {expected}"
         )
 
     def child(self, field: str) -> _Record:
@@ -380,8 +382,8 @@ class _Record:
             raise self.bad(field, value, "a whole number")
         if isinstance(value, float) and not value.is_integer():
             raise self.bad(field, value, "a whole number")
-        if not 0 <= value <= _INT32_MAX:
-            raise self.bad(field, value, f"a whole number from 0 to {_INT32_MAX}")
+        if not 0 <= value <= INT32_MAX:
+            raise self.bad(field, value, f"a whole number from 0 to {INT32_MAX}")
         return int(value)
 
     def count0(self, field: str) -> int:
@@ -499,7 +501,7 @@ def _as_number(value: object) -> float | None:
 def _rows(rows: object, endpoint: str, what: str = "rows") -> Sequence[Any]:
     if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Sequence):
         raise MimecastResponseError(
-            f"Unexpected Mimecast data: {what} of {endpoint} are {_show(rows)}; expected a list"
+            f"Unexpected Mimecast data: {what} of {endpoint} are {brief(rows)}; expected a list"
         )
     return rows
 
@@ -507,7 +509,7 @@ def _rows(rows: object, endpoint: str, what: str = "rows") -> Sequence[Any]:
 def _record(raw: object, endpoint: str, where: str) -> _Record:
     if not isinstance(raw, Mapping):
         raise MimecastResponseError(
-            f"Unexpected Mimecast data: {where} of {endpoint} is {_show(raw)}; expected an object"
+            f"Unexpected Mimecast data: {where} of {endpoint} is {brief(raw)}; expected an object"
         )
     return _Record(endpoint, raw, where)
 
@@ -524,17 +526,6 @@ def _str(values: Sequence[str]) -> pd.api.extensions.ExtensionArray:
     return pd.array(list(values), dtype="str")
 
 
-def _sorted_categorical(values: Sequence[str]) -> pd.Categorical:
-    """Categorical with lexically sorted str categories (also right when ``values`` is empty)."""
-    codes, uniques = pd.factorize(np.asarray(list(values), dtype=object), sort=True)
-    dtype = pd.CategoricalDtype(pd.Index(uniques, dtype="str"), ordered=False)
-    return pd.Categorical.from_codes(codes, dtype=dtype)
-
-
-def _ordered_ids(ids: Sequence[str]) -> pd.CategoricalDtype:
-    return pd.CategoricalDtype(pd.Index(list(dict.fromkeys(ids)), dtype="str"), ordered=False)
-
-
 def _dates(values: Sequence[datetime | None]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(list(values), dtype=_DATE_DTYPE)
 
@@ -546,10 +537,10 @@ def _person_columns(
     return {
         "email": _str(email),
         "email_raw": _str(raw),
-        "email_domain": _sorted_categorical([_domain(e) for e in email]),
+        "email_domain": sorted_categorical([_domain(e) for e in email]),
         "name": _str(rest["name"]),
-        "department": _sorted_categorical(rest["department"]),
-        "user_state": _sorted_categorical(rest["user_state"]),
+        "department": sorted_categorical(rest["department"]),
+        "user_state": sorted_categorical(rest["user_state"]),
     }
 
 
@@ -655,7 +646,7 @@ def phish_campaigns_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     ids = column("phish_campaign_id")
     return pd.DataFrame(
         {
-            "phish_campaign_id": pd.Categorical(ids, dtype=_ordered_ids(ids)),
+            "phish_campaign_id": pd.Categorical(ids, dtype=str_categories(ids)),
             "phish_campaign_name": _str(column("phish_campaign_name")),
             "launch_date": _dates(column("launch_date")),
             "locale": _str(column("locale")),
@@ -683,7 +674,7 @@ def phish_templates_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     without templates has no row. A numeric template id is kept as its text.
     """
     parsed = _parse_phish_campaigns(rows)
-    id_dtype = _ordered_ids([row["phish_campaign_id"] for row in parsed])
+    id_dtype = str_categories([row["phish_campaign_id"] for row in parsed])
     pairs = [(row["phish_campaign_id"], *t) for row in parsed for t in row["templates"]]
     return pd.DataFrame(
         {
@@ -712,13 +703,13 @@ def _check_items_by_campaign(items: object) -> Mapping[str, Any]:
     if not isinstance(items, Mapping):
         raise MimecastResponseError(
             f"Unexpected Mimecast data: user items of {PHISH_USER_DATA_ENDPOINT} are "
-            f"{_show(items)}; expected a mapping of phishing campaign id to items"
+            f"{brief(items)}; expected a mapping of phishing campaign id to items"
         )
     for cid in items:
         if not isinstance(cid, str) or not cid:
             raise MimecastResponseError(
                 f"Unexpected Mimecast data: a user items key of {PHISH_USER_DATA_ENDPOINT} is "
-                f"{_show(cid)}; expected a non-empty phishing campaign id"
+                f"{brief(cid)}; expected a non-empty phishing campaign id"
             )
     return items
 
@@ -858,8 +849,8 @@ def phish_users_frame(
 
 
 def _phish_users_from(columns: Mapping[str, list[Any]], keep_clicked_ip: bool) -> pd.DataFrame:
-    id_dtype = _ordered_ids(columns["_ids"])
-    name_dtype = _ordered_ids(columns["_names"])
+    id_dtype = str_categories(columns["_ids"])
+    name_dtype = str_categories(columns["_names"])
     codes = np.asarray(columns["code"], dtype=np.int64)
     name_codes = np.asarray(name_dtype.categories.get_indexer(columns["_names"]), dtype=np.int64)
     status = np.asarray(columns["status"], dtype=np.int8)
@@ -870,7 +861,7 @@ def _phish_users_from(columns: Mapping[str, list[Any]], keep_clicked_ip: bool) -
             "phish_campaign_id": pd.Categorical.from_codes(codes, dtype=id_dtype),
             "phish_campaign_name": pd.Categorical.from_codes(name_codes[codes], dtype=name_dtype),
             **_person_columns(columns["email_raw"], columns["email"], columns),
-            "template_name": _sorted_categorical(columns["template_name"]),
+            "template_name": sorted_categorical(columns["template_name"]),
             "status": pd.Categorical.from_codes(status, dtype=PHISH_STATUS_DTYPE),
             **times,
             "reaction_time_raw": np.asarray(columns["reaction_time_raw"], dtype=np.float64),
@@ -965,7 +956,7 @@ def _phish_totals_from(
                 [len(totals_seen[email]) > 1 or email in flagged for email in people], dtype=bool
             ),
             "totals_phish_campaign_id": pd.Categorical.from_codes(
-                np.asarray(pick("code"), dtype=np.int64), dtype=_ordered_ids(ids)
+                np.asarray(pick("code"), dtype=np.int64), dtype=str_categories(ids)
             ),
         }
     )
@@ -1181,7 +1172,7 @@ def safe_summary_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     endpoint = SAFE_SUMMARY_ENDPOINT
     if not isinstance(payload, Mapping):
         raise MimecastResponseError(
-            f"Unexpected Mimecast data: the {endpoint} answer is {_show(payload)}; "
+            f"Unexpected Mimecast data: the {endpoint} answer is {brief(payload)}; "
             "expected an object"
         )
     record = _Record(endpoint, payload, "answer")
@@ -1338,7 +1329,7 @@ def training_modules_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     ids = column("queue_id")
     frame = pd.DataFrame(
         {
-            "queue_id": pd.Categorical(ids, dtype=_ordered_ids(ids)),
+            "queue_id": pd.Categorical(ids, dtype=str_categories(ids)),
             **{name: _str(column(name)) for name in ("module_id", "module_title")},
             "launch_date": _dates(column("launch_date")),
             **{
@@ -1368,7 +1359,7 @@ def module_options_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     marks ``customAnswer.answerNumber``.
     """
     parsed = _parse_queue(rows)
-    id_dtype = _ordered_ids([row["queue_id"] for row in parsed])
+    id_dtype = str_categories([row["queue_id"] for row in parsed])
     ids: list[str] = []
     module_ids: list[str] = []
     numbers: list[int] = []
@@ -1404,7 +1395,7 @@ def _aliases(alias_domains: Mapping[str, str] | None) -> dict[str, str]:
     if alias_domains is None:
         return {}
     if not isinstance(alias_domains, Mapping):
-        raise ValueError(f"alias_domains must map a domain to a domain, not {_show(alias_domains)}")
+        raise ValueError(f"alias_domains must map a domain to a domain, not {brief(alias_domains)}")
     aliases: dict[str, str] = {}
     for alias, domain in alias_domains.items():
         if not isinstance(alias, str) or not isinstance(domain, str):
@@ -1506,7 +1497,7 @@ def people_frame(
     """
     aliases = _aliases(alias_domains)
     if not isinstance(sources, Mapping):
-        raise ValueError(f"sources must map a source key to a frame, not {_show(sources)}")
+        raise ValueError(f"sources must map a source key to a frame, not {brief(sources)}")
     names = list(sources)
     for name in names:
         if not isinstance(name, str) or not name:
@@ -1551,9 +1542,9 @@ def people_frame(
     people = pd.DataFrame(
         {
             "person": _str(everyone),
-            "email_domain": _sorted_categorical([_domain(key) for key in everyone]),
+            "email_domain": sorted_categorical([_domain(key) for key in everyone]),
             "name": _str(["" if v is None else v for v in picked["name"]]),
-            "department": _sorted_categorical(
+            "department": sorted_categorical(
                 [UNASSIGNED_DEPARTMENT if v is None else v for v in picked["department"]]
             ),
             "name_source": pd.Categorical(picked["name_source"], dtype=source_dtype),

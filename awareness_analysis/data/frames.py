@@ -166,7 +166,7 @@ for _code, _outcome in enumerate(OUTCOMES):
     _RESULT_CODES[_outcome] = _code
     _RESULT_CODES[_outcome.upper()] = _code
 _SENT, _CORRECT, _INCORRECT = 0, 1, 2
-_INT32_MAX = int(np.iinfo(np.int32).max)
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,8 @@ class Frames:
     answers: pd.DataFrame
 
 
-def _show(value: object) -> str:
+def brief(value: object) -> str:
+    """``repr(value)``, cut to 80 characters: what an error message quotes of bad data."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -189,7 +190,7 @@ def _bad(
     where = f" {where}" if where else ""
     return MimecastResponseError(
         f"Unexpected Mimecast data: field {field!r} of campaign {campaign_id!r}{where} "
-        f"is {_show(value)}; expected {expected}"
+        f"is {brief(value)}; expected {expected}"
     )
 
 
@@ -212,8 +213,8 @@ def _count_field(obj: Mapping[str, Any], field: str, cid: object, label: str = "
         raise _bad(label, cid, value, "a whole number")
     if isinstance(value, float) and not value.is_integer():
         raise _bad(label, cid, value, "a whole number")
-    if not 0 <= value <= _INT32_MAX:
-        raise _bad(label, cid, value, f"a whole number from 0 to {_INT32_MAX}")
+    if not 0 <= value <= INT32_MAX:
+        raise _bad(label, cid, value, f"a whole number from 0 to {INT32_MAX}")
     return int(value)
 
 
@@ -288,13 +289,13 @@ def _check_question(number: int, field: str, cid: object, key: object, where: st
 def _parse_campaign(raw: object, position: int) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise MimecastResponseError(
-            f"Unexpected Mimecast data: campaign #{position} is {_show(raw)}; expected an object"
+            f"Unexpected Mimecast data: campaign #{position} is {brief(raw)}; expected an object"
         )
     cid = raw.get("id")
     if not isinstance(cid, str) or not cid:
         raise MimecastResponseError(
             f"Unexpected Mimecast data: field 'id' of campaign #{position} "
-            f"(name {_show(raw.get('name'))}) is {_show(cid)}; expected a non-empty string"
+            f"(name {brief(raw.get('name'))}) is {brief(cid)}; expected a non-empty string"
         )
     title = _mapping_field(raw, "title", cid)
     group = _mapping_field(raw, "group", cid)
@@ -332,7 +333,7 @@ def _parse_campaign(raw: object, position: int) -> dict[str, Any]:
 def _parse_campaigns(campaigns: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(campaigns, str | bytes | Mapping) or not isinstance(campaigns, Sequence):
         raise MimecastResponseError(
-            f"Unexpected Mimecast data: campaigns is {_show(campaigns)}; expected a list"
+            f"Unexpected Mimecast data: campaigns is {brief(campaigns)}; expected a list"
         )
     rows = [_parse_campaign(raw, position) for position, raw in enumerate(campaigns)]
     seen: set[str] = set()
@@ -346,11 +347,11 @@ def _parse_campaigns(campaigns: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     return rows
 
 
-def _str_categories(values: Sequence[str]) -> pd.CategoricalDtype:
+def str_categories(values: Sequence[str]) -> pd.CategoricalDtype:
     return pd.CategoricalDtype(pd.Index(list(dict.fromkeys(values)), dtype="str"), ordered=False)
 
 
-def _sorted_categorical(values: Sequence[str] | np.ndarray) -> pd.Categorical:
+def sorted_categorical(values: Sequence[str] | np.ndarray) -> pd.Categorical:
     """Categorical with lexically sorted str categories (also right when ``values`` is empty)."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), sort=True)
     dtype = pd.CategoricalDtype(pd.Index(uniques, dtype="str"), ordered=False)
@@ -368,7 +369,7 @@ def _campaigns_df(
     frame = pd.DataFrame(
         {
             "campaign_id": pd.Categorical(column("campaign_id"), dtype=id_dtype),
-            "campaign_name": pd.Categorical(names, dtype=_str_categories(names)),
+            "campaign_name": pd.Categorical(names, dtype=str_categories(names)),
             "module_id": pd.array(column("module_id"), dtype="str"),
             "module_title": pd.array(column("module_title"), dtype="str"),
             "launch_date": pd.DatetimeIndex(column("launch_date"), dtype=_DATE_DTYPE),
@@ -392,7 +393,7 @@ def _campaigns_frame_unchecked(campaigns: Sequence[Mapping[str, Any]]) -> pd.Dat
     rows = _parse_campaigns(campaigns)
     ids = [row["campaign_id"] for row in rows]
     n_questions = np.array([row["n_questions"] for row in rows], dtype=np.int8)
-    return _campaigns_df(rows, _str_categories(ids), n_questions)
+    return _campaigns_df(rows, str_categories(ids), n_questions)
 
 
 # -- user rows: one columnar intermediate ---------------------------------------------------------
@@ -830,7 +831,7 @@ def _assemble(
 ) -> Frames:
     """The three frames from parsed campaigns and per-campaign-code pieces (in code order)."""
     all_ids = [row["campaign_id"] for row in rows] + extra_ids
-    id_dtype = _str_categories(all_ids)
+    id_dtype = str_categories(all_ids)
 
     # Per campaign code: n_questions raised to the highest question any user has results for.
     n_questions = np.zeros(len(all_ids), dtype=np.int64)
@@ -869,7 +870,7 @@ def _assemble(
     outcome = np.where(n_incorrect > 0, _INCORRECT, np.where(n_correct > 0, _CORRECT, _SENT))
 
     names_by_code = [row["campaign_name"] for row in rows] + [""] * len(extra_ids)
-    name_dtype = _str_categories(names_by_code)
+    name_dtype = str_categories(names_by_code)
     name_codes = np.asarray(name_dtype.categories.get_indexer(names_by_code), dtype=np.int64)
 
     sorted_emails = pd.array(emails, dtype="str")
@@ -917,7 +918,7 @@ def _assemble(
 def _check_user_items(user_items: object, label: str = "user items") -> None:
     if not isinstance(user_items, Mapping):
         raise MimecastResponseError(
-            f"Unexpected Mimecast data: {label} are {_show(user_items)}; "
+            f"Unexpected Mimecast data: {label} are {brief(user_items)}; "
             "expected a mapping of campaign id to items"
         )
     for cid in user_items:
