@@ -15,7 +15,9 @@ __all__ = [
     "METRICS",
     "MIN_GROUP_SIZE_LABEL",
     "OUTCOMES",
+    "PHISH_STATUSES",
     "PSEUDONYMISE",
+    "RISK_GRADES",
     "SELECTION_HINT",
     "STATUS_LABELS",
     "STORE_ENV",
@@ -33,6 +35,11 @@ __all__ = [
 OUTCOMES: Final = ("sent", "correct", "incorrect")
 #: How filters and tables name each outcome for people.
 STATUS_LABELS: Final = {"sent": "not answered", "correct": "correct", "incorrect": "incorrect"}
+#: How far a person went with a simulated phishing email, in order (also the phishing
+#: user-data endpoint's ``filterBy`` status values).
+PHISH_STATUSES: Final = ("sent", "opened", "clicked", "submitted")
+#: SAFE risk grades, by rising risk (A is the lowest risk, F the highest).
+RISK_GRADES: Final = ("A", "B", "C", "D", "F")
 
 #: Tables of a snapshot, in the order they are written and exported.
 TABLES: Final = ("campaigns", "users", "answers")

@@ -23,7 +23,7 @@ from awareness_analysis.api.transport import (
     data_rows,
 )
 from awareness_analysis.errors import MimecastResponseError
-from awareness_analysis.vocabulary import OUTCOMES
+from awareness_analysis.vocabulary import OUTCOMES, PHISH_STATUSES, RISK_GRADES
 
 GET_CAMPAIGNS_PATH = "/api/awareness-training/campaign/get-campaigns"
 GET_USER_DATA_PATH = "/api/awareness-training/campaign/get-user-data"
@@ -216,10 +216,7 @@ WATCHLIST_DETAILS_PATH = "/api/awareness-training/company/get-watchlist-details"
 PERFORMANCE_DETAILS_PATH = "/api/awareness-training/company/get-performance-details"
 TRAINING_QUEUE_PATH = "/api/awareness-training/queue/get-queue"
 
-#: ``filterBy`` status values of phishing user data (the rows' ``status`` comes in any case).
-PHISHING_STATUSES = ("sent", "opened", "clicked", "submitted")
-#: SAFE score grades, best first, and the fields that carry one.
-SAFE_SCORE_GRADES = ("A", "B", "C", "D", "F")
+#: The SAFE score fields that carry a grade (:data:`~awareness_analysis.vocabulary.RISK_GRADES`).
 SAFE_SCORE_FIELDS = ("risk", "humanError", "sentiment", "engagement", "knowledge")
 #: ``filterBy`` types of the watch list and of performance details (number of videos not
 #: watched); they differ in their last choice.
@@ -275,7 +272,7 @@ def _choices(values: Iterable[str], allowed: tuple[str, ...], what: str) -> tupl
 class PhishingUserFilter:
     """The optional part of a ``phishing/campaign/get-user-data`` request.
 
-    ``statuses`` (a union) from :data:`PHISHING_STATUSES`, any case; search and attribute ids
+    ``statuses`` (a union) from :data:`PHISH_STATUSES`, any case; search and attribute ids
     as for :class:`UserDataFilter`. Invalid values raise :class:`ValueError` on construction.
     """
 
@@ -288,7 +285,7 @@ class PhishingUserFilter:
         if isinstance(self.statuses, str):
             raise ValueError("statuses must be a sequence of statuses, e.g. ('clicked',).")
         object.__setattr__(
-            self, "statuses", _choices(self.statuses, PHISHING_STATUSES, "filterBy status")
+            self, "statuses", _choices(self.statuses, PHISH_STATUSES, "filterBy status")
         )
         object.__setattr__(self, "attribute_ids", tuple(self.attribute_ids))
         _search_request(self.search_field, self.search_value, self.attribute_ids)
@@ -316,7 +313,7 @@ class SafeScoreFilter:
     def __post_init__(self) -> None:
         if isinstance(self.grades, str):
             raise ValueError("grades must be a sequence of grades, e.g. ('D', 'F').")
-        object.__setattr__(self, "grades", _choices(self.grades, SAFE_SCORE_GRADES, "grade"))
+        object.__setattr__(self, "grades", _choices(self.grades, RISK_GRADES, "grade"))
         if self.grade_field not in SAFE_SCORE_FIELDS:
             raise ValueError(
                 f"grade_field {self.grade_field!r} is not supported; use one of "

@@ -88,7 +88,7 @@ from awareness_analysis.data.frames import (
     str_categories,
 )
 from awareness_analysis.errors import MimecastResponseError
-from awareness_analysis.vocabulary import UNASSIGNED_DEPARTMENT
+from awareness_analysis.vocabulary import PHISH_STATUSES, RISK_GRADES, UNASSIGNED_DEPARTMENT
 
 __all__ = [
     "JOIN_REPORT_DTYPES",
@@ -136,11 +136,7 @@ WATCHLIST_ENDPOINT = "company/get-watchlist-details"
 PERFORMANCE_ENDPOINT = "company/get-performance-details"
 QUEUE_ENDPOINT = "queue/get-queue"
 
-#: How far a person went with a simulated phishing email, in order.
-PHISH_STATUSES = ("sent", "opened", "clicked", "submitted")
 PHISH_STATUS_DTYPE = pd.CategoricalDtype(pd.Index(PHISH_STATUSES, dtype="str"), ordered=True)
-#: SAFE risk grades; ordered by rising risk (A is the lowest risk, F the highest).
-RISK_GRADES = ("A", "B", "C", "D", "F")
 RISK_DTYPE = pd.CategoricalDtype(pd.Index(RISK_GRADES, dtype="str"), ordered=True)
 #: SAFE score components: raw field -> column. Their scale (letters or numbers) is unverified.
 SAFE_COMPONENTS: dict[str, str] = {
