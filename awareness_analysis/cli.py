@@ -280,10 +280,9 @@ def _client(
     pool_size: int = 10,
     quota_reserve: int = DEFAULT_QUOTA_RESERVE,
     max_wait_s: float = DEFAULT_MAX_WAIT_S,
-    purpose: str = "campaigns",
 ) -> MimecastClient:
     return MimecastClient(
-        load_settings(config_file=config, purpose=purpose),
+        load_settings(config_file=config),
         pool_size=pool_size,
         quota_reserve=quota_reserve,
         max_wait_s=max_wait_s,
@@ -340,15 +339,11 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         # With both credential sets, the behaviour endpoints go through API 2.0 (their
         # catalogue) while the campaign endpoints stay on API 1.0; one set serves both.
         behaviour_client = None
-        if sources and load_settings(config_file=args.config, purpose="behaviour") != (
-            client.settings
-        ):
+        behaviour = load_settings(config_file=args.config, purpose="behaviour") if sources else None
+        if behaviour is not None and behaviour != client.settings:
             behaviour_client = stack.enter_context(
-                _client(
-                    args.config,
-                    quota_reserve=args.quota_reserve,
-                    max_wait_s=args.max_wait,
-                    purpose="behaviour",
+                MimecastClient(
+                    behaviour, quota_reserve=args.quota_reserve, max_wait_s=args.max_wait
                 )
             )
         snapshot = fetch_snapshot(
