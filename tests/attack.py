@@ -30,6 +30,14 @@ from awareness_analysis.analysis.session import open_analysis
 from awareness_analysis.data.store import SnapshotStore
 
 SUPPRESSED = "(suppressed)"
+#: Charts of the knowledge-and-behaviour page: counts over phishing recipients, not over
+#: awareness enrolments (see :func:`exposed_phishing_groups`).
+BEHAVIOUR_CHARTS = {
+    "Phishing rates",
+    "Knowledge and behaviour",
+    "SAFE grade and accuracy",
+    "Time to click and report",
+}
 
 
 def _atoms(users: pd.DataFrame, answers: pd.DataFrame) -> dict[str, dict[tuple, set[str]]]:
@@ -60,6 +68,7 @@ def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = 
     composition gives equations that do not hold, and "determines" nonsense.
     """
     figures = pd.read_csv(report / "figures.csv", keep_default_na=False)
+    figures = figures[~figures["chart"].isin(BEHAVIOUR_CHARTS)]
     frames = SnapshotStore(store).load().frames
     named_campaigns = {c for c in figures["campaign"] if c not in ("all", SUPPRESSED)}
     users = frames.users[frames.users["campaign_name"].astype(str).isin(named_campaigns)]
@@ -137,3 +146,78 @@ def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = 
             if len(rows) and np.linalg.matrix_rank(np.vstack([matrix, vector])) == rank:
                 exposed.append(f"{description} ({size} people)")
     return exposed
+
+
+def _solve(rows: list[set[tuple]], people: dict[tuple, set[str]], k: int, groups: dict) -> list:
+    """The groups (atom sets -> description) under k people that ``rows`` determine."""
+    index = {a: i for i, a in enumerate(sorted(set(people).union(*rows), key=str))}
+    matrix = np.zeros((len(rows), len(index)))
+    for i, atoms in enumerate(rows):
+        for atom in atoms:
+            matrix[i, index[atom]] = 1.0
+    rank = np.linalg.matrix_rank(matrix) if len(rows) else 0
+    exposed = []
+    for atoms, description in groups.items():
+        size = len(set().union(*(people[a] for a in atoms)))
+        if not 0 < size < k or not rows:
+            continue
+        vector = np.zeros(len(index))
+        vector[[index[a] for a in atoms]] = 1.0
+        if np.linalg.matrix_rank(np.vstack([matrix, vector])) == rank:
+            exposed.append(f"{description} ({size} people)")
+    return exposed
+
+
+def exposed_phishing_groups(
+    report: Path, store: Path, k: int, phish_users: pd.DataFrame | None = None
+) -> list[str]:
+    """Every group of phishing recipients under ``k`` people whose counts the knowledge-and-
+    behaviour page's figures determine.
+
+    Atoms are (phishing campaign, department) of the recipients (the attacker knows who was
+    sent which simulation). A row's ``campaign`` is a phishing campaign's name or ``all`` (the
+    view's campaigns: the one a campaign view names, else every one the page names); its
+    ``department`` a name or ``all`` (every department). Rates, times to event and the
+    knowledge-effect rows all count recipients of their atoms (the effect rows, the subset
+    who answered an awareness campaign before: treated as the same atoms, which only gives
+    the attacker more). The groups: atoms, campaigns, departments over the campaigns, and the
+    departments without a view of their own together, per campaign. ``phish_users``: the
+    recipients (default: the store's).
+    """
+    figures = pd.read_csv(report / "figures.csv", keep_default_na=False)
+    figures = figures[figures["chart"].isin(BEHAVIOUR_CHARTS - {"SAFE grade and accuracy"})]
+    if phish_users is None:
+        phish_users = SnapshotStore(store).load().tables["phish_users"]
+    phish = phish_users
+    people: dict[tuple, set[str]] = {}
+    for name, department, email in zip(
+        phish["phish_campaign_name"].astype(str),
+        phish["department"].astype(str),
+        phish["email"].astype(str),
+        strict=True,
+    ):
+        people.setdefault((name, department), set()).add(email.strip().lower())
+    named = {c for c in figures["campaign"] if c != "all"}
+    people = {a: p for a, p in people.items() if a[0] in named}
+    departments = {a[1] for a in people}
+    rows = []
+    for _, row in figures.iterrows():
+        if row["campaign"] != "all":
+            campaigns = {row["campaign"]}
+        else:
+            campaigns = {row["view"]} if row["view"] in named else named
+        chosen = {row["department"]} if row["department"] != "all" else departments
+        rows.append({a for a in people if a[0] in campaigns and a[1] in chosen})
+    with_view = set(figures.loc[figures["department"] != "all", "department"])
+    groups: dict[frozenset, str] = {}
+    for atom in people:
+        groups.setdefault(frozenset([atom]), f"phishing cell {atom}")
+    for position, what in ((0, "phishing campaign"), (1, "department")):
+        for value in {a[position] for a in people}:
+            atoms = frozenset(a for a in people if a[position] == value)
+            groups.setdefault(atoms, f"{what} {value}")
+    for campaign in named:
+        atoms = frozenset(a for a in people if a[0] == campaign and a[1] not in with_view)
+        if atoms:
+            groups.setdefault(atoms, f"departments without a view in {campaign}")
+    return _solve(rows, people, k, groups)

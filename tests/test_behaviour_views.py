@@ -6,6 +6,7 @@ The store is the demo organisation fetched through the fake API with every behav
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Iterator
@@ -316,20 +317,39 @@ def test_dashboard_redraws_once_per_filter_change(dashboard: KnowledgeBehaviour)
     assert _svgs(dashboard) == before  # back to everything: the same charts
 
 
-def test_report_mode_shows_the_note_and_no_figures(
+def test_report_mode_without_phishing_tables_says_how_to_fetch_them(
     analysis: Analysis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bare = replace(analysis, report=True, snapshot=replace(analysis.snapshot, tables={}))
-    dashboard = KnowledgeBehaviour(bare)  # no behaviour tables needed for the note
+    bare = replace(analysis, report=True, tables={})
+    dashboard = KnowledgeBehaviour(bare)
     assert dashboard.figures == [] and dashboard.redraws == 0
     shown: list[object] = []
     monkeypatch.setattr(behaviour_views, "display", shown.append)
     dashboard._ipython_display_()
     assert len(shown) == 1 and isinstance(shown[0], HTML)
     data, _ = format_display_data(shown[0])
-    assert "not part of shared reports yet" in data["text/html"]
-    assert REPORT_NOTE in data["text/html"]
+    assert REPORT_NOTE in html.unescape(data["text/html"])
+    assert "--include all" in REPORT_NOTE
     assert "<svg" not in data["text/html"] and "<img" not in data["text/html"]
+
+
+def test_report_mode_prerenders_every_view(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dashboard = KnowledgeBehaviour(replace(analysis, report=True))
+    assert dashboard.redraws == 0  # no widgets, no redraws: views are drawn once for the page
+    page = dashboard.static_html()
+    figures = dashboard.report_figures
+    assert figures is not None
+    views = figures.views()
+    assert page.count('class="aa-view"') == len(views)
+    # Four charts a view; a phishing campaign's view has no SAFE chart (grades belong to
+    # people, not campaigns: it would repeat the chart of all campaigns).
+    campaign_views = sum(1 for view in views if view.phish_campaign_ids)
+    assert campaign_views == 7
+    assert page.count("<svg") == len(views) * 4 - campaign_views
+    assert "knowledge from 7 awareness campaigns" in page
+    assert TINY_DEPARTMENT not in re.findall(r'<option value="v\d+">([^<]*)</option>', page)
 
 
 def test_small_departments_are_offered_only_together(store: Path) -> None:

@@ -26,7 +26,7 @@ from awareness_analysis.data.frames import build_frames
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.views import report as report_module
 from awareness_analysis.views.report import ReportError, render_reports, report_publications
-from tests.attack import exposed_groups
+from tests.attack import BEHAVIOUR_CHARTS, exposed_groups, exposed_phishing_groups
 
 K = 5
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -115,7 +115,9 @@ def test_the_attacker_finds_no_small_group(
     assert summary.startswith("Disclosure audit:") and summary.strip().endswith("passed.")
 
 
-def _no_plan(engine: Engine, publications: Any, k: int) -> tuple[DisclosurePlan, Any]:
+def _no_plan(
+    engine: Engine, publications: Any, k: int, **options: Any
+) -> tuple[DisclosurePlan, Any]:
     """A planner that hides nothing beyond per-table suppression: a leak planted on purpose."""
     return DisclosurePlan(k=k), None
 
@@ -260,6 +262,7 @@ def assert_data_tables_match_figures_csv(report: Path) -> None:
     """Every chart's Data table row is a figures.csv row of its page, and the reverse."""
     figures = pd.read_csv(report / "figures.csv", keep_default_na=False, dtype=str)
     charts = {"Campaign overview", "Per-question accuracy", "Department comparison"}
+    charts |= BEHAVIOUR_CHARTS
     for page in sorted(report.glob("0*.html")):
         in_tables = sorted(_data_rows(page.read_text(encoding="utf-8")))
         rows = figures[(figures["page"] == page.stem) & figures["chart"].isin(charts)]
@@ -281,6 +284,7 @@ def test_demo_report_resists_the_attack(tmp_path: Path) -> None:
     # a pooled total minus five campaigns minus one accuracy row's people) until answer
     # figures' people counted as completions in the plan.
     assert exposed_groups(out, store, K) == []
+    assert exposed_phishing_groups(out, store, K) == []
     assert (out / "audit.txt").read_text().strip().endswith("passed.")
     assert_data_tables_match_figures_csv(out)
 

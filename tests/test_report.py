@@ -201,10 +201,15 @@ def test_campaign_parameter_limits_the_whole_report(store: Path, tmp_path: Path)
     campaign_group = re.search(r'<optgroup label="Campaign">(.*?)</optgroup>', select, re.S)
     assert campaign_group is not None
     assert re.findall(r">([^<]+)</option>", campaign_group.group(1)) == [name]
-    # figures.csv: every published figure is of this campaign, or the whole (one-campaign) view.
+    # figures.csv: every published figure is of this campaign, or the whole (one-campaign) view;
+    # the knowledge-and-behaviour page names phishing campaigns (its knowledge from this one).
     with (out / "figures.csv").open(encoding="utf-8") as handle:
-        campaigns_published = {row["campaign"] for row in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    behaviour = "05_knowledge_and_behaviour"
+    campaigns_published = {row["campaign"] for row in rows if row["page"] != behaviour}
     assert campaigns_published <= {name, "all", SUPPRESSED_LABEL}
+    phishing = set(SnapshotStore(store).load().tables["phish_campaigns"]["phish_campaign_name"])
+    assert {row["campaign"] for row in rows if row["page"] == behaviour} <= phishing | {"all"}
 
 
 def broken_notebooks(tmp_path: Path) -> Path:

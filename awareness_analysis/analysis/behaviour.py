@@ -73,9 +73,11 @@ __all__ = [
     "UNIT_PAIRS",
     "SafeAccuracy",
     "TimeToEvent",
+    "blank_rows",
     "knowledge_behaviour_pairs",
     "knowledge_click_model",
     "knowledge_click_risk_ratio",
+    "phishing_hidden_departments",
     "phishing_rates",
     "safe_vs_accuracy",
     "time_to_event",
@@ -232,7 +234,7 @@ def _finite(value: float) -> float:
     return value if np.isfinite(value) else np.nan
 
 
-def _blank(table: pd.DataFrame, hide: np.ndarray, counts: Sequence[str]) -> pd.DataFrame:
+def blank_rows(table: pd.DataFrame, hide: np.ndarray, counts: Sequence[str]) -> pd.DataFrame:
     """Blank the figures of ``hide`` rows: ``counts`` to <NA>, every float column to NaN."""
     table["suppressed"] = np.asarray(hide, dtype=bool)
     for column in counts:
@@ -279,6 +281,23 @@ def _fit_clustered(
         _finite(p),
         converged,
     )
+
+
+def phishing_hidden_departments(phish_users: pd.DataFrame, k: int) -> tuple[str, ...]:
+    """Departments hidden at minimum group size ``k`` among the phishing recipients: the
+    small ones and the complementary ones that protect them (the engine's rule)."""
+    if k <= 1 or phish_users.empty:
+        return ()
+    people = person_keys(phish_users["email"])
+    departments = phish_users["department"].astype(str)
+    members = people.groupby(departments.to_numpy()).agg(set)
+    size_of = {str(name): len(group) for name, group in members.items()}
+
+    def people_in(names: Sequence[str]) -> int:
+        return len(set().union(*(members[name] for name in names)))
+
+    hidden, _ = choose_hidden(size_of, people.nunique(), k, people_in)
+    return tuple(hidden)
 
 
 # -- 1. phishing rates ----------------------------------------------------------------------------
@@ -691,7 +710,7 @@ def knowledge_click_risk_ratio(
         "strata",
     ):
         table[column] = table[column].astype("Int64")
-    table = _blank(
+    table = blank_rows(
         table,
         np.asarray(hide, dtype=bool),
         ("n", "people", "n_knew", "events_knew", "n_not_knew", "events_not_knew", "strata"),
@@ -782,7 +801,7 @@ def knowledge_click_model(
         }
     )
     hide = np.array([_small(k, people_knew) or _small(k, people_not)])
-    table = _blank(table, hide, ("n", "people", "n_knew", "n_not_knew", "levels"))
+    table = blank_rows(table, hide, ("n", "people", "n_knew", "n_not_knew", "levels"))
     formula = f"{outcome} ~ knew + C(department)" + (
         " + C(phish_campaign_id)" if campaign_effects else ""
     )
@@ -903,7 +922,7 @@ def safe_vs_accuracy(
             size_of, total, k, lambda names: sum(size_of[name] for name in names)
         )
         hide = np.isin(np.array(RISK_GRADES), hidden)
-    grades = _blank(grades, hide, ("people", "answers"))
+    grades = blank_rows(grades, hide, ("people", "answers"))
     grades.attrs["unit"] = UNIT_PEOPLE
     grades.attrs["min_group_size"] = k
     grades.attrs["note"] = f"{_SAFE_NOTE} {OBSERVATIONAL_NOTE}"
@@ -920,7 +939,7 @@ def safe_vs_accuracy(
             "people": pd.array([total], dtype="Int64"),
         }
     )
-    correlation = _blank(correlation, np.array([_small(k, total)]), ("people",))
+    correlation = blank_rows(correlation, np.array([_small(k, total)]), ("people",))
     correlation.attrs["unit"] = UNIT_PEOPLE
     correlation.attrs["min_group_size"] = k
     correlation.attrs["note"] = (
@@ -1080,7 +1099,7 @@ def time_to_event(
             ],
         }
     )
-    summary = _blank(summary, np.array([suppressed]), ("n", "people", "events", "censored"))
+    summary = blank_rows(summary, np.array([suppressed]), ("n", "people", "events", "censored"))
     excluded = {
         "no_start_time": int(no_start.sum()),
         "started_after_as_of": int(future.sum()),

@@ -28,7 +28,7 @@ holder.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,6 +49,8 @@ from awareness_analysis.vocabulary import DEPARTMENT_METRICS
 __all__ = [
     "AuditResult",
     "DisclosurePlan",
+    "LevelSpace",
+    "Links",
     "Publication",
     "ReportContext",
     "SessionDisclosure",
@@ -172,7 +174,10 @@ def _atom_people(engine: Engine, rows: np.ndarray) -> dict[str, dict[tuple[str, 
 
 
 def _sensitive_groups(
-    people: dict[tuple[str, ...], set[int]], k: int, level: str
+    people: dict[tuple[str, ...], set[int]],
+    k: int,
+    level: str,
+    labels: tuple[str, str] = ("campaign", "department"),
 ) -> list[tuple[str, frozenset[tuple[str, ...]]]]:
     """Groups under k people: atoms, and their unions by campaign and by department (and by
     campaign x department over questions, for answers)."""
@@ -192,9 +197,9 @@ def _sensitive_groups(
         by["campaign_department"].setdefault(atom[:2], []).append(atom)
         add(f"{level} cell {' / '.join(atom)}", [atom])
     for campaign, atoms in by["campaign"].items():
-        add(f"campaign {campaign}", atoms)
+        add(f"{level} {labels[0]} {campaign}", atoms)
     for department, atoms in by["department"].items():
-        add(f"department {department} over the campaigns", atoms)
+        add(f"{level} {labels[1]} {department} over the {labels[0]}s", atoms)
     if level == ANSWER_LEVEL:
         for key, atoms in by["campaign_department"].items():
             add(f"answers of {' / '.join(key)}", atoms)
@@ -204,51 +209,144 @@ def _sensitive_groups(
 # -- the rank test ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LevelSpace:
+    """One level's columns for the rank test, and the groups under k people as columns.
+
+    A plain level has a column per atom. A *refined* level (``parts``) splits each atom into
+    columns by what other published figures single out inside it (see
+    :mod:`~awareness_analysis.analysis.behaviour_disclosure`); a cell covers all of its atoms'
+    columns. ``weigh`` gives the row of a *linked* cell (one whose ``within`` names a link):
+    a weighted sum over the columns, for figures that count each unit several times.
+    """
+
+    level: str
+    index: Mapping[tuple[str, ...], int]
+    groups: Sequence[tuple[str, np.ndarray]]
+    parts: Mapping[tuple[str, ...], np.ndarray] | None = None
+    weigh: Callable[[Cell], tuple[np.ndarray, np.ndarray]] | None = None
+
+    def row(self, cell: Cell) -> tuple[np.ndarray, np.ndarray]:
+        """``cell`` as (column ids, weights)."""
+        if cell.within and self.weigh is not None:
+            return self.weigh(cell)
+        if self.parts is None:
+            ids = np.fromiter((self.index[a] for a in cell.atoms if a in self.index), np.int64)
+        else:
+            found = [self.parts[a] for a in cell.atoms if a in self.parts]
+            ids = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        return ids, np.ones(len(ids))
+
+
+def plain_space(
+    level: str,
+    people: dict[tuple[str, ...], set[int]],
+    k: int,
+    cells: Iterable[Cell] = (),
+    labels: tuple[str, str] = ("campaign", "department"),
+    together: Iterable[str] = (),
+) -> LevelSpace:
+    """A level with a column per atom: ``people``'s, and any other atom ``cells`` name.
+    ``together``: departments no view shows apart (folded), checked together too."""
+    groups = _sensitive_groups(people, k, level, labels) if k else []
+    together = set(together)
+    if k and together:
+        by_first: dict[str, set[tuple[str, ...]]] = {}
+        for atom in people:
+            if atom[1] in together:
+                by_first.setdefault(atom[0], set()).add(atom)
+        for first, atoms in sorted(by_first.items()):
+            size = len(set().union(*(people[a] for a in atoms)))
+            if 0 < size < k:
+                description = f"{level} {labels[0]} {first}: folded departments ({size} people)"
+                groups.append((description, frozenset(atoms)))
+    atoms = set(people).union(*(c.atoms for c in cells if c.level == level and not c.within))
+    index = {atom: i for i, atom in enumerate(sorted(atoms))}
+    return LevelSpace(
+        level,
+        index,
+        [(d, np.fromiter((index[a] for a in atoms), np.int64)) for d, atoms in groups],
+    )
+
+
+class Links:
+    """Figures beyond the engine's tables that a published set also shows: their own levels,
+    and how their cells appear in the engine's levels. The default links nothing."""
+
+    levels: tuple[str, ...] = ()
+
+    def spaces(
+        self, people: dict[str, dict[tuple[str, ...], set[int]]], k: int, cells: Iterable[Cell]
+    ) -> dict[str, LevelSpace]:
+        """Every level's space (the engine's levels as plain spaces)."""
+        cells = list(cells)
+        return {level: plain_space(level, people[level], k, cells) for level in _LEVELS}
+
+    def images(self, cell: Cell) -> list[Cell]:
+        """``cell`` as other levels see it (beyond the engine's own images)."""
+        return []
+
+    def cells(self, plan: DisclosurePlan) -> tuple[dict[Cell, int], set[Cell], set[Cell]]:
+        """(people per cell, cells published, cells hidden) of the linked figures."""
+        return {}, set(), set()
+
+    def is_total(self, cell: Cell) -> bool:
+        """Whether a linked cell is a total (hidden last)."""
+        return False
+
+
 class _Checks:
-    """One level's published cells (and the other level's, as this level sees them: see
+    """One level's published cells (and those of other levels, as this level sees them: see
     :func:`_images`) and the groups that must stay undetermined."""
 
     def __init__(
         self,
-        level: str,
-        people: dict[tuple[str, ...], set[int]],
-        groups: list[tuple[str, frozenset[tuple[str, ...]]]],
+        space: LevelSpace,
         published: Iterable[Cell],
         hidden: Iterable[Cell],
-        questions: Mapping[str, set[str]],
+        images: Mapping[Cell, set[Cell]],
     ) -> None:
-        published = list(published)
+        level = space.level
         #: Each row of the space -> the published cells it stands for (itself, or the cells of
-        #: the other level whose image it is): hiding a row means hiding all of these.
+        #: another level whose image it is): hiding a row means hiding all of these.
         self.sources: dict[Cell, set[Cell]] = {c: {c} for c in published if c.level == level}
-        for image, sources in _images(published, questions).items():
+        for image, sources in images.items():
             if image.level == level:
                 self.sources.setdefault(image, set()).update(sources)
-        cells = sorted(self.sources, key=_cell_order)
         # Sorted: the planner hides for the first determined group, and a plan must not depend
         # on set order (string hashing differs between processes).
+        self.cells = sorted(self.sources, key=_cell_order)
         secret = [
-            (f"hidden {_describe(c)}", c.atoms)
+            (f"hidden {_describe(c)}", space.row(c)[0])
             for c in sorted((c for c in hidden if c.level == level), key=_cell_order)
         ]
-        self.groups = groups + secret
-        self.cells = cells
-        atoms = set(people).union(*(c.atoms for c in cells), *(a for _, a in secret))
-        self._index = {atom: i for i, atom in enumerate(sorted(atoms))}
-
-    def _ids(self, atoms: Iterable[tuple[str, ...]]) -> np.ndarray:
-        return np.fromiter((self._index[a] for a in atoms), dtype=np.int64)
+        self.groups = [*space.groups, *secret]
+        self.space = space
 
     def determined(self, limit: int | None = None) -> list[tuple[str, list[Cell]]]:
         """Each determined group (in order; the first ``limit``), described, with the
         published rows a combination equal to it uses."""
+        rows = [self.space.row(c) for c in self.cells]
         found = _determined(
-            [self._ids(c.atoms) for c in self.cells],
-            [self._ids(atoms) for _, atoms in self.groups],
-            len(self._index),
+            [ids for ids, _ in rows],
+            [ids for _, ids in self.groups],
+            len(self.space.index),
             limit,
+            weights=[weights for _, weights in rows],
         )
         return [(self.groups[g][0], [self.cells[i] for i in used]) for g, used in found]
+
+
+def _all_images(
+    cells: Iterable[Cell], questions: Mapping[str, set[str]], links: Links
+) -> dict[Cell, set[Cell]]:
+    """Every published cell's images in other levels: the engine's, and the links'."""
+    cells = list(cells)
+    images = _images(cells, questions)
+    for cell in cells:
+        for image in links.images(cell):
+            images.setdefault(image, set()).add(cell)
+    return images
 
 
 def _questions_by_campaign(people: dict[tuple[str, ...], set[int]]) -> dict[str, set[str]]:
@@ -271,6 +369,8 @@ def _images(cells: Iterable[Cell], questions: Mapping[str, set[str]]) -> dict[Ce
     """
     images: dict[Cell, set[Cell]] = {}
     for cell in cells:
+        if cell.level not in _LEVELS or cell.within:
+            continue
         if cell.level == ANSWER_LEVEL:
             image = Cell(ENROLMENT_LEVEL, frozenset(atom[:2] for atom in cell.atoms))
         else:
@@ -291,21 +391,25 @@ def audit(
     hidden: Iterable[Cell],
     k: int,
     rows: np.ndarray | None = None,
+    links: Links | None = None,
 ) -> AuditResult:
     """Check that no group under ``k`` people and no hidden cell is a sum or difference of
-    published cells. ``rows``: the user rows in scope (default: all)."""
+    published cells. ``rows``: the user rows in scope (default: all); ``links``: figures
+    beyond the engine's tables published with them (their levels are checked too)."""
     k = threshold(k)
+    links = links or Links()
     published = set(published)
     hidden = set(hidden) - published
     rows = np.ones(len(engine.users), dtype=bool) if rows is None else rows
     people = _atom_people(engine, rows)
     questions = _questions_by_campaign(people[ANSWER_LEVEL])
+    spaces = links.spaces(people, k, published | hidden)
+    images = _all_images(published, questions, links)
     leaks: list[str] = []
     leak_cells: list[frozenset[Cell]] = []
     checked = 0
-    for level in (ENROLMENT_LEVEL, ANSWER_LEVEL):
-        groups = _sensitive_groups(people[level], k, level) if k else []
-        checks = _Checks(level, people[level], groups, published, hidden, questions)
+    for level in (*_LEVELS, *links.levels):
+        checks = _Checks(spaces[level], published, hidden, images)
         checked += len(checks.groups)
         for description, rows in checks.determined():
             leaks.append(f"{description} is determined by published figures")
@@ -394,22 +498,27 @@ def plan_disclosure(
     k: int,
     *,
     max_hidden: int = 5000,
+    links: Links | None = None,
 ) -> tuple[DisclosurePlan, AuditResult]:
     """The disclosure plan of a published set, and its audit (which then passes).
 
     Campaigns with fewer than k people are dropped; departments are hidden consistently
     across every view; then cells are hidden greedily (least informative first, totals last)
     until no group under k people and no hidden cell is determined by what is published.
-    Raises ValueError when that takes more than ``max_hidden`` cells.
+    ``links``: figures beyond the engine's tables published with them (see :class:`Links`);
+    their cells are planned together with the tables'. Raises ValueError when that takes
+    more than ``max_hidden`` cells.
     """
     k = threshold(k)
+    links = links or Links()
     for publication in publications:
         if publication.kind not in KINDS:
             raise ValueError(f"Unknown publication kind {publication.kind!r}; one of {KINDS}.")
     if k == 0:
         plan = DisclosurePlan(k=0)
         _, shown, hidden = published_cells(engine, publications, plan)
-        return plan, AuditResult(len(shown), len(hidden), 0, 0)
+        _, linked_shown, linked_hidden = links.cells(plan)
+        return plan, AuditResult(len(shown | linked_shown), len(hidden | linked_hidden), 0, 0)
     dropped = dropped_campaigns(engine, k)
     kept = tuple(str(c) for c in engine.campaign_labels if str(c) not in dropped)
     publications = [_without(p, dropped, kept) for p in publications]
@@ -418,23 +527,35 @@ def plan_disclosure(
     departments = _hidden_departments(engine, rows, k)
     plan = DisclosurePlan(k=k, dropped_campaigns=dropped, hidden_departments=departments)
     people, shown, hidden = published_cells(engine, publications, plan)
+    linked_people, linked_shown, linked_hidden = links.cells(plan)
+    people |= linked_people
+    hidden |= linked_hidden
+    shown = (shown | linked_shown) - hidden
     present = _departments_by_campaign(engine, rows)
-    totals = {cell for cell in people if _is_total(cell, present)}
+    totals = {
+        cell
+        for cell in people
+        if (links.is_total(cell) if cell.level in links.levels else _is_total(cell, present))
+    }
     atom_people = _atom_people(engine, rows)
     questions = _questions_by_campaign(atom_people[ANSWER_LEVEL])
-    groups = {level: _sensitive_groups(atom_people[level], k, level) for level in atom_people}
+    spaces = links.spaces(atom_people, k, shown | hidden)
     for _ in range(max_hidden):
         to_hide: set[Cell] = set()
-        for level in (ENROLMENT_LEVEL, ANSWER_LEVEL):
-            checks = _Checks(level, atom_people[level], groups[level], shown, hidden, questions)
+        images = _all_images(shown, questions, links)
+        for level in (*_LEVELS, *links.levels):
+            checks = _Checks(spaces[level], shown, hidden, images)
             determined = checks.determined(limit=1)
             if determined:
                 _, candidates = determined[0]
 
                 def order(row: Cell, sources: dict[Cell, set[Cell]] = checks.sources) -> tuple:
+                    # Totals last; the linked figures before the engine's tables, so adding
+                    # a page never blanks the figures the other pages showed without it.
                     cells = sources[row]
                     return (
                         any(c in totals for c in cells),
+                        any(c.level not in links.levels for c in cells),
                         max(people.get(c, 0) for c in cells),
                         len(row.atoms),
                         _cell_order(row),
@@ -444,7 +565,7 @@ def plan_disclosure(
                 break
         if not to_hide:
             plan = replace(plan, hidden_cells=frozenset(hidden))
-            return plan, audit(engine, shown, hidden, k, rows)
+            return plan, audit(engine, shown, hidden, k, rows, links)
         shown -= to_hide
         hidden |= to_hide
     raise ValueError(
@@ -631,10 +752,12 @@ def _determined(
     groups: Sequence[np.ndarray],
     n_atoms: int,
     limit: int | None = None,
+    weights: Sequence[np.ndarray] | None = None,
 ) -> list[tuple[int, list[int]]]:
     """The rank test, for reports and sessions alike: each group (index, in order; the first
     ``limit``) that sums and differences of the rows determine, with the rows a combination
-    equal to it uses. Rows and groups are arrays of atom ids below ``n_atoms``.
+    equal to it uses. Rows and groups are arrays of atom ids below ``n_atoms``; ``weights``
+    (parallel to ``rows``, default all 1) make a row a weighted sum of its atoms.
 
     Exact, on a compressed system: atoms no row covers make any group holding them
     undetermined, and atoms covered by exactly the same rows are one column (a group holding
@@ -643,8 +766,8 @@ def _determined(
     """
     if not rows or not groups:
         return []
-    published = _incidence(rows, n_atoms)
-    covered = np.asarray(published.sum(axis=0)).reshape(-1) > 0
+    published = _incidence(rows, n_atoms, weights)
+    covered = np.asarray(abs(published).sum(axis=0)).reshape(-1) > 0
     # Columns with equal vectors have equal random projections (and almost surely only they).
     projection = published.T @ np.random.default_rng(0).random((len(rows), 2))
     keys = np.round(projection[covered], 9)
@@ -667,8 +790,8 @@ def _determined(
     candidates = np.flatnonzero(~partial & ~outside & (np.diff(per_column.indptr) > 0))
     if not len(candidates):
         return []
-    matrix = (published @ members).tocsr()
-    matrix.data[:] = 1.0
+    # A merged column's coefficient in a row is its atoms' common weight.
+    matrix = (published @ members @ sparse.diags(1.0 / size)).tocsr()
     basis = _sparse_row_basis(matrix)
     wanted = per_column[candidates]
     wanted.data[:] = 1.0
@@ -690,7 +813,7 @@ def _determined(
 
 
 def _sparse_row_basis(matrix: sparse.csr_matrix) -> np.ndarray:
-    """An orthonormal basis of a 0/1 matrix's row space, from the eigenvectors of its
+    """An orthonormal basis of a sparse matrix's row space, from the eigenvectors of its
     (small, dense) Gram matrix: far cheaper than an SVD of the wide matrix."""
     gram = (matrix @ matrix.T).toarray()
     values, vectors = np.linalg.eigh(gram)
@@ -698,12 +821,15 @@ def _sparse_row_basis(matrix: sparse.csr_matrix) -> np.ndarray:
     return np.asarray((vectors[:, keep].T @ matrix) / np.sqrt(values[keep])[:, None])
 
 
-def _incidence(sets: Sequence[np.ndarray], n_atoms: int) -> sparse.csr_matrix:
-    """Rows of 0/1 over ``n_atoms`` columns, one per array of atom ids."""
+def _incidence(
+    sets: Sequence[np.ndarray], n_atoms: int, weights: Sequence[np.ndarray] | None = None
+) -> sparse.csr_matrix:
+    """Rows over ``n_atoms`` columns, one per array of atom ids: 0/1, or ``weights``."""
     lengths = [len(x) for x in sets]
     columns = np.concatenate(sets) if sets else np.zeros(0, dtype=np.int64)
+    values = np.concatenate(weights) if weights else np.ones(len(columns))
     rows = np.repeat(np.arange(len(sets)), lengths)
-    return sparse.csr_matrix((np.ones(len(columns)), (rows, columns)), shape=(len(sets), n_atoms))
+    return sparse.csr_matrix((values, (rows, columns)), shape=(len(sets), n_atoms))
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:

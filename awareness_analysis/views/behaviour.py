@@ -25,7 +25,7 @@ import html
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -54,11 +54,15 @@ from awareness_analysis.analysis.behaviour import (
     knowledge_behaviour_pairs,
     knowledge_click_model,
     knowledge_click_risk_ratio,
+    phishing_hidden_departments,
     phishing_rates,
     safe_vs_accuracy,
     time_to_event,
 )
-from awareness_analysis.analysis.privacy import choose_hidden, person_keys
+from awareness_analysis.analysis.behaviour_disclosure import (
+    BehaviourView,
+    behaviour_figures,
+)
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.analysis.stats import format_p
 from awareness_analysis.errors import StoreError
@@ -77,8 +81,9 @@ from awareness_analysis.views.chart_parts import (
     no_data_figure,
     suppression_note,
 )
+from awareness_analysis.views.figures import ALL, data_table_html, figure_number
 from awareness_analysis.views.plots import PALETTE
-from awareness_analysis.views.render import figure_display
+from awareness_analysis.views.render import figure_display, figure_html
 from awareness_analysis.views.text import text_width, wrap_to
 from awareness_analysis.views.widgets import CONTROL_LAYOUT, LABEL_STYLE, list_rows
 from awareness_analysis.vocabulary import SELECTION_HINT, SUPPRESSED_LABEL
@@ -87,6 +92,7 @@ __all__ = [
     "REPORT_NOTE",
     "BehaviourTables",
     "KnowledgeBehaviour",
+    "behaviour_records",
     "behaviour_tables",
     "plot_knowledge_effect",
     "plot_phishing_rates",
@@ -94,9 +100,10 @@ __all__ = [
     "plot_time_to_event",
 ]
 
-#: What a report run shows instead of the dashboard (report integration is not decided yet).
+#: What a report page shows when the snapshot has no phishing tables.
 REPORT_NOTE = (
-    "Knowledge and behaviour: not part of shared reports yet. Open the notebook to explore it."
+    "Knowledge and behaviour: this snapshot has no phishing tables, so the page has no "
+    "figures. Fetch with --include all (`awareness-analysis fetch --include all`) to add them."
 )
 #: Tables a snapshot needs for the phishing charts.
 REQUIRED_TABLES = ("phish_campaigns", "phish_users")
@@ -616,7 +623,7 @@ def _median_text(result: TimeToEvent) -> str:
 
 
 #: A step curve is drawn with at most this many steps (a screen shows no more).
-MAX_STEPS = 600
+MAX_STEPS = 120
 
 
 def _thinned(hours: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -757,23 +764,6 @@ def behaviour_tables(analysis: Analysis) -> BehaviourTables:
 # --- dashboard ------------------------------------------------------------------------------
 
 
-def _hidden_departments(phish_users: pd.DataFrame, k: int) -> tuple[str, ...]:
-    """Departments hidden at minimum group size ``k`` among the phishing recipients: the
-    small ones and the complementary ones that protect them (the engine's rule)."""
-    if k <= 1 or phish_users.empty:
-        return ()
-    people = person_keys(phish_users["email"])
-    departments = phish_users["department"].astype(str)
-    members = people.groupby(departments.to_numpy()).agg(set)
-    size_of = {str(name): len(group) for name, group in members.items()}
-
-    def people_in(names: Sequence[str]) -> int:
-        return len(set().union(*(members[name] for name in names)))
-
-    hidden, _ = choose_hidden(size_of, people.nunique(), k, people_in)
-    return tuple(hidden)
-
-
 #: Selections a dashboard remembers (least recently shown dropped first): going back to one
 #: shows its charts again without computing or drawing anything.
 CACHED_SELECTIONS = 16
@@ -837,6 +827,8 @@ class KnowledgeBehaviour:
         self._drawn: list[Hashable] = []
         self._charts: list[tuple[Hashable, Callable[[Figure | None], Figure]]] = []
         if analysis.report:
+            # A report page: pre-rendered views under the report's disclosure plan.
+            self.report_figures = behaviour_figures(analysis)
             self.widget: w.Widget = w.HTML(f"<p><i>{html.escape(REPORT_NOTE)}</i></p>")
             return
         self.data = behaviour_tables(analysis)
@@ -860,7 +852,7 @@ class KnowledgeBehaviour:
         # As in the other dashboards, departments under the minimum group size (and the
         # complementary ones protecting them) are offered only together, as one choice:
         # comparing "all" with "all but one" must not reveal a small department.
-        self.hidden_departments = _hidden_departments(self.data.phish_users, self.k)
+        self.hidden_departments = phishing_hidden_departments(self.data.phish_users, self.k)
         shown = sorted(
             set(self.data.phish_users["department"].astype(str)) - set(self.hidden_departments)
         )
@@ -901,13 +893,20 @@ class KnowledgeBehaviour:
     def controls(self) -> list[w.SelectMultiple]:
         return [self.campaign, self.department]
 
-    def selection_text(self) -> str:
-        campaigns = self.campaign.value
-        departments = self.department.value
+    def selection_text(
+        self,
+        campaigns: Sequence[str] | None = None,
+        departments: Sequence[str] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> str:
+        """The charts' selection line (the controls' choice unless given)."""
+        campaigns = self.campaign.value if campaigns is None else campaigns
+        departments = self.department.value if departments is None else departments
+        names = self.campaign_names if names is None else names
         if not campaigns:
             what = "All phishing campaigns"
         elif len(campaigns) == 1:
-            what = f"Phishing campaign {self.campaign_names[campaigns[0]]}"
+            what = f"Phishing campaign {names[campaigns[0]]}"
         else:
             what = f"{len(campaigns)} phishing campaigns"
         where = (
@@ -922,9 +921,15 @@ class KnowledgeBehaviour:
         )
         return f"{what}; {where}; {hidden}"
 
-    def safe_selection_text(self) -> str:
+    def effect_selection_text(self, text: str) -> str:
+        """The knowledge chart's selection line: ``text`` and where "knew" comes from."""
+        names = list(self.analysis.campaign_names.values())
+        source = names[0] if len(names) == 1 else f"{len(names)} awareness campaigns"
+        return f"{text}; knowledge from {source}"
+
+    def safe_selection_text(self, departments: Sequence[str] | None = None) -> str:
         """The SAFE chart's selection line: it follows the departments only."""
-        departments = self.department.value
+        departments = self.department.value if departments is None else departments
         safe_text = "All departments" if not departments else ", ".join(departments)
         return f"{safe_text} (phishing campaign filter does not apply)"
 
@@ -1032,7 +1037,10 @@ class KnowledgeBehaviour:
         makers: list[Callable[[Figure | None], Figure]] = [
             lambda figure: plot_phishing_rates(tables["rates"], text, figure=figure),
             lambda figure: plot_knowledge_effect(
-                tables["risk_ratio"], tables["model"], text, figure=figure
+                tables["risk_ratio"],
+                tables["model"],
+                self.effect_selection_text(text),
+                figure=figure,
             ),
         ]
         if tables["safe"] is not None:
@@ -1096,8 +1104,161 @@ class KnowledgeBehaviour:
         self.redraws += 1
         self.output.outputs = tuple(outputs)
 
+    # -- static report views ------------------------------------------------------------------
+
+    def static_html(self) -> str:
+        """Every report view pre-rendered under the report's disclosure plan, with a selector
+        that switches them in the page; what each publishes goes to the report's log."""
+        figures = self.report_figures
+        if figures is None:
+            return f"<p><i>{html.escape(REPORT_NOTE)}</i></p>"
+        context = self.analysis.context
+        plan = context.plan if context is not None else None
+        hidden = plan.hidden_cells if plan is not None else frozenset()
+        views = figures.views(plan.hidden_departments if plan is not None else ())
+        names = figures.campaign_names
+        options: list[str] = []
+        panels: list[str] = []
+        group = None
+        for index, view in enumerate(views):
+            if view.group != group:
+                if group:
+                    options.append("</optgroup>")
+                if view.group:
+                    options.append(f'<optgroup label="{html.escape(view.group)}">')
+                group = view.group
+            options.append(f'<option value="v{index}">{html.escape(view.label)}</option>')
+            tables = figures.tables(view, hidden)
+            text = self.selection_text(view.phish_campaign_ids, view.departments, names)
+            charts = [
+                plot_phishing_rates(tables["rates"], text),
+                plot_knowledge_effect(
+                    tables["risk_ratio"], tables["model"], self.effect_selection_text(text)
+                ),
+            ]
+            if tables["safe"] is not None:
+                safe_text = self.safe_selection_text(view.departments)
+                charts.append(plot_safe_vs_accuracy(tables["safe"], safe_text))
+            charts.append(
+                plot_time_to_event(tables["time_to_click"], tables["time_to_report"], text)
+            )
+            records = behaviour_records(tables, view, names)
+            if context is not None:
+                context.publish(records)
+            body = "".join(
+                figure_html(chart, f"{self.title}: {view.label}", f"behaviour-v{index}-{i}")
+                for i, chart in enumerate(charts)
+            ) + data_table_html(records)
+            hidden_attr = "" if index == 0 else " hidden"
+            panels.append(f'<div class="aa-view" data-view="v{index}"{hidden_attr}>{body}</div>')
+        if group:
+            options.append("</optgroup>")
+        return (
+            f'<div class="aa-views"><label>View <select class="aa-view-select">'
+            f"{''.join(options)}</select></label>{''.join(panels)}</div>"
+        )
+
     def _ipython_display_(self) -> None:
         if self.analysis.report:
-            display(HTML(f"<p><i>{html.escape(REPORT_NOTE)}</i></p>"))
+            display(HTML(self.static_html()))
         else:
             display(self.widget)
+
+
+def _records_of(
+    table: pd.DataFrame,
+    chart: str,
+    columns: Mapping[str, str | None],
+    metric: Callable[[pd.Series], str],
+    common: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """One figure record per row: ``columns`` maps a record field to the table's column."""
+    records = []
+    for _, row in table.iterrows():
+        record = {**common, "chart": chart, "metric": metric(row), "question": ""}
+        for field, column in columns.items():
+            record[field] = figure_number(row[column]) if column is not None else None
+        record["hidden"] = bool(row["suppressed"])
+        record["cell"] = row["cell"]
+        records.append(record)
+    return records
+
+
+def behaviour_records(
+    tables: Mapping[str, Any], view: BehaviourView, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The figures one view of the page publishes (see ``figures.csv``): rates, the arms and
+    estimates of the knowledge effect, accuracy per SAFE grade, median times to event. Each
+    ``metric`` says what its ``rate`` is (a share, a ratio, a correlation or hours)."""
+    department = view.departments[0] if len(view.departments) == 1 else ALL
+    common = {"view": view.label, "campaign": ALL, "department": department}
+    rates = tables["rates"].assign(
+        campaign=[names.get(str(c), str(c)) for c in tables["rates"]["phish_campaign_id"]]
+    )
+    records = _records_of(
+        rates,
+        "Phishing rates",
+        {"numerator": "successes", "n": "n", "people": "people", "rate": "rate",
+         "ci_low": "ci_low", "ci_high": "ci_high"},
+        lambda r: f"{r['metric']} rate",
+        common,
+    )  # fmt: skip
+    for record, campaign in zip(records, rates["campaign"], strict=True):
+        record["campaign"] = campaign
+    effect = tables["risk_ratio"]
+    for arm, n, events, rate in (
+        ("knew", "n_knew", "events_knew", "rate_knew"),
+        ("did not know", "n_not_knew", "events_not_knew", "rate_not_knew"),
+    ):
+        records += _records_of(
+            effect,
+            "Knowledge and behaviour",
+            {"numerator": events, "n": n, "people": None, "rate": rate, "ci_low": None,
+             "ci_high": None},
+            lambda r, arm=arm: f"{r['outcome']} | {arm} ({r['method']}, {r['unit']})",
+            common,
+        )  # fmt: skip
+    records += _records_of(
+        effect,
+        "Knowledge and behaviour",
+        {"numerator": None, "n": "n", "people": "people", "rate": "risk_ratio",
+         "ci_low": "ci_low", "ci_high": "ci_high"},
+        lambda r: f"{r['outcome']} risk ratio, knew vs not ({r['method']})",
+        common,
+    )  # fmt: skip
+    records += _records_of(
+        tables["model"],
+        "Knowledge and behaviour",
+        {"numerator": None, "n": "n", "people": "people", "rate": "odds_ratio",
+         "ci_low": "ci_low", "ci_high": "ci_high"},
+        lambda r: f"{r['outcome']} odds ratio, knew vs not (logistic, pairs)",
+        common,
+    )  # fmt: skip
+    safe = tables["safe"]
+    if safe is not None:
+        records += _records_of(
+            safe.grades,
+            "SAFE grade and accuracy",
+            {"numerator": None, "n": "answers", "people": "people", "rate": "mean_accuracy",
+             "ci_low": "ci_low", "ci_high": "ci_high"},
+            lambda r: f"mean answer accuracy, SAFE grade {r['risk']}",
+            common,
+        )  # fmt: skip
+        records += _records_of(
+            safe.correlation,
+            "SAFE grade and accuracy",
+            {"numerator": None, "n": "people", "people": "people", "rate": "rho",
+             "ci_low": None, "ci_high": None},
+            lambda r: "Spearman rho, SAFE grade vs accuracy",
+            common,
+        )  # fmt: skip
+    for name in ("time_to_click", "time_to_report"):
+        records += _records_of(
+            tables[name].median,
+            "Time to click and report",
+            {"numerator": "events", "n": "n", "people": "people", "rate": "median_hours",
+             "ci_low": "ci_low", "ci_high": "ci_high"},
+            lambda r: f"median hours to {'click' if r['event'] == 'clicked' else 'report'}",
+            common,
+        )  # fmt: skip
+    return records

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ALL", "FIGURE_COLUMNS", "data_table_html", "figure_records"]
+__all__ = ["ALL", "FIGURE_COLUMNS", "data_table_html", "figure_number", "figure_records"]
 
 #: The columns of ``figures.csv`` (and of every Data table, page and view aside).
 FIGURE_COLUMNS = (
@@ -41,7 +41,8 @@ ALL = "all"
 _SHOWN = FIGURE_COLUMNS[3:]
 
 
-def _number(value: Any) -> float | int | None:
+def figure_number(value: Any) -> float | int | None:
+    """A published number as plain Python (None when missing)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
         return None
     if isinstance(value, float | np.floating):
@@ -72,12 +73,12 @@ def figure_records(
                 "campaign": str(row["campaign_name"]) if "campaign_name" in table else campaign,
                 "department": str(row["department"]) if "department" in table else department,
                 "question": int(row["question"]) if "question" in table else "",
-                "numerator": _number(row["successes"]),
-                "n": _number(row["n"]),
-                "people": _number(row["people"]),
-                "rate": _number(row["rate"]),
-                "ci_low": _number(row["ci_low"]),
-                "ci_high": _number(row["ci_high"]),
+                "numerator": figure_number(row["successes"]),
+                "n": figure_number(row["n"]),
+                "people": figure_number(row["people"]),
+                "rate": figure_number(row["rate"]),
+                "ci_low": figure_number(row["ci_low"]),
+                "ci_high": figure_number(row["ci_high"]),
                 "hidden": bool(row["suppressed"]) or pd.isna(row["n"]),
                 "cell": cell,
             }
@@ -94,12 +95,12 @@ def figure_records(
                 "campaign": campaign,
                 "department": ALL,
                 "question": "",
-                "numerator": _number(attrs.get("org_successes")),
-                "n": _number(org),
-                "people": _number(attrs.get("org_people")),
-                "rate": _number(rate),
-                "ci_low": _number(attrs.get("org_ci_low")),
-                "ci_high": _number(attrs.get("org_ci_high")),
+                "numerator": figure_number(attrs.get("org_successes")),
+                "n": figure_number(org),
+                "people": figure_number(attrs.get("org_people")),
+                "rate": figure_number(rate),
+                "ci_low": figure_number(attrs.get("org_ci_low")),
+                "ci_high": figure_number(attrs.get("org_ci_high")),
                 "hidden": bool(attrs.get("org_suppressed")) or org is None,
                 "cell": attrs.get("org_cell"),
             }

@@ -31,6 +31,7 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 
 from awareness_analysis import __version__
+from awareness_analysis.analysis.behaviour_disclosure import BehaviourFigures, behaviour_figures
 from awareness_analysis.analysis.disclosure import (
     DisclosurePlan,
     Publication,
@@ -438,7 +439,7 @@ def render_reports(
     try:
         workdir = staged / ".work"
         workdir.mkdir()
-        analysis, plan = plan_report(parameters)
+        analysis, plan, links = plan_report(parameters)
         log = workdir / "figures.jsonl"
         log.touch()
         loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
@@ -471,7 +472,7 @@ def render_reports(
                     encoding="utf-8",
                 )
                 pages.append((path.stem, title))
-        summary = _audit_published(analysis, plan, log, staged / FIGURES_FILE)
+        summary = _audit_published(analysis, plan, log, staged / FIGURES_FILE, links)
         (staged / AUDIT_FILE).write_text(summary + "\n", encoding="utf-8")
         shutil.rmtree(workdir)
         links = "".join(
@@ -520,8 +521,12 @@ def report_publications(analysis: Analysis) -> list[Publication]:
     return list(dict.fromkeys(publications))
 
 
-def plan_report(parameters: ReportParameters) -> tuple[Analysis, DisclosurePlan]:
-    """The analysis a report run covers (campaigns under k people left out) and its plan."""
+def plan_report(
+    parameters: ReportParameters,
+) -> tuple[Analysis, DisclosurePlan, BehaviourFigures | None]:
+    """The analysis a report run covers (campaigns under k people left out), its plan, and
+    the knowledge-and-behaviour figures it covers with the tables (None without phishing
+    tables in the snapshot)."""
     k = parameters.min_group_size
     analysis = open_analysis(
         parameters.store, min_group_size=k, campaign_ids=parameters.campaign_ids
@@ -535,8 +540,9 @@ def plan_report(parameters: ReportParameters) -> tuple[Analysis, DisclosurePlan]
                 "individuals. Lower --min-group-size only for private use."
             )
         analysis = open_analysis(parameters.store, min_group_size=k, campaign_ids=kept)
-    plan, _ = plan_disclosure(analysis.engine, report_publications(analysis), k)
-    return analysis, replace(plan, dropped_campaigns=dropped)
+    links = behaviour_figures(analysis)
+    plan, _ = plan_disclosure(analysis.engine, report_publications(analysis), k, links=links)
+    return analysis, replace(plan, dropped_campaigns=dropped), links
 
 
 def _figures_named(
@@ -561,13 +567,19 @@ def _figures_named(
     return "; it comes from these figures: " + "; ".join(described[:3]) + more + "."
 
 
-def _audit_published(analysis: Analysis, plan: DisclosurePlan, log: Path, figures_csv: Path) -> str:
+def _audit_published(
+    analysis: Analysis,
+    plan: DisclosurePlan,
+    log: Path,
+    figures_csv: Path,
+    links: BehaviourFigures | None = None,
+) -> str:
     """Audit what the pages logged; write ``figures.csv``; refuse a leaky report. Returns the
     audit's one-line summary."""
     records = read_published(str(log))
     shown = {r["cell"] for r in records if not r["hidden"] and r["cell"] is not None}
     hidden = {r["cell"] for r in records if r["hidden"] and r["cell"] is not None}
-    result = audit(analysis.engine, shown, hidden, plan.k)
+    result = audit(analysis.engine, shown, hidden, plan.k, links=links)
     if not result.passed:
         raise ReportError(
             "the disclosure audit found figures that together reveal a group under "
@@ -579,5 +591,8 @@ def _audit_published(analysis: Analysis, plan: DisclosurePlan, log: Path, figure
     frame = pd.DataFrame(rows, columns=list(FIGURE_COLUMNS))
     for column in ("rate", "ci_low", "ci_high"):
         frame[column] = frame[column].astype(float).round(4)
+    # Counts stay integers where some rows have none (a ratio has no numerator).
+    for column in ("numerator", "n", "people"):
+        frame[column] = frame[column].astype("Int64")
     frame.to_csv(figures_csv, index=False)
     return result.summary(figures=len(rows))
