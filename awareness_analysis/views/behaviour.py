@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,9 +76,11 @@ from awareness_analysis.views.chart_parts import (
     count_text,
     fixed_label_positions,
     floats,
+    merge_notes,
     new_figure,
     no_data_figure,
     suppression_note,
+    wrapped_chrome,
 )
 from awareness_analysis.views.figures import ALL, data_table_html, figure_number
 from awareness_analysis.views.plots import PALETTE
@@ -145,36 +146,8 @@ _TEXT = "#222222"
 # --- text and layout ------------------------------------------------------------------------
 
 
-def _text_height(text: str, size: float) -> float:
-    # Every line at the line spacing, a single one too (views/plots.py counts a single line
-    # at its font size): the charts here were laid out with this rule.
-    return size * _LINE_SPACING * (text.count("\n") + 1)
-
-
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.)])\s+(?=[A-Z(])", text) if s.strip()]
-
-
-def merge_notes(*notes: str) -> str:
-    """The sentences of ``notes`` in order, each once (the analyses' notes share caveats)."""
-    seen: dict[str, None] = {}
-    for note in notes:
-        for sentence in _sentences(note or ""):
-            seen.setdefault(sentence, None)
-    return " ".join(seen)
-
-
 def _page(title: str, selection_text: str, footnotes: Sequence[str]) -> Chrome:
-    """The title (wrapped, unlike views/plots.py's one-line titles), the selection in force
-    and the footnotes, wrapped and measured (points)."""
-    width = _WIDTH_PT - 2 * _EDGE
-    heading = wrap_to(title, width, _TITLE_SIZE)
-    if selection_text.strip():
-        heading += "\n" + wrap_to(selection_text.strip(), width, _TITLE_SIZE)
-    footnote = "\n".join(wrap_to(p, width, _NOTE_SIZE) for p in footnotes if p)
-    top = _EDGE + _text_height(heading, _TITLE_SIZE) + _GAP
-    bottom = _EDGE + (_text_height(footnote, _NOTE_SIZE) + _GAP if footnote else 0.0)
-    return Chrome(heading, footnote, top, bottom)
+    return wrapped_chrome(title, selection_text, footnotes)
 
 
 def _empty_figure(

@@ -13,13 +13,17 @@ made for, and what is drawn into a reused figure is byte for byte what a new one
 from __future__ import annotations
 
 import math
+import re
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from awareness_analysis.views.text import wrap_to
 
 __all__ = [
     "FIGURE_WIDTH",
@@ -31,9 +35,11 @@ __all__ = [
     "count_text",
     "fixed_label_positions",
     "floats",
+    "merge_notes",
     "new_figure",
     "no_data_figure",
     "suppression_note",
+    "wrapped_chrome",
 ]
 
 #: Width in inches: fits a notebook cell and an HTML report without rescaling the text.
@@ -191,3 +197,40 @@ def suppression_note(k: int | None) -> str:
     unknown)."""
     size = f"{k} people" if k is not None else "the minimum group size k"
     return f"Suppressed: groups of fewer than {size} are not shown, to protect individuals."
+
+
+# Line spacing of wrapped titles and footnotes (:func:`wrapped_chrome`).
+_LINE_SPACING = 1.2
+_GAP = 8.0
+
+
+def _text_height(text: str, size: float) -> float:
+    # Every line at the line spacing, a single one too (views/plots.py counts a single line
+    # at its font size): the charts using wrapped_chrome were laid out with this rule.
+    return size * _LINE_SPACING * (text.count("\n") + 1)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.)])\s+(?=[A-Z(])", text) if s.strip()]
+
+
+def merge_notes(*notes: str) -> str:
+    """The sentences of ``notes`` in order, each once (the analyses' notes share caveats)."""
+    seen: dict[str, None] = {}
+    for note in notes:
+        for sentence in _sentences(note or ""):
+            seen.setdefault(sentence, None)
+    return " ".join(seen)
+
+
+def wrapped_chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> Chrome:
+    """The title (wrapped, unlike views/plots.py's one-line titles), the selection in force
+    and the footnotes, wrapped to the figure's width and measured (points)."""
+    width = WIDTH_PT - 2 * EDGE
+    heading = wrap_to(title, width, TITLE_SIZE)
+    if selection_text.strip():
+        heading += "\n" + wrap_to(selection_text.strip(), width, TITLE_SIZE)
+    footnote = "\n".join(wrap_to(p, width, FOOTNOTE_SIZE) for p in footnotes if p)
+    top = EDGE + _text_height(heading, TITLE_SIZE) + _GAP
+    bottom = EDGE + (_text_height(footnote, FOOTNOTE_SIZE) + _GAP if footnote else 0.0)
+    return Chrome(heading, footnote, top, bottom)
