@@ -1,4 +1,5 @@
-"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export|report|notebooks``.
+"""Command line interface: ``awareness-analysis campaigns|fetch|demo|export|report|notebooks|
+migrate-store|prune``.
 
 Failures end with a one-line reason on stderr and a non-zero exit code:
 1 for API, response and store errors, 2 for bad input or configuration, 130 when interrupted.
@@ -261,6 +262,35 @@ def _build_parser() -> argparse.ArgumentParser:
     notebooks.add_argument(
         "--force", action="store_true", help="overwrite notebooks of the same name in DIR"
     )
+
+    migrate = commands.add_parser(
+        "migrate-store",
+        help="convert old snapshots to the shared layout",
+        description="Convert every snapshot of STORE written in the old layout (one copy of "
+        "every table per snapshot) to the shared layout, where snapshots share the files of "
+        "unchanged campaigns. Each snapshot is checked to load back with exactly the same data "
+        "before its old files are removed; snapshots already converted are left alone. Old "
+        "snapshots also load without this; it saves the space of their repeated data.",
+        formatter_class=formatter,
+    )
+    migrate.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
+
+    prune = commands.add_parser(
+        "prune",
+        help="remove old snapshots, keeping the newest N",
+        description="Remove every snapshot of STORE but the newest N (by fetch time), then "
+        "every shared file no remaining snapshot uses, and print what was removed and the "
+        "space freed. Remaining snapshots always stay complete, also while a fetch writes into "
+        "STORE.",
+        formatter_class=formatter,
+    )
+    prune.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
+    prune.add_argument(
+        "--keep", required=True, type=int, metavar="N", help="newest snapshots to keep (>= 1)"
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="only list what would be removed; change nothing"
+    )
     return parser
 
 
@@ -440,6 +470,70 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def _cmd_migrate_store(args: argparse.Namespace) -> int:
+    store = SnapshotStore(args.store)
+    before = store.disk_usage()
+    try:
+        migrated = store.migrate()
+    except KeyboardInterrupt:
+        # Each snapshot is converted in one step: the store stays readable either way.
+        print(
+            "awareness-analysis migrate-store: interrupted; every snapshot is intact, in the "
+            "old or the new layout. Run the command again to finish.",
+            file=sys.stderr,
+        )
+        return 130
+    total = len(store.snapshot_ids())
+    if not migrated:
+        print(f"Nothing to migrate: the {total} snapshot(s) in {store.root} use the new layout.")
+        return 0
+    for snapshot_id in migrated:
+        print(f"Migrated {snapshot_id}")
+    print(
+        f"Migrated {len(migrated)} of {total} snapshot(s) to the shared layout; the store went "
+        f"from {_format_size(before)} to {_format_size(store.disk_usage())}."
+    )
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    if args.keep < 1:
+        raise ValueError(
+            f"--keep must be at least 1 (got {args.keep}): prune always keeps the newest "
+            "snapshot. To remove a whole store, delete its folder."
+        )
+    store = SnapshotStore(args.store)
+    try:
+        report = store.prune_report(args.keep, dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        print(
+            "awareness-analysis prune: interrupted; the snapshots left are complete. Run the "
+            "command again to finish.",
+            file=sys.stderr,
+        )
+        return 130
+    verb = "Would remove" if report.dry_run else "Removed"
+    for snapshot_id in report.removed_snapshots:
+        print(f"{verb} snapshot {snapshot_id}")
+    freed = "would be freed" if report.dry_run else "freed"
+    print(
+        f"{verb} {len(report.removed_snapshots)} snapshot(s) and "
+        f"{len(report.removed_objects)} shared file(s) no kept snapshot uses; "
+        f"{_format_size(report.freed_bytes)} {freed}. Kept {len(report.kept_snapshots)} "
+        f"snapshot(s) in {store.root}."
+    )
+    if report.dry_run:
+        print("Dry run: nothing was changed.")
+    return 0
+
+
 _COMMANDS = {
     "campaigns": _cmd_campaigns,
     "fetch": _cmd_fetch,
@@ -447,6 +541,8 @@ _COMMANDS = {
     "export": _cmd_export,
     "report": _cmd_report,
     "notebooks": _cmd_notebooks,
+    "migrate-store": _cmd_migrate_store,
+    "prune": _cmd_prune,
 }
 
 

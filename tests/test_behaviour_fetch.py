@@ -39,11 +39,20 @@ def test_include_all_writes_every_behaviour_table(full_snapshot: Snapshot) -> No
     manifest = full_snapshot.manifest
     assert manifest["tables"] == list(BEHAVIOUR_TABLES)
     assert manifest["query"]["include"] == list(BEHAVIOUR_SOURCES)
+    store = SnapshotStore(full_snapshot.path.parent.parent)
+    assert list(manifest["objects"]) == [*TABLES, *BEHAVIOUR_TABLES]
     for name, frame in full_snapshot.tables.items():
         assert manifest["row_counts"][name] == len(frame)
-        assert f"{name}.parquet" in manifest["files"]
+        # Each extra table is one object of the store, listed with its checksum and rows.
+        (entry,) = manifest["objects"][name]
+        assert entry["rows"] == len(frame)
         assert [c["name"] for c in manifest["columns"][name]] == list(frame.columns)
-        assert (full_snapshot.path / f"{name}.parquet").is_file()
+        (path,) = store.table_files(full_snapshot.snapshot_id, name)
+        assert path == store.objects_dir / entry["object"][:2] / f"{entry['object']}.parquet"
+        assert path.is_file()
+        assert entry["checksum"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    # The snapshot folder itself holds only the manifest.
+    assert [p.name for p in full_snapshot.path.iterdir()] == ["manifest.json"]
     # The small organisation has data for every source (the fake derives it).
     assert all(len(full_snapshot.tables[name]) for name in BEHAVIOUR_TABLES)
 
@@ -72,18 +81,29 @@ def test_content_hash_covers_the_extra_tables(full_snapshot: Snapshot) -> None:
 
 
 def test_corrupted_extra_table_is_reported_by_name(full_snapshot: Snapshot) -> None:
-    path = full_snapshot.path / "safe_scores.parquet"
+    store = SnapshotStore(full_snapshot.path.parent.parent)
+    (path,) = store.table_files(full_snapshot.snapshot_id, "safe_scores")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match=r"safe_scores\.parquet .*corrupted"):
-        SnapshotStore(full_snapshot.path.parent.parent).load()
+    with pytest.raises(StoreError, match="corrupted") as caught:
+        store.load()
+    message = str(caught.value)
+    # Names the damaged object and the table (and snapshot) it belongs to.
+    assert path.name in message
+    assert f"safe_scores of snapshot {full_snapshot.snapshot_id}" in message
 
 
 def test_missing_extra_table_file_is_reported_by_name(full_snapshot: Snapshot) -> None:
-    (full_snapshot.path / "module_options.parquet").unlink()
-    with pytest.raises(StoreError, match=r"module_options\.parquet"):
-        SnapshotStore(full_snapshot.path.parent.parent).load()
+    store = SnapshotStore(full_snapshot.path.parent.parent)
+    (path,) = store.table_files(full_snapshot.snapshot_id, "module_options")
+    path.unlink()
+    with pytest.raises(StoreError, match="Cannot read") as caught:
+        store.load()
+    message = str(caught.value)
+    # Names the missing object and the table (and snapshot) it belongs to.
+    assert path.name in message
+    assert f"module_options of snapshot {full_snapshot.snapshot_id}" in message
 
 
 def _content_hash_before_extra_tables(frames: Frames) -> str:

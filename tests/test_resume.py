@@ -318,12 +318,18 @@ def test_total_count_mismatch_is_an_error_when_unfiltered(
 
 
 def test_snapshot_never_visible_half_written(
-    org_client: MimecastClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    org_client: MimecastClient,
+    org_server: FakeMimecastServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = SnapshotStore(tmp_path / "store")
     first = fetch(org_client, store, workers=1)
     real_to_parquet = pd.DataFrame.to_parquet
-    seen: list[tuple[list[str], list[str], list[str]]] = []
+    seen: list[tuple[list[str], list[str], list[str], str, bool]] = []
+
+    def object_names() -> set[str]:
+        return {p.stem for p in store.objects_dir.glob("*/*.parquet")}
 
     def watching_to_parquet(self: pd.DataFrame, path: Any, *args: Any, **kwargs: Any) -> Any:
         result = real_to_parquet(self, path, *args, **kwargs)
@@ -332,22 +338,51 @@ def test_snapshot_never_visible_half_written(
                 sorted(p.name for p in store.snapshots_dir.iterdir()),
                 sorted(p.name for p in Path(path).parent.iterdir()),
                 [Path(path).parent.name, Path(path).parent.parent.name],
+                Path(path).stem,
+                Path(path).stem in object_names(),
             )
         )
         return result
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", watching_to_parquet)
-    second = fetch(org_client, store, workers=1, full=True)
-    assert len(seen) == 3  # one per table
-    for listing, written_so_far, (folder, parent) in seen:
-        # Mid-write, snapshots/ holds only the earlier snapshot...
-        assert listing == [first.snapshot_id]
+    # The same data again: every object exists already, so the write writes none.
+    again = fetch(org_client, store, workers=1, full=True)
+    assert seen == []
+    assert again.manifest["objects"] == first.manifest["objects"]
+    objects_before = object_names()
+
+    # Changed data: one campaign renamed and one person per campaign moved to another
+    # department, so the write writes new campaigns and users objects (answers are unchanged).
+    dataset = org_server.dataset
+    campaigns = [dict(c) for c in dataset.campaigns]
+    campaigns[0]["name"] = "Renamed campaign"
+    users = {
+        campaign_id: [{**items[0], "department": "Moved"}, *items[1:]]
+        for campaign_id, items in dataset.users.items()
+    }
+    org_server.dataset = FakeDataset(
+        campaigns=campaigns, users=users, attributes=dataset.attributes
+    )
+    third = fetch(org_client, store, workers=1, full=True)
+    new_objects = object_names() - objects_before
+    assert len(new_objects) == 1 + N_CAMPAIGNS  # campaigns, and users of every campaign
+    assert len(seen) == len(new_objects)  # each new object written once, none other
+    assert {entry[3] for entry in seen} == new_objects
+    earlier = sorted([".lock", "objects", first.snapshot_id, again.snapshot_id])
+    for listing, written_so_far, (folder, parent), _, published in seen:
+        # Mid-write, snapshots/ holds only the earlier snapshots (and the shared objects,
+        # not yet the one being written)...
+        assert listing == earlier
+        assert not published
         # ...and the files go to a temporary folder outside it, without a manifest yet.
         assert folder.startswith(INCOMPLETE_PREFIX)
         assert Path(store.root).name == parent
         assert "manifest.json" not in written_so_far
-    assert store.snapshot_ids() == [first.snapshot_id, second.snapshot_id]
+    assert store.snapshot_ids() == [first.snapshot_id, again.snapshot_id, third.snapshot_id]
     assert sorted(p.name for p in store.root.iterdir()) == ["snapshots"]
+    assert sorted(p.name for p in store.snapshots_dir.iterdir()) == sorted(
+        [".lock", "objects", *store.snapshot_ids()]
+    )
 
 
 def test_api_that_forgot_its_tokens_restarts_those_campaigns(

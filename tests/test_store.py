@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,21 @@ def visible_entries(store: SnapshotStore) -> list[str]:
     return sorted(os.listdir(store.root))
 
 
+def object_names(store: SnapshotStore) -> set[str]:
+    """Names of every object file in the store's shared objects folder."""
+    return {path.stem for path in store.objects_dir.glob("*/*.parquet")}
+
+
+def with_changed_campaigns(frames: Frames) -> Frames:
+    """``frames`` with one outcome changed in each of three campaigns (three users objects)."""
+    users = frames.users.copy()
+    rows = [1, 2, 5]  # the recorded data's first three campaigns, one row each
+    assert users.loc[rows, "campaign_id"].nunique() == 3
+    assert (users.loc[rows, "outcome"] == "sent").all()
+    users.loc[rows, "outcome"] = "correct"
+    return Frames(campaigns=frames.campaigns, users=users, answers=frames.answers)
+
+
 def test_round_trip_keeps_values_and_dtypes(store: SnapshotStore, frames: Frames) -> None:
     written = store.write(frames, api_host=HOST, query={}, fetched_at=T1)
     loaded = store.load()
@@ -66,12 +83,25 @@ def test_round_trip_keeps_values_and_dtypes(store: SnapshotStore, frames: Frames
     assert loaded.path == store.root / "snapshots" / written.snapshot_id
     assert loaded.fetched_at == T1
     assert loaded.fetched_at.tzinfo is not None and loaded.fetched_at.utcoffset() == timedelta(0)
-    assert sorted(p.name for p in loaded.path.iterdir()) == [
-        "answers.parquet",
-        "campaigns.parquet",
-        "manifest.json",
-        "users.parquet",
+    # The snapshot folder holds only its manifest; the data are shared objects beside it.
+    assert sorted(p.name for p in loaded.path.iterdir()) == ["manifest.json"]
+    assert sorted(p.name for p in store.snapshots_dir.iterdir()) == [
+        ".lock",
+        written.snapshot_id,
+        "objects",
     ]
+    # Each table's files are objects of the store, and the store holds exactly those: one for
+    # campaigns, one per campaign (4) for users and for answers.
+    files = {name: store.table_files(written.snapshot_id, name) for name in TABLES}
+    assert {name: len(paths) for name, paths in files.items()} == {
+        "campaigns": 1,
+        "users": 4,
+        "answers": 4,
+    }
+    for paths in files.values():
+        assert all(p.is_file() and p.parent.parent == store.objects_dir for p in paths)
+    assert object_names(store) == {p.stem for paths in files.values() for p in paths}
+    assert len(object_names(store)) == 9
 
 
 def test_round_trip_of_empty_frames_keeps_categories(store: SnapshotStore) -> None:
@@ -172,7 +202,7 @@ def test_manifest_content(store: SnapshotStore, frames: Frames) -> None:
     text = (snap.path / "manifest.json").read_text(encoding="utf-8")
     manifest = json.loads(text)
     assert manifest == snap.manifest
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == 2
     assert manifest["snapshot_id"] == snap.snapshot_id == snap.path.name
     assert snap.snapshot_id.startswith("20261127T065100123456Z-")
     assert manifest["fetched_at"] == "2026-11-27T06:51:00.123456Z"
@@ -183,8 +213,22 @@ def test_manifest_content(store: SnapshotStore, frames: Frames) -> None:
     assert manifest["row_counts"] == {"campaigns": 4, "users": 11, "answers": 11}
     assert manifest["content_hash"] == content_hash(frames)
     assert snap.snapshot_id.endswith(manifest["content_hash"][len("sha256:") :][:8])
-    assert set(manifest["files"]) == {"campaigns.parquet", "users.parquet", "answers.parquet"}
-    assert all(v.startswith("sha256:") and len(v) == 71 for v in manifest["files"].values())
+    assert "files" not in manifest
+    objects = manifest["objects"]
+    assert list(objects) == ["campaigns", "users", "answers"]
+    # users and answers: one object per campaign, in row order; campaigns: one object.
+    assert [len(entries) for entries in objects.values()] == [1, 4, 4]
+    for name, entries in objects.items():
+        assert sum(entry["rows"] for entry in entries) == manifest["row_counts"][name]
+        paths = store.table_files(snap.snapshot_id, name)
+        assert [p.stem for p in paths] == [entry["object"] for entry in entries]
+        for entry, path in zip(entries, paths, strict=True):
+            assert set(entry) == {"object", "checksum", "rows"}
+            assert re.fullmatch(r"[0-9a-f]{64}", entry["object"])
+            assert entry["checksum"].startswith("sha256:") and len(entry["checksum"]) == 71
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            assert entry["checksum"] == "sha256:" + digest
+    assert [e["rows"] for e in objects["users"]] == [2, 3, 3, 3]
 
 
 @pytest.mark.parametrize(
@@ -268,6 +312,7 @@ def test_interrupted_write_leaves_previous_snapshot(
     store: SnapshotStore, frames: Frames, monkeypatch: pytest.MonkeyPatch, fail_at: str
 ) -> None:
     previous = store.write(frames, api_host=HOST, query={}, fetched_at=T1)
+    objects_before = object_names(store)
     calls = {"n": 0}
     original = pd.DataFrame.to_parquet
 
@@ -285,12 +330,21 @@ def test_interrupted_write_leaves_previous_snapshot(
     if fail_at == "rename":
         monkeypatch.setattr(os, "rename", failing_rename)
     expected = OSError if fail_at == "rename" else KeyboardInterrupt
+    # Three campaigns' users rows change: the write writes three new objects (the others
+    # exist already), so every failure point below is a file the write really writes.
     with pytest.raises(expected):
-        store.write(with_changed_outcome(frames), api_host=HOST, query={}, fetched_at=T2)
+        store.write(with_changed_campaigns(frames), api_host=HOST, query={}, fetched_at=T2)
     monkeypatch.undo()
 
-    assert calls["n"] >= 1
+    # The interruption happened where intended: after the 1st or 3rd (last) new object, or
+    # at the final rename once all three were written.
+    assert calls["n"] == {"parquet-1": 1, "parquet-3": 3, "rename": 3}[fail_at]
     assert visible_entries(store) == ["snapshots"]  # no .incomplete-* left behind
+    if fail_at == "rename":
+        # Published before the manifest, never referenced (prune removes them).
+        assert len(object_names(store) - objects_before) == 3
+    else:
+        assert object_names(store) == objects_before  # nothing published
     assert store.snapshot_ids() == [previous.snapshot_id]
     loaded = store.load()
     assert loaded.snapshot_id == previous.snapshot_id
@@ -316,20 +370,28 @@ def test_leftovers_and_foreign_directories_are_ignored(
 
 def test_corrupted_file_is_detected(store: SnapshotStore, frames: Frames) -> None:
     snap = store.write(frames, api_host=HOST, query={}, fetched_at=T1)
-    path = snap.path / "users.parquet"
+    path = store.table_files(snap.snapshot_id, "users")[0]
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match=r"users\.parquet .*corrupted") as caught:
+    with pytest.raises(StoreError, match="corrupted") as caught:
         store.load()
-    assert snap.snapshot_id in str(caught.value)
+    message = str(caught.value)
+    # Names the damaged object, the table and the snapshot using it.
+    assert path.name in message
+    assert f"users of snapshot {snap.snapshot_id}" in message
 
 
 def test_missing_file_is_detected(store: SnapshotStore, frames: Frames) -> None:
     snap = store.write(frames, api_host=HOST, query={}, fetched_at=T1)
-    (snap.path / "answers.parquet").unlink()
-    with pytest.raises(StoreError, match=r"answers\.parquet"):
+    path = store.table_files(snap.snapshot_id, "answers")[1]
+    path.unlink()
+    with pytest.raises(StoreError, match="Cannot read") as caught:
         store.load()
+    message = str(caught.value)
+    # Names the missing object, the table and the snapshot using it.
+    assert path.name in message
+    assert f"answers of snapshot {snap.snapshot_id}" in message
 
 
 def test_unreadable_manifest_is_reported(store: SnapshotStore, frames: Frames) -> None:
@@ -338,8 +400,8 @@ def test_unreadable_manifest_is_reported(store: SnapshotStore, frames: Frames) -
     manifest.write_text('{"schema_version": 1, "snap', encoding="utf-8")
     with pytest.raises(StoreError, match=r"manifest\.json"):
         store.load()
-    manifest.write_text(json.dumps({**snap.manifest, "schema_version": 2}), encoding="utf-8")
-    with pytest.raises(StoreError, match="schema_version 2"):
+    manifest.write_text(json.dumps({**snap.manifest, "schema_version": 3}), encoding="utf-8")
+    with pytest.raises(StoreError, match="schema_version 3"):
         store.load()
 
 
