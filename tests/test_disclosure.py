@@ -263,6 +263,7 @@ def assert_data_tables_match_figures_csv(report: Path) -> None:
     figures = pd.read_csv(report / "figures.csv", keep_default_na=False, dtype=str)
     charts = {"Campaign overview", "Per-question accuracy", "Department comparison"}
     charts |= BEHAVIOUR_CHARTS
+    charts |= {"Campaign trend", "Department trends", "Repeat non-completers", "Completion curves"}
     for page in sorted(report.glob("0*.html")):
         in_tables = sorted(_data_rows(page.read_text(encoding="utf-8")))
         rows = figures[(figures["page"] == page.stem) & figures["chart"].isin(charts)]

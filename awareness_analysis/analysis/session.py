@@ -68,6 +68,8 @@ class Analysis:
     join_people: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] = field(
         default=lambda: (pd.DataFrame(), pd.DataFrame()), repr=False, compare=False
     )
+    #: The store the snapshot came from, for history across its snapshots (None: unknown).
+    store_root: Path | None = None
 
     def __repr__(self) -> str:
         # No frames: a repr is for logs, and the frames hold people's data.
@@ -349,4 +351,5 @@ def open_analysis(
         campaign_ids=chosen,
         report=bool(report),
         context=context,
+        store_root=store.root,
     )

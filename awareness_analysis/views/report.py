@@ -45,6 +45,7 @@ from awareness_analysis.analysis.engine import Cell
 from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.analysis.session import Analysis, open_analysis
 from awareness_analysis.analysis.summary import summary_publications
+from awareness_analysis.analysis.trends import trend_publications
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.errors import AwarenessAnalysisError
 from awareness_analysis.views.figures import FIGURE_COLUMNS
@@ -518,6 +519,8 @@ def report_publications(analysis: Analysis) -> list[Publication]:
             publications += [Publication(kind, selection) for kind in published]
     # The summary's own selections (e.g. departments over the completed campaigns only).
     publications += summary_publications(analysis)
+    # The trends page's (campaigns a trend is fitted on; those repeat non-completers count).
+    publications += trend_publications(analysis)
     return list(dict.fromkeys(publications))
 
 

@@ -1,0 +1,195 @@
+"""Campaign progress across snapshots: completion curves, read straight from the store's files.
+
+Each snapshot is a complete picture of one moment; a campaign fetched every week is a series of
+pictures of how far it has reached its audience. :func:`completion_curves` reads only the users
+columns it needs from every snapshot's Parquet files with pyarrow (no snapshot is loaded into
+pandas), counts people per campaign (and department) in Arrow, and aggregates each file once:
+snapshots share unchanged campaigns' files, so a year of weekly snapshots reads little more than
+one. The same files stay readable by DuckDB, Spark or any Parquet engine
+(:meth:`~awareness_analysis.data.store.SnapshotStore.table_files`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE, threshold
+from awareness_analysis.analysis.stats import CONFIDENCE, wilson_interval
+from awareness_analysis.data.store import SnapshotStore
+from awareness_analysis.vocabulary import UNIT_PEOPLE
+
+__all__ = ["CURVE_COLUMNS", "completion_curves"]
+
+#: Columns of :func:`completion_curves`, in order.
+CURVE_COLUMNS = (
+    "snapshot_id",
+    "fetched_at",
+    "campaign_id",
+    "campaign_name",
+    "launch_date",
+    "days_since_launch",
+    "department",
+    "people",
+    "acknowledged",
+    "answered",
+    "acknowledged_share",
+    "acknowledged_ci_low",
+    "acknowledged_ci_high",
+    "answered_share",
+    "answered_ci_low",
+    "answered_ci_high",
+    "suppressed",
+)
+_READ = ["campaign_id", "email", "department", "acknowledged", "n_correct", "n_incorrect"]
+_ALL = "all"
+
+
+def _counts(path: Path, by_department: bool) -> pa.Table:
+    """People, and people who acknowledged / answered, per campaign (x department) of one
+    users file. A person is their email trimmed and lower-cased; one with two rows in a
+    campaign counts once, as having done what either row did."""
+    table = pq.read_table(path, columns=_READ)
+    person = pc.utf8_lower(pc.utf8_trim_whitespace(table["email"].cast(pa.string())))
+    answered = pc.greater(pc.add(table["n_correct"], table["n_incorrect"]), 0)
+    keys = ["campaign_id", "department"] if by_department else ["campaign_id"]
+    columns = {key: table[key].cast(pa.string()) for key in keys}
+    work = pa.table(
+        {
+            **columns,
+            "person": person,
+            "acknowledged": table["acknowledged"].cast(pa.bool_()),
+            "answered": answered,
+        }
+    )
+    # One row per person first (any row's flags), then count people.
+    people = work.group_by([*keys, "person"]).aggregate(
+        [("acknowledged", "any"), ("answered", "any")]
+    )
+    people = people.append_column(
+        "acknowledged", pc.cast(people["acknowledged_any"], pa.int64())
+    ).append_column("answered", pc.cast(people["answered_any"], pa.int64()))
+    return people.group_by(keys).aggregate(
+        [("person", "count"), ("acknowledged", "sum"), ("answered", "sum")]
+    )
+
+
+def completion_curves(
+    store: SnapshotStore | str | Path,
+    *,
+    campaign_ids: Sequence[str] = (),
+    by_department: bool = False,
+    k: int | None = DEFAULT_MIN_GROUP_SIZE,
+    until: str | None = None,
+) -> pd.DataFrame:
+    """Each campaign's reach in every snapshot: the share of its audience (people sent it)
+    that had acknowledged it and that had answered at least one question, against days since
+    its launch, with 95% Wilson intervals.
+
+    One row per snapshot x campaign (x department with ``by_department``) where the campaign
+    is in the snapshot, in snapshot order (columns :data:`CURVE_COLUMNS`). ``campaign_ids``
+    limits the campaigns (default all), ``until`` the snapshots (ids up to it: the history of
+    an analysis opened at an earlier snapshot stops there). The curve is only as fine as the
+    snapshots: a point per fetch (``fetched_at``), nothing in between. Rows of fewer than
+    ``k`` people show no figures (``suppressed``); a department is hidden in every snapshot
+    where it is hidden in any, so its figures never come and go with joiners.
+    """
+    store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
+    k = threshold(k)
+    wanted = {str(c) for c in campaign_ids}
+    rows: list[pd.DataFrame] = []
+    counted: dict[tuple[Path, bool], pd.DataFrame] = {}
+    manifests = {str(m["snapshot_id"]): m for m in store.manifests()}
+    for snapshot_id in store.snapshot_ids():
+        if until is not None and snapshot_id > until:
+            break
+        manifest = manifests[snapshot_id]
+        fetched_at = pd.Timestamp(manifest["fetched_at"]).tz_convert("UTC")
+        campaigns = _campaigns(store, snapshot_id)
+        parts = []
+        for path in store.table_files(snapshot_id, "users"):
+            # Shared (content-addressed) files are counted once, however many snapshots hold them.
+            key = (Path(path), by_department)
+            if key not in counted:
+                counted[key] = _counts(Path(path), by_department).to_pandas()
+            parts.append(counted[key])
+        if not parts:
+            continue
+        counts = pd.concat(parts, ignore_index=True)
+        if wanted:
+            counts = counts[counts["campaign_id"].isin(wanted)]
+        counts = counts.merge(campaigns, on="campaign_id", how="left")
+        counts["snapshot_id"] = snapshot_id
+        counts["fetched_at"] = fetched_at
+        rows.append(counts)
+    return _curve_table(rows, by_department, k)
+
+
+def _campaigns(store: SnapshotStore, snapshot_id: str) -> pd.DataFrame:
+    files = store.table_files(snapshot_id, "campaigns")
+    table = pa.concat_tables(
+        [
+            pq.read_table(path, columns=["campaign_id", "campaign_name", "launch_date"])
+            for path in files
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "campaign_id": table["campaign_id"].cast(pa.string()).to_pylist(),
+            "campaign_name": table["campaign_name"].cast(pa.string()).to_pylist(),
+            "launch_date": pd.to_datetime(table["launch_date"].to_pandas(), utc=True).array,
+        }
+    )
+    return frame.drop_duplicates("campaign_id")
+
+
+def _curve_table(rows: Iterable[pd.DataFrame], by_department: bool, k: int) -> pd.DataFrame:
+    rows = [r for r in rows if len(r)]
+    if not rows:
+        return pd.DataFrame({column: [] for column in CURVE_COLUMNS})
+    frame = pd.concat(rows, ignore_index=True).rename(
+        columns={"person_count": "people", "acknowledged_sum": "acknowledged",
+                 "answered_sum": "answered"}
+    )  # fmt: skip
+    if not by_department:
+        frame["department"] = _ALL
+    frame["days_since_launch"] = (
+        (frame["fetched_at"] - frame["launch_date"]).dt.total_seconds() / 86400
+    ).round(2)
+    people = frame["people"].to_numpy(dtype=np.int64)
+    for what in ("acknowledged", "answered"):
+        hits = frame[what].to_numpy(dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame[f"{what}_share"] = np.where(people > 0, hits / people, np.nan)
+        low, high = wilson_interval(hits, people)
+        frame[f"{what}_ci_low"], frame[f"{what}_ci_high"] = low, high
+    small = (people > 0) & (people < k) if k else np.zeros(len(frame), dtype=bool)
+    if by_department and k:
+        # Hidden in every snapshot once hidden in any: figures must not flicker into view.
+        ever = frame.loc[small, ["campaign_id", "department"]].drop_duplicates()
+        marked = frame.merge(ever.assign(_hide=True), on=["campaign_id", "department"], how="left")
+        small = marked["_hide"].fillna(False).to_numpy(dtype=bool) | small
+    frame["suppressed"] = small
+    for column in ("people", "acknowledged", "answered"):
+        values = frame[column].astype("Int64")
+        values[small] = pd.NA
+        frame[column] = values
+    floats = [c for c in CURVE_COLUMNS if c.endswith(("_share", "_low", "_high"))]
+    frame.loc[small, floats] = np.nan
+    frame = frame.sort_values(["fetched_at", "launch_date", "campaign_id", "department"])
+    frame = frame[list(CURVE_COLUMNS)].reset_index(drop=True)
+    frame.attrs["unit"] = UNIT_PEOPLE
+    frame.attrs["min_group_size"] = k
+    frame.attrs["note"] = (
+        "Share of the people sent each campaign who had acknowledged it, and who had answered "
+        f"at least one question, at each snapshot ({CONFIDENCE:.0%} Wilson intervals), by days "
+        "since launch. A point per snapshot: the curve is only as fine as the fetches."
+        + (f" Groups of fewer than {k} people are hidden in every snapshot." if k else "")
+    )
+    return frame

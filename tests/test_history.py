@@ -1,0 +1,175 @@
+"""Completion curves from snapshot history, the demo's weekly history, and the trends page."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from awareness_analysis.analysis import history
+from awareness_analysis.analysis.disclosure import ReportContext, read_published
+from awareness_analysis.analysis.history import completion_curves
+from awareness_analysis.analysis.privacy import person_keys
+from awareness_analysis.analysis.session import Analysis, open_analysis
+from awareness_analysis.data.store import SnapshotStore
+from awareness_analysis.demo import DEMO_FETCHED_AT, DEMO_HISTORY_WEEKS, history_frames
+from awareness_analysis.views.report import ReportParameters, plan_report
+from awareness_analysis.views.trends import TrendsAndPeople
+
+K = 5
+
+
+@pytest.fixture(scope="module")
+def store() -> Path:
+    return Path(os.environ["AWARENESS_STORE"])
+
+
+@pytest.fixture(scope="module")
+def analysis(store: Path) -> Analysis:
+    return open_analysis(store, min_group_size=K)
+
+
+def _shares_from_pandas(store: SnapshotStore, snapshot_id: str) -> pd.DataFrame:
+    """The same counts, the slow way: the whole snapshot loaded into pandas."""
+    users = store.load(snapshot_id=snapshot_id).frames.users
+    work = pd.DataFrame(
+        {
+            "campaign_id": users["campaign_id"].astype(str),
+            "person": person_keys(users["email"]),
+            "acknowledged": users["acknowledged"].to_numpy(bool),
+            "answered": (users["n_correct"] + users["n_incorrect"]).to_numpy() > 0,
+        }
+    )
+    people = work.groupby(["campaign_id", "person"]).agg(
+        acknowledged=("acknowledged", "any"), answered=("answered", "any")
+    )
+    return people.groupby("campaign_id").agg(
+        people=("acknowledged", "size"),
+        acknowledged=("acknowledged", "sum"),
+        answered=("answered", "sum"),
+    )
+
+
+def test_curves_count_what_each_snapshot_holds(store: Path) -> None:
+    snapshots = SnapshotStore(store)
+    curves = completion_curves(snapshots, k=K)
+    ids = snapshots.snapshot_ids()
+    assert len(ids) == DEMO_HISTORY_WEEKS + 1
+    assert list(dict.fromkeys(curves["snapshot_id"])) == ids
+    for snapshot_id in (ids[0], ids[len(ids) // 2], ids[-1]):
+        expected = _shares_from_pandas(snapshots, snapshot_id)
+        got = curves[curves["snapshot_id"] == snapshot_id].set_index("campaign_id")
+        assert sorted(got.index) == sorted(expected.index)
+        for column in ("people", "acknowledged", "answered"):
+            assert got[column].astype(int).to_dict() == expected[column].astype(int).to_dict()
+    # A campaign's reach only grows, week by week, in the demo's history.
+    latest = curves[curves["snapshot_id"] == ids[-1]]
+    running = latest.sort_values("launch_date").iloc[-1]["campaign_id"]
+    series = curves[curves["campaign_id"] == running]["answered_share"].to_numpy()
+    assert len(series) >= 2 and np.all(np.diff(series) >= 0) and series[-1] > series[0]
+
+
+def test_curves_stop_at_until_and_limit_campaigns(store: Path) -> None:
+    snapshots = SnapshotStore(store)
+    ids = snapshots.snapshot_ids()
+    first = str(open_analysis(store, min_group_size=K).campaigns["campaign_id"].iloc[0])
+    curves = completion_curves(snapshots, k=K, until=ids[3], campaign_ids=(first,))
+    assert set(curves["snapshot_id"]) == set(ids[:4])
+    assert set(curves["campaign_id"]) == {first}
+
+
+def test_shared_files_are_counted_once(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshots = SnapshotStore(store)
+    files = {
+        Path(p) for sid in snapshots.snapshot_ids() for p in snapshots.table_files(sid, "users")
+    }
+    reads: list[Path] = []
+    real = history._counts
+
+    def counted(path: Path, by_department: bool) -> object:
+        reads.append(path)
+        return real(path, by_department)
+
+    monkeypatch.setattr(history, "_counts", counted)
+    completion_curves(snapshots, k=K)
+    assert len(reads) == len(set(reads)) == len(files)
+    # Unchanged campaigns are shared between snapshots: far fewer files than snapshot x campaign.
+    per_snapshot = sum(len(snapshots.table_files(s, "users")) for s in snapshots.snapshot_ids())
+    assert len(files) < per_snapshot
+
+
+def test_a_department_hidden_once_is_hidden_in_every_snapshot(store: Path) -> None:
+    curves = completion_curves(SnapshotStore(store), k=K, by_department=True)
+    hidden = curves[curves["suppressed"]]
+    assert len(hidden) and hidden["people"].isna().all() and hidden["answered_share"].isna().all()
+    for (campaign, department), _ in hidden.groupby(["campaign_id", "department"]):
+        rows = curves[(curves["campaign_id"] == campaign) & (curves["department"] == department)]
+        assert rows["suppressed"].all()
+
+
+def test_demo_history_rolls_progress_back(analysis: Analysis) -> None:
+    frames = analysis.snapshot.frames
+    week = history_frames(frames, DEMO_FETCHED_AT - timedelta(weeks=1))
+    first = DEMO_FETCHED_AT - timedelta(weeks=DEMO_HISTORY_WEEKS)
+    month = history_frames(frames, first)
+    launched = pd.to_datetime(frames.campaigns["launch_date"], utc=True)
+    later = frames.campaigns.loc[launched > first, "campaign_id"]
+    assert not set(month.campaigns["campaign_id"].astype(str)) & set(later.astype(str))
+    for earlier in (week, month):
+        merged = earlier.users.merge(
+            frames.users, on=["campaign_id", "email"], suffixes=("_then", "_now")
+        )
+        # Nothing done then is undone later; something done later was not done then.
+        assert not (merged["acknowledged_then"] & ~merged["acknowledged_now"]).any()
+        assert (merged["n_correct_then"] <= merged["n_correct_now"]).all()
+        assert (~merged["acknowledged_then"] & merged["acknowledged_now"]).any()
+    # An answer given later is "sent" in the earlier answers frame too.
+    pending = week.users[(week.users["outcome"] == "sent")]
+    keys = set(zip(pending["campaign_id"].astype(str), pending["email"], strict=True))
+    answers = week.answers
+    sent = answers[
+        [k in keys for k in zip(answers["campaign_id"].astype(str), answers["email"], strict=True)]
+    ]
+    assert (sent["result"] == "sent").all()
+
+
+def test_trends_page_redraws_once_per_change(analysis: Analysis) -> None:
+    page = TrendsAndPeople(analysis)
+    assert page.redraws == 1 and len(page.figures) == 5
+    page.metric.value = "completion"
+    assert page.redraws == 2
+    assert "Completion" in page.figures[0].get_suptitle()
+    listed = page.tables["repeat_non_completers"]
+    page.last_n.value = 1
+    assert page.redraws == 3 and len(page.tables["repeat_non_completers"]) >= len(listed)
+
+
+def test_trends_report_page_logs_planned_figures_and_no_people(store: Path, tmp_path: Path) -> None:
+    parameters = ReportParameters(store=store, min_group_size=K)
+    planned, plan, _ = plan_report(parameters)
+    log = tmp_path / "log.jsonl"
+    log.touch()
+    context = ReportContext(plan, "06_trends_and_people", str(log))
+    report_analysis = replace(planned, report=True, context=context)
+    body = TrendsAndPeople(report_analysis).static_html()
+    records = read_published(str(log))
+    charts = {r["chart"] for r in records}
+    assert charts == {
+        "Campaign trend",
+        "Department trends",
+        "Repeat non-completers",
+        "Completion curves",
+    }
+    assert all(r["cell"] is not None for r in records)
+    # Every figure's cell is one the plan covered (shown or hidden), so the audit sees no
+    # cell the planner did not weigh.
+    shown = {r["cell"] for r in records if not r["hidden"]}
+    assert not shown & plan.hidden_cells
+    assert "@" not in body  # no addresses without --include-people
+    with_people = replace(report_analysis, context=replace(context, include_people=True))
+    assert "@" in TrendsAndPeople(with_people).static_html()
