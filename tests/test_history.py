@@ -147,6 +147,11 @@ def test_trends_page_redraws_once_per_change(analysis: Analysis) -> None:
     listed = page.tables["repeat_non_completers"]
     page.last_n.value = 1
     assert page.redraws == 3 and len(page.tables["repeat_non_completers"]) >= len(listed)
+    # Completion curves per department: that department's rows only, named in the chart.
+    page.curves_for.value = "Finance"
+    curves = page.tables["completion_curves"]
+    assert page.redraws == 4 and len(curves) and set(curves["department"]) == {"Finance"}
+    assert "Finance" in page.figures[3].get_suptitle()
 
 
 def test_trends_report_page_logs_planned_figures_and_no_people(store: Path, tmp_path: Path) -> None:

@@ -596,7 +596,7 @@ def _median_text(result: TimeToEvent) -> str:
 
 
 #: A step curve is drawn with at most this many steps (a screen shows no more).
-MAX_STEPS = 120
+MAX_STEPS = 80
 
 
 def _thinned(hours: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:

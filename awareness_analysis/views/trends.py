@@ -152,6 +152,7 @@ _METRIC_LABELS = {
     "all_correct": "All answers correct",
 }
 _FALLING, _RISING = PALETTE["vermillion"], PALETTE["blue"]
+ALL_DEPARTMENTS = "all departments"
 
 
 def _style(ax: Axes, *, x_grid: bool = True) -> None:
@@ -490,6 +491,15 @@ class TrendsAndPeople:
             description="Later",
             style=LABEL_STYLE,
         )
+        departments = sorted(set(analysis.users["department"].astype(str)))
+        self.curves_for = w.Dropdown(
+            options=[(ALL_DEPARTMENTS, ""), *((d, d) for d in departments)],
+            value="",
+            description="Curves for",
+            style=LABEL_STYLE,
+        )
+        # Completion curves read the store's history once per level (campaign, department).
+        self._history: dict[bool, pd.DataFrame] = {}
         self.output = w.Output()
         for control in self.controls():
             control.observe(self._on_change, names="value")
@@ -504,7 +514,14 @@ class TrendsAndPeople:
             self.redraw()
 
     def controls(self) -> list[w.ValueWidget]:
-        return [self.metric, self.reminder_days, self.last_n, self.earlier, self.later]
+        return [
+            self.metric,
+            self.reminder_days,
+            self.last_n,
+            self.curves_for,
+            self.earlier,
+            self.later,
+        ]
 
     def _on_change(self, change: dict[str, object]) -> None:
         self.redraw()
@@ -513,16 +530,27 @@ class TrendsAndPeople:
         a = self.analysis
         return campaign_trend(a.users, a.campaigns, metric, as_of=a.as_of, k=self.k)
 
-    def _curves(self) -> pd.DataFrame:
+    def _curves(self, department: str = "") -> pd.DataFrame:
+        """Completion curves of every campaign (``department``: that department's rows; a
+        department is hidden in every snapshot where it is under k in any)."""
         a = self.analysis
         if a.store_root is None:
             return completion_curves_empty()
-        return completion_curves(
-            SnapshotStore(a.store_root),
-            campaign_ids=tuple(a.campaign_names),
-            k=self.k,
-            until=a.snapshot.snapshot_id,
-        )
+        by_department = bool(department)
+        if by_department not in self._history:
+            self._history[by_department] = completion_curves(
+                SnapshotStore(a.store_root),
+                campaign_ids=tuple(a.campaign_names),
+                k=self.k,
+                by_department=by_department,
+                until=a.snapshot.snapshot_id,
+            )
+        curves = self._history[by_department]
+        if not by_department:
+            return curves
+        chosen = curves[curves["department"] == department]
+        chosen.attrs = dict(curves.attrs)
+        return chosen
 
     def selection_text(self) -> str:
         hidden = f"groups under {self.k} people hidden" if self.k > 1 else "nothing hidden (k off)"
@@ -544,7 +572,7 @@ class TrendsAndPeople:
                 k=self.k,
                 by_department=True,
             ),
-            "completion_curves": self._curves(),
+            "completion_curves": self._curves(str(self.curves_for.value)),
             "movement": movement(a.users, str(self.earlier.value), str(self.later.value), k=self.k),
             "repeat_non_completers": repeat_non_completers(
                 a.users,
@@ -566,7 +594,10 @@ class TrendsAndPeople:
             plot_campaign_trend(trend, text),
             plot_department_trends(trend, text),
             plot_missed_again(tables["missed_again"], text),  # type: ignore[arg-type]
-            plot_completion_curves(tables["completion_curves"], text),  # type: ignore[arg-type]
+            plot_completion_curves(
+                tables["completion_curves"],  # type: ignore[arg-type]
+                text.replace("all departments", str(self.curves_for.value) or ALL_DEPARTMENTS),
+            ),
             plot_movement(tables["movement"], f"{moved}; {text}"),  # type: ignore[arg-type]
         ]
         listed = tables["repeat_non_completers"]
