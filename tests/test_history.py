@@ -178,3 +178,47 @@ def test_trends_report_page_logs_planned_figures_and_no_people(store: Path, tmp_
     assert "@" not in body  # no addresses without --include-people
     with_people = replace(report_analysis, context=replace(context, include_people=True))
     assert "@" in TrendsAndPeople(with_people).static_html()
+
+
+def test_a_report_never_shows_curve_points_over_a_different_audience(
+    analysis: Analysis, tmp_path: Path
+) -> None:
+    """A person joining a finished campaign between two fetches: the two points' difference
+    would be that person's figures, so the report shows only points counting the latest
+    audience (the earlier point of that campaign is hidden, the others stay)."""
+    frames = analysis.snapshot.frames
+    latest = analysis.snapshot.manifest["fetched_at"]
+    first_campaign = str(frames.campaigns["campaign_id"].iloc[0])
+    users = frames.users
+    joiner = users.index[users["campaign_id"].astype(str) == first_campaign][0]
+    earlier_users = users.drop(index=joiner).reset_index(drop=True)
+    earlier = replace(frames, users=earlier_users)
+    store = SnapshotStore(tmp_path / "store")
+    week = pd.Timestamp(latest) - pd.Timedelta(days=7)
+    store.write(earlier, api_host="x.invalid", query={}, fetched_at=week.to_pydatetime())
+    store.write(frames, api_host="x.invalid", query={}, fetched_at=pd.Timestamp(latest))
+    curves = completion_curves(store, k=K)
+    first = curves[curves["campaign_id"] == first_campaign]
+    others = curves[curves["campaign_id"] != first_campaign]
+    assert first["audience"].nunique() == 2 and first["people"].diff().iloc[-1] == 1
+    assert (others.groupby("campaign_id")["audience"].nunique() == 1).all()
+
+    planned, plan, _ = plan_report(ReportParameters(store=store.root, min_group_size=K))
+    log = tmp_path / "log.jsonl"
+    log.touch()
+    context = ReportContext(plan, "06_trends_and_people", str(log))
+    page = TrendsAndPeople(replace(planned, report=True, context=context))
+    shown, records = page._planned_curves()
+    hidden = shown[shown["suppressed"]]
+    assert set(hidden["campaign_id"]) == {first_campaign}
+    assert list(hidden["snapshot_id"]) == [store.snapshot_ids()[0]]
+    logged = [r for r in records if r["campaign"] == analysis.campaign_names[first_campaign]]
+    assert [r["hidden"] for r in logged] == [True, True, False, False]
+
+
+def test_trends_page_with_one_campaign_has_no_movement(store: Path) -> None:
+    one = str(open_analysis(store, min_group_size=K).campaigns["campaign_id"].iloc[0])
+    page = TrendsAndPeople(open_analysis(store, min_group_size=K, campaign_ids=[one]))
+    assert page.redraws == 1
+    texts = [t.get_text() for t in page.figures[4].texts]
+    assert any("Choose two different campaigns" in text for text in texts)

@@ -46,6 +46,7 @@ CURVE_COLUMNS = (
     "answered_ci_low",
     "answered_ci_high",
     "suppressed",
+    "audience",
 )
 _READ = ["campaign_id", "email", "department", "acknowledged", "n_correct", "n_incorrect"]
 _ALL = "all"
@@ -72,11 +73,16 @@ def _counts(path: Path, by_department: bool) -> pa.Table:
     people = work.group_by([*keys, "person"]).aggregate(
         [("acknowledged", "any"), ("answered", "any")]
     )
-    people = people.append_column(
-        "acknowledged", pc.cast(people["acknowledged_any"], pa.int64())
-    ).append_column("answered", pc.cast(people["answered_any"], pa.int64()))
+    # A fingerprint of who is in each group: the sum of a 31-bit hash per person (the same
+    # people give the same sum; an int64 sum of 31-bit values cannot overflow).
+    hashed = pd.util.hash_array(people["person"].to_numpy(zero_copy_only=False))
+    people = (
+        people.append_column("acknowledged", pc.cast(people["acknowledged_any"], pa.int64()))
+        .append_column("answered", pc.cast(people["answered_any"], pa.int64()))
+        .append_column("audience", pa.array((hashed >> np.uint64(33)).astype(np.int64)))
+    )
     return people.group_by(keys).aggregate(
-        [("person", "count"), ("acknowledged", "sum"), ("answered", "sum")]
+        [("person", "count"), ("acknowledged", "sum"), ("answered", "sum"), ("audience", "sum")]
     )
 
 
@@ -98,7 +104,10 @@ def completion_curves(
     an analysis opened at an earlier snapshot stops there). The curve is only as fine as the
     snapshots: a point per fetch (``fetched_at``), nothing in between. Rows of fewer than
     ``k`` people show no figures (``suppressed``); a department is hidden in every snapshot
-    where it is hidden in any, so its figures never come and go with joiners.
+    where it is hidden in any, so its figures never come and go with joiners. ``audience`` is
+    a fingerprint of the people a row counts: equal values, the same people (a shared report
+    publishes only points whose audience is the latest's, so no difference between two
+    points isolates a few joiners or leavers).
     """
     store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
     k = threshold(k)
@@ -155,7 +164,7 @@ def _curve_table(rows: Iterable[pd.DataFrame], by_department: bool, k: int) -> p
         return pd.DataFrame({column: [] for column in CURVE_COLUMNS})
     frame = pd.concat(rows, ignore_index=True).rename(
         columns={"person_count": "people", "acknowledged_sum": "acknowledged",
-                 "answered_sum": "answered"}
+                 "answered_sum": "answered", "audience_sum": "audience"}
     )  # fmt: skip
     if not by_department:
         frame["department"] = _ALL

@@ -49,6 +49,7 @@ from awareness_analysis.views.plots import PALETTE
 from awareness_analysis.views.render import figure_display, figure_html
 from awareness_analysis.views.text import text_width
 from awareness_analysis.views.widgets import LABEL_STYLE
+from awareness_analysis.vocabulary import SUPPRESSED_LABEL
 
 __all__ = [
     "TrendsAndPeople",
@@ -164,7 +165,7 @@ def _style(ax: Axes, *, x_grid: bool = True) -> None:
 
 
 def _trend_text(row: pd.Series) -> str:
-    if pd.isna(row.get("odds_ratio_per_year")):
+    if pd.isna(row.get("odds_ratio_per_year")) or pd.isna(row.get("people")):
         return "Trend: not estimable (too few campaigns, people or outcomes)."
     return (
         f"Trend: {row['pp_per_year']:+.1f} percentage points per year "
@@ -311,7 +312,11 @@ def plot_department_trends(result: TrendResult, selection_text: str = "") -> Fig
     Benjamini-Hochberg q-value is below 0.05 (falling or rising), grey otherwise."""
     label = _METRIC_LABELS.get(result.metric, result.metric)
     table = result.departments
-    shown = table[~table["suppressed"].astype(bool) & table["odds_ratio_per_year"].notna()]
+    shown = table[
+        ~table["suppressed"].astype(bool)
+        & table["odds_ratio_per_year"].notna()
+        & table["converged"].astype(bool)
+    ]
     footnotes = [
         "Odds ratio per year from a logistic model on launch date with person-clustered "
         "errors, per department; 1 = no change. Coloured: Benjamini-Hochberg q < 0.05 over "
@@ -399,7 +404,13 @@ def plot_missed_again(table: pd.DataFrame, selection_text: str = "") -> Figure:
 def plot_movement(table: pd.DataFrame, selection_text: str = "") -> Figure:
     """Among the people in both of two campaigns: the later result of those who failed the
     earlier one beside those who passed it (95% intervals), for the organisation and each
-    department shown, from :func:`~awareness_analysis.analysis.trends.movement`."""
+    department shown, from :func:`~awareness_analysis.analysis.trends.movement` (an empty
+    table: two different campaigns are needed)."""
+    title = "Movement: how people did in the later campaign, by the earlier result"
+    if "level" not in table:
+        return _dot_rows(
+            [], [], title, selection_text, ["Choose two different campaigns."], "movement"
+        )
     shown = table[~table["suppressed"].astype(bool)]
     footnotes = [str(table.attrs.get("note", ""))]
     if len(shown) < len(table):
@@ -427,7 +438,7 @@ def plot_movement(table: pd.DataFrame, selection_text: str = "") -> Figure:
     return _dot_rows(
         rows,
         series,
-        "Movement: how people did in the later campaign, by the earlier result",
+        title,
         selection_text,
         footnotes,
         "movement",
@@ -481,13 +492,13 @@ class TrendsAndPeople:
         options = [(names[c], c) for c in ids]
         self.earlier = w.Dropdown(
             options=options,
-            value=ids[-3] if len(ids) > 2 else ids[0],
+            value=ids[-3] if len(ids) > 2 else (ids[0] if ids else None),
             description="Earlier",
             style=LABEL_STYLE,
         )
         self.later = w.Dropdown(
             options=options,
-            value=ids[-2] if len(ids) > 2 else ids[-1],
+            value=ids[-2] if len(ids) > 2 else (ids[-1] if ids else None),
             description="Later",
             style=LABEL_STYLE,
         )
@@ -573,7 +584,11 @@ class TrendsAndPeople:
                 by_department=True,
             ),
             "completion_curves": self._curves(str(self.curves_for.value)),
-            "movement": movement(a.users, str(self.earlier.value), str(self.later.value), k=self.k),
+            "movement": (
+                movement(a.users, str(self.earlier.value), str(self.later.value), k=self.k)
+                if self.earlier.value != self.later.value
+                else pd.DataFrame({"suppressed": pd.Series(dtype=bool)})
+            ),
             "repeat_non_completers": repeat_non_completers(
                 a.users,
                 a.campaigns,
@@ -609,6 +624,26 @@ class TrendsAndPeople:
             "private."
         )
         outputs.append(HTML(caption + listed.to_html(index=False, max_rows=50)))
+        targeted = trend.targeted[~trend.targeted["suppressed"].astype(bool)]
+        if len(targeted):
+            columns = [
+                "campaign_name",
+                "people",
+                "rate_targeted",
+                "rate_baseline",
+                "difference",
+                "ci_low",
+                "ci_high",
+                "p_value",
+            ]
+            outputs.insert(
+                2,
+                HTML(
+                    "<b>Targeted campaigns against their own audience</b> (the same people's "
+                    "results in the campaigns of the trend; paired difference, 95% CI)"
+                    + targeted[columns].to_html(index=False, float_format="{:.3f}".format)
+                ),
+            )
         self.redraws += 1
         self.output.outputs = tuple(
             {"output_type": "display_data", "data": data, "metadata": metadata}
@@ -628,11 +663,11 @@ class TrendsAndPeople:
         for index, (metric, label) in enumerate(_METRIC_LABELS.items()):
             trend = self._trend(metric)
             text = f"{label}; {self.selection_text()}"
-            campaigns, departments, view_records = self._planned(trend, label)
+            campaigns, organisation, departments, view_records = self._planned(trend, label)
             trend = TrendResult(
                 metric=trend.metric,
                 campaigns=campaigns,
-                trend=trend.trend,
+                trend=organisation,
                 departments=departments,
                 targeted=trend.targeted,
             )
@@ -685,8 +720,9 @@ class TrendsAndPeople:
 
     def _planned(
         self, trend: TrendResult, label: str
-    ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
-        """The trend's tables with what the plan hides blanked, and their figure records."""
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
+        """The trend's tables (campaigns, organisation, departments) with what the plan hides
+        blanked, and their figure records (the organisation's are the index's trend lines)."""
         names = self.analysis.campaign_names
         metric = trend.metric
         campaigns = trend.campaigns.copy()
@@ -720,14 +756,27 @@ class TrendsAndPeople:
         departments = trend.departments.copy()
         departments.attrs = dict(trend.departments.attrs)
         by_department = self._view(fit).department_comparison(metric) if fit else None
+        # A department's trend is published only where the plan shows that department over
+        # these campaigns, with the plan's own counts (never the trend's pooled group, whose
+        # departments need not be the plan's).
         hide = []
+        counts: dict[str, list[object]] = {"n": [], "people": []}
         for row in departments.itertuples():
             shown = None
-            if by_department is not None:
+            if by_department is not None and row.department != SUPPRESSED_LABEL:
                 match = by_department[by_department["department"].astype(str) == row.department]
                 shown = match.iloc[0] if len(match) else None
-            hidden = shown is None or bool(shown["suppressed"]) or bool(row.suppressed)
+            # A fit that did not converge (e.g. every unit the same in one period) has no
+            # estimate worth printing.
+            hidden = (
+                shown is None
+                or bool(shown["suppressed"])
+                or bool(row.suppressed)
+                or not bool(row.converged)
+            )
             hide.append(hidden)
+            for column in counts:
+                counts[column].append(pd.NA if shown is None else shown[column])
             records.append(
                 {
                     "view": label,
@@ -737,8 +786,8 @@ class TrendsAndPeople:
                     "department": str(row.department),
                     "question": "",
                     "numerator": None,
-                    "n": figure_number(row.n),
-                    "people": figure_number(row.people),
+                    "n": figure_number(counts["n"][-1]),
+                    "people": figure_number(counts["people"][-1]),
                     "rate": figure_number(row.odds_ratio_per_year),
                     "ci_low": figure_number(row.ci_low),
                     "ci_high": figure_number(row.ci_high),
@@ -746,10 +795,25 @@ class TrendsAndPeople:
                     "cell": None if shown is None else shown["cell"],
                 }
             )
+        for column, values in counts.items():
+            departments[column] = pd.array(values, dtype="Int64")
         departments = blank_rows(
             departments, np.asarray(hide, dtype=bool), ("n", "people", "campaigns")
         )
-        return campaigns, departments, [r for r in records if r["cell"] is not None]
+        organisation = trend.trend.copy()
+        organisation.attrs = dict(trend.trend.attrs)
+        org_hidden = (
+            by_department is None
+            or bool(by_department.attrs.get("org_suppressed"))
+            or not bool(organisation["converged"].all())
+        )
+        organisation = blank_rows(
+            organisation,
+            np.full(len(organisation), org_hidden) | organisation["suppressed"].to_numpy(bool),
+            ("n", "people", "campaigns"),
+        )
+        records = [r for r in records if r["cell"] is not None]
+        return campaigns, organisation, departments, records
 
     def _planned_missed(self) -> tuple[pd.DataFrame, list[dict[str, object]]]:
         a = self.analysis
@@ -792,7 +856,8 @@ class TrendsAndPeople:
                         "rate": figure_number(row[f"rate_{arm}"]),
                         "ci_low": figure_number(row[f"ci_low_{arm}"]),
                         "ci_high": figure_number(row[f"ci_high_{arm}"]),
-                        "hidden": bool(row["suppressed"]),
+                        # An arm nobody is in (no one missed) has no figure to publish.
+                        "hidden": bool(row["suppressed"]) or not row[f"n_{arm}"],
                         "cell": org.get("org_cell"),
                     }
                 )
@@ -805,6 +870,9 @@ class TrendsAndPeople:
         curves = curves[keep].reset_index(drop=True)
         records = []
         cells: dict[str, tuple[object, bool]] = {}
+        # Only points counting the same people as the latest one: two points over audiences
+        # a few people apart would give those people's figures by subtraction.
+        latest = curves.groupby("campaign_id")["audience"].last()
         hide = []
         for row in curves.itertuples():
             cid = str(row.campaign_id)
@@ -812,7 +880,7 @@ class TrendsAndPeople:
                 attrs = self._view((cid,)).department_comparison("completion").attrs
                 cells[cid] = (attrs.get("org_cell"), bool(attrs.get("org_suppressed")))
             cell, hidden = cells[cid]
-            hidden = hidden or bool(row.suppressed)
+            hidden = hidden or bool(row.suppressed) or row.audience != latest[row.campaign_id]
             hide.append(hidden)
             for what in ("acknowledged", "answered"):
                 records.append(
@@ -905,7 +973,12 @@ class TrendLines:
                 if fitted
                 else {}
             )
-            hidden = not fitted or bool(attrs.get("org_suppressed")) or bool(row["suppressed"])
+            hidden = (
+                not fitted
+                or bool(attrs.get("org_suppressed"))
+                or bool(row["suppressed"])
+                or not bool(row["converged"])
+            )
             label = _METRIC_LABELS[metric]
             if hidden or pd.isna(row["odds_ratio_per_year"]):
                 text = "no trend to show (too few campaigns or people)"
