@@ -428,6 +428,10 @@ _TREND_COLUMNS = (
 )
 
 
+#: |log odds ratio per year|, and half an interval's width, beyond which a fit is degenerate.
+_MAX_LOG_ODDS = float(np.log(1e6))
+
+
 def _fit_trend(
     years: np.ndarray, successes: np.ndarray, trials: np.ndarray, person: np.ndarray
 ) -> dict[str, Any]:
@@ -459,6 +463,10 @@ def _fit_trend(
     b0, b1 = (float(v) for v in result.params)
     cov = np.asarray(result.cov_params(), dtype=np.float64)
     low, high = np.asarray(result.conf_int(alpha=_ALPHA))[1]
+    # Quasi-separation (e.g. every unit of one period the same) may converge without a warning
+    # to an interval spanning many orders of magnitude: no estimate to speak of.
+    if not (abs(b1) < _MAX_LOG_ODDS and high - low < 2 * _MAX_LOG_ODDS):
+        converged = False
     p = float(expit(b0))
     slope = b1 * p * (1 - p)
     gradient = np.array([b1 * p * (1 - p) * (1 - 2 * p), p * (1 - p)])
