@@ -142,13 +142,15 @@ def history_frames(frames: Frames, at: datetime) -> Frames:
 
 
 def _is_current_demo(store: SnapshotStore) -> bool:
-    """Whether ``store`` holds the demo as this version builds it (dated on its as-of day)."""
+    """Whether ``store`` holds the demo as this version builds it (dated on its as-of day, with
+    the behaviour tables and the weekly history before it)."""
     manifests = store.manifests()
     expected = DEMO_FETCHED_AT.strftime("%Y-%m-%dT%H:%M:%S")
     return (
         bool(manifests)
         and str(manifests[-1].get("fetched_at", "")).startswith(expected)
         and bool(manifests[-1].get("tables"))  # built with the behaviour sources
+        and len(manifests) >= DEMO_HISTORY_WEEKS + 1  # and with its weekly history
     )
 
 

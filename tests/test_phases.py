@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,18 +81,32 @@ def test_demo_newest_campaign_is_running() -> None:
 
 def test_a_demo_store_from_an_earlier_version_is_rebuilt(tmp_path: Path) -> None:
     from awareness_analysis.data.store import SnapshotStore
-    from awareness_analysis.demo import DEMO_FETCHED_AT, build_demo_store, ensure_demo_store
+    from awareness_analysis.demo import (
+        DEMO_FETCHED_AT,
+        DEMO_HISTORY_WEEKS,
+        build_demo_store,
+        ensure_demo_store,
+    )
 
     out = tmp_path / "demo-store"
     build_demo_store(out)
     store = SnapshotStore(out)
-    # An earlier version dated the demo snapshot on the day it was built.
-    (manifest_path,) = list((out / "snapshots").glob("*/manifest.json"))
-    text = manifest_path.read_text()
-    manifest_path.write_text(text.replace("2026-11-01T12:00:00", "2026-11-30T09:00:00"))
-    assert not store.manifests()[-1]["fetched_at"].startswith("2026-11-01T12:00:00")
+    as_of = DEMO_FETCHED_AT.strftime("%Y-%m-%dT%H:%M:%S")
+    # The version before kept no weekly history: only the as-of snapshot.
+    for snapshot_id in store.snapshot_ids()[:-1]:
+        shutil.rmtree(out / "snapshots" / snapshot_id)
+    assert len(store.manifests()) == 1
     ensure_demo_store(out)
     manifests = SnapshotStore(out).manifests()
-    assert len(manifests) == 1
-    assert manifests[0]["fetched_at"].startswith(DEMO_FETCHED_AT.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert len(manifests) == DEMO_HISTORY_WEEKS + 1
+    assert manifests[-1]["fetched_at"].startswith(as_of)
+    # An earlier version still dated the demo snapshot on the day it was built.
+    manifest_path = out / "snapshots" / manifests[-1]["snapshot_id"] / "manifest.json"
+    text = manifest_path.read_text()
+    manifest_path.write_text(text.replace("2026-11-01T12:00:00", "2026-11-30T09:00:00"))
+    assert not store.manifests()[-1]["fetched_at"].startswith(as_of)
+    ensure_demo_store(out)
+    manifests = SnapshotStore(out).manifests()
+    assert len(manifests) == DEMO_HISTORY_WEEKS + 1
+    assert manifests[-1]["fetched_at"].startswith(as_of)
     assert [p.name for p in tmp_path.iterdir()] == ["demo-store"]  # nothing left beside it
