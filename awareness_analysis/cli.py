@@ -222,8 +222,9 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--include-people",
         action="store_true",
-        help="add per-person rows (names, emails) to the user explorer page; the page then "
-        "says it holds personal data. Off by default: shared reports carry aggregates only",
+        help="add per-person rows (names, emails) to the user explorer page and the list of "
+        "repeat non-completers on the trends page; every page then says the report holds "
+        "personal data. Off by default: shared reports carry aggregates only",
     )
     report.add_argument(
         "--min-group-size",
