@@ -868,9 +868,13 @@ class SnapshotStore:
         keep = _checked_keep(keep)
         self._require_root("prune")
         with self._locked():
+            # Writes create their folders under this lock: any found now is a crashed one's.
+            crashed = sorted(self.root.glob(f"{INCOMPLETE_PREFIX}*"))
             if not dry_run:
                 for leftover in self.snapshots_dir.glob(f"{PRUNING_PREFIX}*"):
                     shutil.rmtree(leftover, ignore_errors=True)  # an interrupted prune's
+                for leftover in crashed:
+                    shutil.rmtree(leftover, ignore_errors=True)
             ids = self.snapshot_ids()
             removed, kept = ids[: max(0, len(ids) - keep)], ids[max(0, len(ids) - keep) :]
             referenced: set[str] = set()
@@ -887,6 +891,7 @@ class SnapshotStore:
             unused = [path for path in self._object_files() if path.stem not in referenced]
             freed = sum(_tree_bytes(self.snapshots_dir / sid) for sid in removed)
             freed += sum(_tree_bytes(path) for path in unused)
+            freed += sum(_tree_bytes(path) for path in crashed)
             if not dry_run:
                 for snapshot_id in removed:
                     # Renamed first, so the snapshot disappears in one step whatever stops us.
