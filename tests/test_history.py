@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from awareness_analysis.analysis import history
-from awareness_analysis.analysis.disclosure import ReportContext, read_published
+from awareness_analysis.analysis.disclosure import ReportContext, published_cells, read_published
 from awareness_analysis.analysis.history import completion_curves
 from awareness_analysis.analysis.privacy import person_keys
 from awareness_analysis.analysis.session import Analysis, open_analysis
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.demo import DEMO_FETCHED_AT, DEMO_HISTORY_WEEKS, history_frames
-from awareness_analysis.views.report import ReportParameters, plan_report
+from awareness_analysis.views.report import ReportParameters, plan_report, report_publications
 from awareness_analysis.views.trends import TrendsAndPeople
 
 K = 5
@@ -170,11 +170,14 @@ def test_trends_report_page_logs_planned_figures_and_no_people(store: Path, tmp_
         "Repeat non-completers",
         "Completion curves",
     }
-    assert all(r["cell"] is not None for r in records)
-    # Every figure's cell is one the plan covered (shown or hidden), so the audit sees no
-    # cell the planner did not weigh.
+    # Every figure counts a cell the plan weighed (shown or hidden), and none it hides.
+    _, planned_shown, planned_hidden = published_cells(
+        planned.engine, report_publications(planned), plan
+    )
+    cells = {r["cell"] for r in records}
+    assert cells <= planned_shown | planned_hidden
     shown = {r["cell"] for r in records if not r["hidden"]}
-    assert not shown & plan.hidden_cells
+    assert shown and not shown & plan.hidden_cells
     assert "@" not in body  # no addresses without --include-people
     with_people = replace(report_analysis, context=replace(context, include_people=True))
     assert "@" in TrendsAndPeople(with_people).static_html()
@@ -222,3 +225,29 @@ def test_trends_page_with_one_campaign_has_no_movement(store: Path) -> None:
     assert page.redraws == 1
     texts = [t.get_text() for t in page.figures[4].texts]
     assert any("Choose two different campaigns" in text for text in texts)
+
+
+def test_curves_leave_out_snapshots_fetched_with_another_filter(
+    analysis: Analysis, tmp_path: Path
+) -> None:
+    frames = analysis.snapshot.frames
+    store = SnapshotStore(tmp_path / "store")
+    latest = pd.Timestamp(analysis.snapshot.manifest["fetched_at"])
+    answered = frames.users[frames.users["outcome"] != "sent"].reset_index(drop=True)
+    store.write(
+        frames,
+        api_host="x.invalid",
+        query={"campaign_ids": []},
+        fetched_at=(latest - pd.Timedelta(days=14)).to_pydatetime(),
+    )
+    filtered = store.write(
+        replace(frames, users=answered),
+        api_host="x.invalid",
+        query={"campaign_ids": [], "statuses": ["correct", "incorrect"]},
+        fetched_at=(latest - pd.Timedelta(days=7)).to_pydatetime(),
+    )
+    store.write(frames, api_host="x.invalid", query={"campaign_ids": []}, fetched_at=latest)
+    curves = completion_curves(store, k=K)
+    assert filtered.snapshot_id not in set(curves["snapshot_id"])
+    assert curves.attrs["snapshots_with_another_filter"] == [filtered.snapshot_id]
+    assert curves["snapshot_id"].nunique() == 2

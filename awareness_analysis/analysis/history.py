@@ -107,7 +107,9 @@ def completion_curves(
     where it is hidden in any, so its figures never come and go with joiners. ``audience`` is
     a fingerprint of the people a row counts: equal values, the same people (a shared report
     publishes only points whose audience is the latest's, so no difference between two
-    points isolates a few joiners or leavers).
+    points isolates a few joiners or leavers). Only snapshots fetched with the last one's
+    filter (``query``) make the series; ``attrs["snapshots_with_another_filter"]`` lists the
+    others.
     """
     store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
     k = threshold(k)
@@ -115,11 +117,19 @@ def completion_curves(
     rows: list[pd.DataFrame] = []
     counted: dict[tuple[Path, bool], pd.DataFrame] = {}
     manifests = {str(m["snapshot_id"]): m for m in store.manifests()}
-    for snapshot_id in store.snapshot_ids():
-        if until is not None and snapshot_id > until:
-            break
+    ids = [s for s in store.snapshot_ids() if until is None or s <= until]
+    # One series: snapshots fetched with the last one's filter (a one-off `fetch --status` or
+    # `--search` into the same store holds a part of each audience, not a point of the curve).
+    query = manifests[ids[-1]].get("query") if ids else None
+    skipped = [s for s in ids if manifests[s].get("query") != query]
+    for snapshot_id in ids:
+        if snapshot_id in skipped:
+            continue
         manifest = manifests[snapshot_id]
-        fetched_at = pd.Timestamp(manifest["fetched_at"]).tz_convert("UTC")
+        fetched_at = pd.Timestamp(manifest["fetched_at"])
+        fetched_at = (
+            fetched_at.tz_localize("UTC") if fetched_at.tzinfo is None else fetched_at
+        ).tz_convert("UTC")
         campaigns = _campaigns(store, snapshot_id)
         parts = []
         for path in store.table_files(snapshot_id, "users"):
@@ -137,7 +147,9 @@ def completion_curves(
         counts["snapshot_id"] = snapshot_id
         counts["fetched_at"] = fetched_at
         rows.append(counts)
-    return _curve_table(rows, by_department, k)
+    curves = _curve_table(rows, by_department, k)
+    curves.attrs["snapshots_with_another_filter"] = skipped
+    return curves
 
 
 def _campaigns(store: SnapshotStore, snapshot_id: str) -> pd.DataFrame:
