@@ -110,6 +110,12 @@ def test_a_department_hidden_once_is_hidden_in_every_snapshot(store: Path) -> No
     for (campaign, department), _ in hidden.groupby(["campaign_id", "department"]):
         rows = curves[(curves["campaign_id"] == campaign) & (curves["department"] == department)]
         assert rows["suppressed"].all()
+    # Complementary hiding: the campaign's total minus its shown departments is never one
+    # department, nor fewer than k people.
+    everyone = completion_curves(SnapshotStore(store), k=0, by_department=True)
+    merged = curves.merge(everyone, on=["snapshot_id", "campaign_id", "department"])
+    for _, rows in merged[merged["suppressed_x"]].groupby(["snapshot_id", "campaign_id"]):
+        assert len(rows) >= 2 and rows["people_y"].sum() >= K
 
 
 def test_demo_history_rolls_progress_back(analysis: Analysis) -> None:

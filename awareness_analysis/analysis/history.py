@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE, threshold
+from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE, choose_hidden, threshold
 from awareness_analysis.analysis.stats import CONFIDENCE, wilson_interval
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.vocabulary import UNIT_PEOPLE
@@ -103,13 +103,14 @@ def completion_curves(
     limits the campaigns (default all), ``until`` the snapshots (ids up to it: the history of
     an analysis opened at an earlier snapshot stops there). The curve is only as fine as the
     snapshots: a point per fetch (``fetched_at``), nothing in between. Rows of fewer than
-    ``k`` people show no figures (``suppressed``); a department is hidden in every snapshot
-    where it is hidden in any, so its figures never come and go with joiners. ``audience`` is
-    a fingerprint of the people a row counts: equal values, the same people (a shared report
-    publishes only points whose audience is the latest's, so no difference between two
-    points isolates a few joiners or leavers). Only snapshots fetched with the last one's
-    filter (``query``) make the series; ``attrs["snapshots_with_another_filter"]`` lists the
-    others.
+    ``k`` people show no figures (``suppressed``), with the complementary departments that
+    protect them (the total minus the shown departments must not give one); a department is
+    hidden in every snapshot where it is hidden in any, so its figures never come and go.
+    ``audience`` is a fingerprint of the people a row counts: equal values, the same people (a
+    shared report publishes only points whose audience is the latest's, so no difference
+    between two points isolates a few joiners or leavers). Only snapshots fetched with the
+    last one's filter (``query``) make the series; ``attrs["snapshots_with_another_filter"]``
+    lists the others.
     """
     store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
     k = threshold(k)
@@ -170,6 +171,29 @@ def _campaigns(store: SnapshotStore, snapshot_id: str) -> pd.DataFrame:
     return frame.drop_duplicates("campaign_id")
 
 
+def _hidden_in_every_snapshot(frame: pd.DataFrame, small: np.ndarray, k: int) -> np.ndarray:
+    """Per campaign, the departments hidden in any snapshot, and as many more (smallest first)
+    as the project's complementary rule needs so that the campaign's row minus the shown
+    departments never gives one of them (:func:`~awareness_analysis.analysis.privacy.
+    choose_hidden`), hidden in every snapshot: figures must not flicker into view."""
+    hide = np.zeros(len(frame), dtype=bool)
+    for _, rows in frame.groupby("campaign_id", sort=False):
+        forced = set(rows.loc[small[rows.index], "department"])
+        if not forced:
+            continue
+        size_of = rows.groupby("department")["people"].max().astype(int).to_dict()
+        # Departments are disjoint within a snapshot: people add up.
+        hidden, _ = choose_hidden(
+            size_of,
+            int(rows.groupby("snapshot_id")["people"].sum().max()),
+            k,
+            lambda names, sizes=size_of: sum(sizes[n] for n in names),
+            forced=forced,
+        )
+        hide[rows.index[rows["department"].isin(hidden)]] = True
+    return hide | small
+
+
 def _curve_table(rows: Iterable[pd.DataFrame], by_department: bool, k: int) -> pd.DataFrame:
     rows = [r for r in rows if len(r)]
     if not rows:
@@ -192,10 +216,7 @@ def _curve_table(rows: Iterable[pd.DataFrame], by_department: bool, k: int) -> p
         frame[f"{what}_ci_low"], frame[f"{what}_ci_high"] = low, high
     small = (people > 0) & (people < k) if k else np.zeros(len(frame), dtype=bool)
     if by_department and k:
-        # Hidden in every snapshot once hidden in any: figures must not flicker into view.
-        ever = frame.loc[small, ["campaign_id", "department"]].drop_duplicates()
-        marked = frame.merge(ever.assign(_hide=True), on=["campaign_id", "department"], how="left")
-        small = marked["_hide"].fillna(False).to_numpy(dtype=bool) | small
+        small = _hidden_in_every_snapshot(frame, small, k)
     frame["suppressed"] = small
     for column in ("people", "acknowledged", "answered"):
         values = frame[column].astype("Int64")
