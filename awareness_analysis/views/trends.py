@@ -226,7 +226,9 @@ def plot_campaign_trend(result: TrendResult, selection_text: str = "") -> Figure
         years = floats(campaigns, "years")
         launch = pd.to_datetime(campaigns["launch_date"], utc=True).dt.tz_convert(None)
         origin = launch.iloc[0] - pd.to_timedelta(years[0] * 365.25, unit="D")
-        span = np.linspace(0.0, float(np.nanmax(years[campaigns["in_fit"].astype(bool)])), 50)
+        fitted = years[campaigns["in_fit"].astype(bool).to_numpy()]
+        # Over the fitted campaigns only: the model says nothing before or after them.
+        span = np.linspace(float(np.nanmin(fitted)), float(np.nanmax(fitted)), 50)
         centre = float(trend["centre_years"])
         logit = np.log(trend["rate_at_mean"] / (1 - trend["rate_at_mean"]))
         curve = 1 / (1 + np.exp(-(logit + np.log(trend["odds_ratio_per_year"]) * (span - centre))))
