@@ -191,6 +191,10 @@ class BehaviourFigures(Links):
             ),
             SAFE_LEVEL: {},
         }
+        # People who answered something (those safe_vs_accuracy counts), once for every view.
+        answered = users["n_correct"].to_numpy() + users["n_incorrect"].to_numpy()
+        persons_answering = person_keys(users["email"]).to_numpy(dtype=object)[answered > 0]
+        self._answered_people = set(persons_answering)
         self._safe_key = self._safe_keys()
         for person, key in self._safe_key.items():
             self.atom_people[SAFE_LEVEL].setdefault(key, set()).add(person)
@@ -324,9 +328,7 @@ class BehaviourFigures(Links):
             }
         )[risk.notna().to_numpy()]
         graded = graded.drop_duplicates("person", keep="last")
-        answered = self.users["n_correct"].to_numpy() + self.users["n_incorrect"].to_numpy()
-        people = set(person_keys(self.users["email"]).to_numpy(dtype=object)[answered > 0])
-        graded = graded[graded["person"].isin(people)]
+        graded = graded[graded["person"].isin(self._answered_people)]
         return {
             p: (r, d)
             for p, r, d in zip(graded["person"], graded["risk"], graded["department"], strict=True)

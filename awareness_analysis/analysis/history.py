@@ -117,6 +117,7 @@ def completion_curves(
     wanted = {str(c) for c in campaign_ids}
     rows: list[pd.DataFrame] = []
     counted: dict[tuple[Path, bool], pd.DataFrame] = {}
+    read: dict[Path, pa.Table] = {}
     manifests = {str(m["snapshot_id"]): m for m in store.manifests()}
     ids = [s for s in store.snapshot_ids() if until is None or s <= until]
     # One series: snapshots fetched with the last one's filter (a one-off `fetch --status` or
@@ -131,7 +132,7 @@ def completion_curves(
         fetched_at = (
             fetched_at.tz_localize("UTC") if fetched_at.tzinfo is None else fetched_at
         ).tz_convert("UTC")
-        campaigns = _campaigns(store, snapshot_id)
+        campaigns = _campaigns(store, snapshot_id, read)
         parts = []
         for path in store.table_files(snapshot_id, "users"):
             # Shared (content-addressed) files are counted once, however many snapshots hold them.
@@ -153,14 +154,15 @@ def completion_curves(
     return curves
 
 
-def _campaigns(store: SnapshotStore, snapshot_id: str) -> pd.DataFrame:
+def _campaigns(store: SnapshotStore, snapshot_id: str, read: dict[Path, pa.Table]) -> pd.DataFrame:
+    """The snapshot's campaign ids, names and launch dates; ``read`` keeps each (shared)
+    campaigns file read once across snapshots."""
     files = store.table_files(snapshot_id, "campaigns")
-    table = pa.concat_tables(
-        [
-            pq.read_table(path, columns=["campaign_id", "campaign_name", "launch_date"])
-            for path in files
-        ]
-    )
+    for path in files:
+        if Path(path) not in read:
+            columns = ["campaign_id", "campaign_name", "launch_date"]
+            read[Path(path)] = pq.read_table(path, columns=columns)
+    table = pa.concat_tables([read[Path(path)] for path in files])
     frame = pd.DataFrame(
         {
             "campaign_id": table["campaign_id"].cast(pa.string()).to_pylist(),
