@@ -5,12 +5,14 @@ The attacker knows every person's department in every campaign (the org chart an
 what: here, the store) and reads ``figures.csv``. Each published row is a count over cells of
 (campaign, department) for enrolments, or (campaign, department, question) for answers:
 
-* ``campaign``: a name, or ``all`` = every campaign the report names anywhere;
+* ``campaign``: a name, several names joined by `` + `` (a figure pooled over those, e.g. a
+  trend or a repeat-miss rate), or ``all`` = every campaign the report names anywhere;
 * ``department``: a name; ``all`` = every department in the view; ``(suppressed)``: a
   combination the report does not spell out (see ``folded``);
 * the view narrows ``all``: a campaign view to that campaign, a department view to that
   department, the summary's "Completed campaigns" to the campaigns no longer running;
-* accuracy rows count answers (of one question, or of every question), and their ``people``
+* accuracy rows (``accuracy``, and the trends page's ``accuracy rate`` and ``accuracy odds
+  ratio per year``) count answers (of one question, or of every question), and their ``people``
   (who answered) is the completion count of the same campaigns and departments;
 * in a campaign with one question, an enrolment count is also an answer count.
 
@@ -58,6 +60,16 @@ def _atoms(users: pd.DataFrame, answers: pd.DataFrame) -> dict[str, dict[tuple, 
     return people
 
 
+def _named(value: str, known: set[str]) -> set[str]:
+    """The campaigns a ``campaign`` value names: one name, or several joined by `` + ``."""
+    if value in known:
+        return {value}
+    parts = set(value.split(" + "))
+    if not parts <= known:
+        raise ValueError(f"figures.csv names campaigns the store does not have: {value!r}")
+    return parts
+
+
 def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = None) -> list[str]:
     """Every group under ``k`` people whose counts the report's figures determine.
 
@@ -70,7 +82,9 @@ def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = 
     figures = pd.read_csv(report / "figures.csv", keep_default_na=False)
     figures = figures[~figures["chart"].isin(BEHAVIOUR_CHARTS)]
     frames = SnapshotStore(store).load().frames
-    named_campaigns = {c for c in figures["campaign"] if c not in ("all", SUPPRESSED)}
+    known = set(frames.users["campaign_name"].astype(str))
+    listed = {c for c in figures["campaign"] if c not in ("all", SUPPRESSED)}
+    named_campaigns = set().union(*(_named(c, known) for c in listed))
     users = frames.users[frames.users["campaign_name"].astype(str).isin(named_campaigns)]
     answers = frames.answers[frames.answers["campaign_id"].isin(set(users["campaign_id"]))]
     people = _atoms(users, answers)
@@ -84,7 +98,7 @@ def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = 
 
     def cell(row: pd.Series, level: str) -> set[tuple]:
         if row["campaign"] != "all":
-            campaigns = {row["campaign"]}
+            campaigns = _named(row["campaign"], known)
         elif row["view"] in named_campaigns:
             campaigns = {row["view"]}
         else:
@@ -110,7 +124,8 @@ def exposed_groups(report: Path, store: Path, k: int, folded: set[str] | None = 
     for _, row in figures.iterrows():
         if row["department"] == SUPPRESSED and folded is None:
             continue
-        if row["metric"] == "accuracy":
+        # "accuracy", "accuracy rate", "accuracy odds ratio per year": counts of answers.
+        if row["metric"].split()[0] == "accuracy":
             atoms = cell(row, "answer")
             systems["answer"].append(atoms)
             systems["enrolment"].append({a[:2] for a in atoms})

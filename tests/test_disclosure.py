@@ -22,6 +22,8 @@ import pytest
 from awareness_analysis.analysis import disclosure
 from awareness_analysis.analysis.disclosure import DisclosurePlan, audit, plan_disclosure
 from awareness_analysis.analysis.engine import Cell, Engine
+from awareness_analysis.analysis.session import open_analysis
+from awareness_analysis.analysis.trends import trend_campaign_ids
 from awareness_analysis.data.frames import build_frames
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.views import report as report_module
@@ -113,6 +115,41 @@ def test_the_attacker_finds_no_small_group(
     assert exposed_groups(adversarial_report, adversarial_store, K) == []
     summary = (adversarial_report / "audit.txt").read_text()
     assert summary.startswith("Disclosure audit:") and summary.strip().endswith("passed.")
+
+
+def test_the_attacker_reads_figures_pooled_over_some_campaigns(
+    adversarial_store: Path, tmp_path: Path
+) -> None:
+    """A figure over "A + B" minus the same figure over A is B: the attacker must read a
+    pooled figure's campaign list as exactly those campaigns (not as every campaign), or it
+    would miss a leak the trends page could make."""
+    users = SnapshotStore(adversarial_store).load().frames.users
+    sizes = users.groupby(["campaign_name", "department"], observed=True)["email"].nunique()
+    small = sizes[(sizes > 0) & (sizes < K)]
+    (campaign_b, department) = small.index[0]
+    others = sizes.xs(department, level="department")
+    campaign_a = next(c for c in others.index if c != campaign_b)
+    report = tmp_path / "report"
+    report.mkdir()
+    row = {
+        "page": "06_trends_and_people",
+        "view": "Completion",
+        "chart": "Department trends",
+        "metric": "completion odds ratio per year",
+        "department": department,
+        "question": "",
+    }
+    pd.DataFrame(
+        [row | {"campaign": f"{campaign_a} + {campaign_b}"}, row | {"campaign": campaign_a}]
+    ).to_csv(report / "figures.csv", index=False)
+    exposed = exposed_groups(report, adversarial_store, K)
+    assert f"enrolment cell ({campaign_b!r}, {department!r}) ({small.iloc[0]} people)" in exposed
+    # The pooled figure alone does not give B's cell.
+    pd.DataFrame([row | {"campaign": f"{campaign_a} + {campaign_b}"}]).to_csv(
+        report / "figures.csv", index=False
+    )
+    cell = f"enrolment cell ({campaign_b!r}, {department!r})"
+    assert not any(e.startswith(cell) for e in exposed_groups(report, adversarial_store, K))
 
 
 def _no_plan(
@@ -298,6 +335,18 @@ def test_demo_report_resists_the_attack(tmp_path: Path) -> None:
     assert exposed_phishing_groups(out, store, K) == []
     assert (out / "audit.txt").read_text().strip().endswith("passed.")
     assert_data_tables_match_figures_csv(out)
+    # Figures pooled over some campaigns name exactly those (the attacker above reads them so).
+    analysis = open_analysis(store, min_group_size=K)
+    fitted, eligible = trend_campaign_ids(analysis.users, analysis.campaigns, as_of=analysis.as_of)
+    figures = pd.read_csv(out / "figures.csv", keep_default_na=False)
+    names = analysis.campaign_names
+    pooled = {
+        "Department trends": " + ".join(names[c] for c in fitted),
+        "Trend lines": " + ".join(names[c] for c in fitted),
+        "Repeat non-completers": " + ".join(names[c] for c in eligible),
+    }
+    for chart, campaigns in pooled.items():
+        assert set(figures.loc[figures["chart"] == chart, "campaign"]) == {campaigns}, chart
 
 
 def test_the_plan_does_not_depend_on_hash_order() -> None:

@@ -67,8 +67,10 @@ from awareness_analysis.analysis.stats import format_p
 from awareness_analysis.errors import StoreError
 from awareness_analysis.views.chart_parts import (
     EDGE,
+    GRID_COLOUR,
     MIN_TEXT_SIZE,
     NEUTRAL,
+    TICK_SIZE,
     TITLE_Y,
     WIDTH_PT,
     Chrome,
@@ -79,6 +81,7 @@ from awareness_analysis.views.chart_parts import (
     merge_notes,
     new_figure,
     no_data_figure,
+    open_axes,
     suppression_note,
     wrapped_chrome,
 )
@@ -133,14 +136,12 @@ _METHOD_COLOURS = {
 # Sizes in points, as in views/plots.py.
 _TITLE_SIZE = 12.0
 _PANEL_TITLE_SIZE = 10.0
-_TICK_SIZE = 9.0
 _NOTE_SIZE = MIN_TEXT_SIZE
 _WIDTH_PT = WIDTH_PT
 _EDGE = EDGE
 _GAP = 8.0
 _PANEL_GAP = 22.0
 _LINE_SPACING = 1.2
-_GRID = "#E2E2E2"
 _TEXT = "#222222"
 
 # --- text and layout ------------------------------------------------------------------------
@@ -159,11 +160,11 @@ def _empty_figure(
 def _row_axis(ax: Axes, count: int) -> None:
     # Unlike views/plots.py's: the x grid is drawn here, and minor x tick labels styled too.
     ax.set_ylim(count - 0.5, -0.5)
-    ax.tick_params(axis="y", left=False, labelsize=_TICK_SIZE)
-    ax.tick_params(axis="x", which="both", labelsize=_TICK_SIZE)
+    ax.tick_params(axis="y", left=False, labelsize=TICK_SIZE)
+    ax.tick_params(axis="x", which="both", labelsize=TICK_SIZE)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.grid(axis="x", which="major", color=_GRID, linewidth=0.6)
+    ax.grid(axis="x", which="major", color=GRID_COLOUR, linewidth=0.6)
     ax.set_axisbelow(True)
 
 
@@ -297,18 +298,18 @@ def plot_phishing_rates(
             if hidden[first]
             else f"{count_text(people[first])} people"
         )
-        labels.append(wrap_to(f"{names[cid]} ({size})", 190, _TICK_SIZE))
+        labels.append(wrap_to(f"{names[cid]} ({size})", 190, TICK_SIZE))
     footnotes = [note, definitions]
     if hidden.any():
         footnotes.append(suppression_note(k))
 
     page = _page(title, selection_text, footnotes)
-    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 14.0
     panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(metrics) - 1)) / len(metrics)
     lines = max(label.count("\n") + 1 for label in labels)
-    rows_height = len(order) * max(24.0, lines * _TICK_SIZE * _LINE_SPACING + 8)
+    rows_height = len(order) * max(24.0, lines * TICK_SIZE * _LINE_SPACING + 8)
     above, below = _PANEL_TITLE_SIZE * _LINE_SPACING + 8.0, 20.0
     fig = new_figure(page, above + rows_height + below, "phishing rates", len(metrics), figure)
     limit = _nice_percent_limit(high[~hidden])
@@ -429,7 +430,7 @@ def plot_knowledge_effect(
         footnotes.append(suppression_note(k))
 
     page = _page(title, selection_text, footnotes)
-    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 4.0
     panel = (_WIDTH_PT - left - right - _PANEL_GAP * (len(outcomes) - 1)) / len(outcomes)
@@ -550,7 +551,7 @@ def plot_safe_vs_accuracy(
     if hidden.any():
         footnotes.append(suppression_note(k))
     page = _page(title, selection_text, footnotes)
-    label_width = max(text_width(label, _TICK_SIZE) for label in labels)
+    label_width = max(text_width(label, TICK_SIZE) for label in labels)
     left = _EDGE + label_width + 8.0
     right = _EDGE + 14.0
     rows_height = len(risks) * 24.0
@@ -571,7 +572,7 @@ def plot_safe_vs_accuracy(
     _percent_axis(ax, 1.0)
     ax.set_xticks(np.linspace(0, 1, 6))
     ax.set_yticks(range(len(risks)), labels)
-    ax.set_xlabel("Mean answer accuracy", fontsize=_TICK_SIZE)
+    ax.set_xlabel("Mean answer accuracy", fontsize=TICK_SIZE)
     return fig
 
 
@@ -690,12 +691,8 @@ def plot_time_to_event(
     ax.set_xticks(x_ticks)
     ax.set_ylim(0.0, _nice_percent_limit([top]))
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    ax.set_xlabel("Hours since the email was sent", fontsize=_TICK_SIZE)
-    ax.tick_params(labelsize=_TICK_SIZE)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(color=_GRID, linewidth=0.6)
-    ax.set_axisbelow(True)
+    ax.set_xlabel("Hours since the email was sent", fontsize=TICK_SIZE)
+    open_axes(ax)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=_NOTE_SIZE, frameon=False)
     return fig

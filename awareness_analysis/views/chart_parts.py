@@ -27,9 +27,11 @@ from awareness_analysis.views.text import wrap_to
 
 __all__ = [
     "FIGURE_WIDTH",
+    "GRID_COLOUR",
     "MIN_TEXT_SIZE",
     "NEUTRAL",
     "NO_DATA_MESSAGE",
+    "TICK_SIZE",
     "Chrome",
     "add_axes",
     "count_text",
@@ -38,6 +40,7 @@ __all__ = [
     "merge_notes",
     "new_figure",
     "no_data_figure",
+    "open_axes",
     "suppression_note",
     "wrapped_chrome",
 ]
@@ -221,6 +224,22 @@ def merge_notes(*notes: str) -> str:
         for sentence in _sentences(note or ""):
             seen.setdefault(sentence, None)
     return " ".join(seen)
+
+
+#: Tick label size and grid colour of the chart modules' axes.
+TICK_SIZE = 9.0
+GRID_COLOUR = "#E2E2E2"
+
+
+def open_axes(ax: Axes, *, grid: str | None = "both") -> None:
+    """The charts' plain axes: no top or right spine, tick labels at :data:`TICK_SIZE`, and a
+    light grid behind the data (``grid``: "x", "y", "both", or None for none)."""
+    ax.tick_params(labelsize=TICK_SIZE)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if grid is not None:
+        ax.grid(axis=grid, color=GRID_COLOUR, linewidth=0.6)
+    ax.set_axisbelow(True)
 
 
 def wrapped_chrome(title: str, selection_text: str, footnotes: Sequence[str]) -> Chrome:

@@ -4,8 +4,9 @@ under report charts, and the disclosure audit of a report run.
 One record per published number group: a rate with its numerator, n, people and interval, for
 one (campaign, department, question) of one view of one chart. ``campaign`` and ``department``
 are a name, ``all`` for everything in the view's selection, or ``(suppressed)`` for a combined
-hidden group. Rows a plan or the k rule hides are returned marked ``hidden`` (their numbers are
-never published, but the audit must know they were hidden).
+hidden group; a figure pooled over some of the campaigns names them, joined by `` + ``
+(:func:`campaign_list`). Rows a plan or the k rule hides are returned marked ``hidden`` (their
+numbers are never published, but the audit must know they were hidden).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ALL", "FIGURE_COLUMNS", "data_table_html", "figure_number", "figure_records"]
+__all__ = [
+    "ALL",
+    "CAMPAIGN_JOINER",
+    "FIGURE_COLUMNS",
+    "campaign_list",
+    "data_table_html",
+    "figure_number",
+    "figure_records",
+]
 
 #: The columns of ``figures.csv`` (and of every Data table, page and view aside).
 FIGURE_COLUMNS = (
@@ -38,7 +47,18 @@ FIGURE_COLUMNS = (
 )
 #: ``campaign`` / ``department`` of a figure that covers everything in its view.
 ALL = "all"
+#: Joins the campaigns a pooled figure covers (see :func:`campaign_list`).
+CAMPAIGN_JOINER = " + "
 _SHOWN = FIGURE_COLUMNS[3:]
+
+
+def campaign_list(names: Sequence[str]) -> str:
+    """The ``campaign`` of a figure pooled over ``names`` (in the order given, e.g. launch
+    order): the names joined by :data:`CAMPAIGN_JOINER`, so a reader (or an auditor) knows
+    exactly which campaigns a trend or a repeat-miss rate counts."""
+    if not names:
+        raise ValueError("campaign_list needs at least one campaign name.")
+    return CAMPAIGN_JOINER.join(str(n) for n in names)
 
 
 def figure_number(value: Any) -> float | int | None:

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from IPython.core.formatters import format_display_data
 from IPython.display import HTML, display
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -35,16 +34,18 @@ from awareness_analysis.views.chart_parts import (
     EDGE,
     MIN_TEXT_SIZE,
     NEUTRAL,
+    TICK_SIZE,
     WIDTH_PT,
     add_axes,
     floats,
     merge_notes,
     new_figure,
     no_data_figure,
+    open_axes,
     suppression_note,
     wrapped_chrome,
 )
-from awareness_analysis.views.figures import ALL, data_table_html, figure_number
+from awareness_analysis.views.figures import ALL, campaign_list, data_table_html, figure_number
 from awareness_analysis.views.plots import PALETTE
 from awareness_analysis.views.render import figure_display, figure_html
 from awareness_analysis.views.text import text_width
@@ -60,8 +61,6 @@ __all__ = [
     "plot_movement",
 ]
 
-_TICK_SIZE = 9.0
-_GRID = "#E2E2E2"
 #: Campaign lines in launch order; more campaigns than colours reuse them with another dash.
 _LINE_COLOURS = [
     PALETTE["blue"],
@@ -130,12 +129,8 @@ def plot_completion_curves(
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     ax.set_xlim(left=0.0)
-    ax.set_xlabel("Days since launch", fontsize=_TICK_SIZE)
-    ax.tick_params(labelsize=_TICK_SIZE)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(color=_GRID, linewidth=0.6)
-    ax.set_axisbelow(True)
+    ax.set_xlabel("Days since launch", fontsize=TICK_SIZE)
+    open_axes(ax)
     ax.legend(
         loc="upper left",
         bbox_to_anchor=(1.02, 1.0),
@@ -154,14 +149,6 @@ _METRIC_LABELS = {
 }
 _FALLING, _RISING = PALETTE["vermillion"], PALETTE["blue"]
 ALL_DEPARTMENTS = "all departments"
-
-
-def _style(ax: Axes, *, x_grid: bool = True) -> None:
-    ax.tick_params(labelsize=_TICK_SIZE)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(axis="x" if x_grid else "both", color=_GRID, linewidth=0.6)
-    ax.set_axisbelow(True)
 
 
 def _trend_text(row: pd.Series) -> str:
@@ -242,7 +229,7 @@ def plot_campaign_trend(result: TrendResult, selection_text: str = "") -> Figure
         )
     ax.set_ylim(0.0, 1.0)
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    _style(ax, x_grid=False)
+    open_axes(ax)
     ax.legend(loc="lower left", fontsize=MIN_TEXT_SIZE, frameon=False, ncols=4)
     return fig
 
@@ -264,7 +251,7 @@ def _dot_rows(
     chrome = wrapped_chrome(title, selection_text, footnotes)
     if not rows:
         return no_data_figure(chrome, 2.0 * 72, chart, None)
-    label_width = max(text_width(r, _TICK_SIZE) for r in rows) + 10.0
+    label_width = max(text_width(r, TICK_SIZE) for r in rows) + 10.0
     left, right, below = EDGE + label_width, EDGE + 14.0, 34.0
     body = 18.0 * len(rows) + 10.0
     fig = new_figure(chrome, body + below + 18.0, chart, 1)
@@ -295,8 +282,8 @@ def _dot_rows(
     if reference is not None:
         ax.axvline(reference, color=NEUTRAL, linewidth=0.8)
     if axis_label:
-        ax.set_xlabel(axis_label, fontsize=_TICK_SIZE)
-    _style(ax)
+        ax.set_xlabel(axis_label, fontsize=TICK_SIZE)
+    open_axes(ax, grid="x")
     if len(series) > 1:
         ax.legend(
             loc="lower left",
@@ -784,7 +771,7 @@ class TrendsAndPeople:
                     "view": label,
                     "chart": "Department trends",
                     "metric": f"{metric} odds ratio per year",
-                    "campaign": ALL,
+                    "campaign": campaign_list([names[c] for c in fit]) if fit else ALL,
                     "department": str(row.department),
                     "question": "",
                     "numerator": None,
@@ -849,7 +836,9 @@ class TrendsAndPeople:
                         "view": "Repeat non-completers",
                         "chart": "Repeat non-completers",
                         "metric": f"missed {words} the campaign before",
-                        "campaign": ALL,
+                        "campaign": campaign_list([a.campaign_names[c] for c in eligible])
+                        if eligible
+                        else ALL,
                         "department": ALL,
                         "question": "",
                         "numerator": figure_number(row[f"missed_{arm}"]),
@@ -992,7 +981,9 @@ class TrendLines:
                     "view": "Trends",
                     "chart": "Trend lines",
                     "metric": f"{metric} odds ratio per year",
-                    "campaign": ALL,
+                    "campaign": campaign_list([a.campaign_names[c] for c in fitted])
+                    if fitted
+                    else ALL,
                     "department": ALL,
                     "question": "",
                     "numerator": None,
