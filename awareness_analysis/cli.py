@@ -505,11 +505,6 @@ def _cmd_migrate_store(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    if args.keep < 1:
-        raise ValueError(
-            f"--keep must be at least 1 (got {args.keep}): prune always keeps the newest "
-            "snapshot. To remove a whole store, delete its folder."
-        )
     store = SnapshotStore(args.store)
     try:
         report = store.prune_report(args.keep, dry_run=args.dry_run)

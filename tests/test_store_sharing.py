@@ -771,7 +771,7 @@ def test_cli_errors_name_the_problem(
     store.write(base_frames, api_host=HOST, query={}, fetched_at=week(0))
     assert main(["prune", "--store", str(store.root), "--keep", "0"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("awareness-analysis prune: error: --keep must be at least 1 (got 0)")
+    assert err.startswith("awareness-analysis prune: error: keep must be at least 1 (got 0)")
     assert len(err.splitlines()) == 1
     assert len(store.snapshot_ids()) == 1
 
