@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from awareness_analysis.analysis.phases import as_utc
 from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE, choose_hidden, threshold
 from awareness_analysis.analysis.stats import CONFIDENCE, wilson_interval
 from awareness_analysis.data.store import SnapshotStore
@@ -128,10 +129,7 @@ def completion_curves(
         if snapshot_id in skipped:
             continue
         manifest = manifests[snapshot_id]
-        fetched_at = pd.Timestamp(manifest["fetched_at"])
-        fetched_at = (
-            fetched_at.tz_localize("UTC") if fetched_at.tzinfo is None else fetched_at
-        ).tz_convert("UTC")
+        fetched_at = as_utc(manifest["fetched_at"])
         campaigns = _campaigns(store, snapshot_id, read)
         parts = []
         for path in store.table_files(snapshot_id, "users"):

@@ -20,6 +20,14 @@ __all__ = ["RUNNING_DAYS", "annotate_campaigns", "campaign_phases", "question_la
 RUNNING_DAYS = 30
 
 
+def as_utc(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """``value`` as a UTC timestamp; a naive time is taken as UTC (snapshot times are UTC)."""
+    stamp = pd.Timestamp(value)
+    if pd.isna(stamp):
+        raise ValueError(f"Expected a date and time, got a missing value ({value!r}).")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def campaign_phases(
     campaigns: pd.DataFrame, as_of: datetime | pd.Timestamp, running_days: int = RUNNING_DAYS
 ) -> pd.DataFrame:
@@ -31,8 +39,7 @@ def campaign_phases(
     """
     if isinstance(running_days, bool) or not isinstance(running_days, int) or running_days < 0:
         raise ValueError(f"running_days must be a whole number of days >= 0, not {running_days!r}")
-    when = pd.Timestamp(as_of)
-    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    when = as_utc(as_of)
     launch = pd.to_datetime(campaigns["launch_date"], utc=True)
     elapsed = (when - launch) / pd.Timedelta(days=1)
     days = np.floor(elapsed.to_numpy(dtype=float, na_value=np.nan))

@@ -61,7 +61,7 @@ from awareness_analysis.analysis.behaviour import blank_rows
 from awareness_analysis.analysis.disclosure import Publication
 from awareness_analysis.analysis.engine import SIGNIFICANCE_LEVEL
 from awareness_analysis.analysis.filters import Selection
-from awareness_analysis.analysis.phases import RUNNING_DAYS, campaign_phases
+from awareness_analysis.analysis.phases import RUNNING_DAYS, as_utc, campaign_phases
 from awareness_analysis.analysis.privacy import (
     DEFAULT_MIN_GROUP_SIZE,
     choose_hidden,
@@ -154,11 +154,11 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 
 
 def _snapshot(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
-    """``as_of`` in UTC; a naive time is taken as UTC (the rule of :mod:`.phases`)."""
-    stamp = pd.Timestamp(value)
-    if pd.isna(stamp):
-        raise ValueError("as_of must be a date and time, not missing")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    """``as_of`` in UTC; a naive time is taken as UTC."""
+    try:
+        return as_utc(value)
+    except ValueError:
+        raise ValueError("as_of must be a date and time, not missing") from None
 
 
 def _days(value: int, name: str) -> int:
