@@ -91,9 +91,9 @@ def test_shared_files_are_counted_once(store: Path, monkeypatch: pytest.MonkeyPa
     reads: list[Path] = []
     real = history._counts
 
-    def counted(path: Path, by_department: bool) -> object:
+    def counted(path: Path, *options: object) -> object:
         reads.append(path)
-        return real(path, by_department)
+        return real(path, *options)
 
     monkeypatch.setattr(history, "_counts", counted)
     completion_curves(snapshots, k=K)

@@ -11,7 +11,7 @@ one. The same files stay readable by DuckDB, Spark or any Parquet engine
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,41 +50,78 @@ CURVE_COLUMNS = (
     "audience",
 )
 _READ = ["campaign_id", "email", "department", "acknowledged", "n_correct", "n_incorrect"]
+#: The group of each row from its emails and stored departments (``PeopleJoin.regroup``).
+Regroup = Callable[[Sequence[object], Sequence[object]], Sequence[object]]
 _ALL = "all"
 
 
-def _counts(path: Path, by_department: bool) -> pa.Table:
+def _codes(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Each value's position in the distinct values (missing values are one of them)."""
+    encoded = pc.dictionary_encode(values, null_encoding="encode").combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def _counts(path: Path, by_department: bool, regroup: Regroup | None = None) -> pd.DataFrame:
     """People, and people who acknowledged / answered, per campaign (x department) of one
     users file. A person is their email trimmed and lower-cased; one with two rows in a
-    campaign counts once, as having done what either row did."""
+    campaign counts once, as having done what either row did. ``regroup``: the analysis's
+    groups (a people file) from each row's email and stored department.
+
+    Counted on integer codes with numpy rather than with pyarrow's group-by, whose hash
+    tables cost many times the file's size in memory on each file."""
     table = pq.read_table(path, columns=_READ)
-    person = pc.utf8_lower(pc.utf8_trim_whitespace(table["email"].cast(pa.string())))
+    person, persons = _codes(
+        pc.utf8_lower(pc.utf8_trim_whitespace(table["email"].cast(pa.string())))
+    )
+    campaign, campaigns = _codes(table["campaign_id"].cast(pa.string()))
     answered = pc.greater(pc.add(table["n_correct"], table["n_incorrect"]), 0)
-    keys = ["campaign_id", "department"] if by_department else ["campaign_id"]
-    columns = {key: table[key].cast(pa.string()) for key in keys}
-    work = pa.table(
-        {
-            **columns,
-            "person": person,
-            "acknowledged": table["acknowledged"].cast(pa.bool_()),
-            "answered": answered,
-        }
-    )
-    # One row per person first (any row's flags), then count people.
-    people = work.group_by([*keys, "person"]).aggregate(
-        [("acknowledged", "any"), ("answered", "any")]
-    )
+    group, width = campaign, 1
+    if by_department:
+        department = table["department"].cast(pa.string())
+        if regroup is not None:
+            groups = regroup(table["email"].to_pylist(), department.to_pylist())
+            department = pa.chunked_array([pa.array(list(groups), type=pa.string())])
+        codes, departments = _codes(department)
+        width = len(departments)
+        group = campaign * width + codes
+    # One entry per person in each group (any row's flags), then people per group.
+    entry, row_entry = np.unique(group * len(persons) + person, return_inverse=True)
+    flags = {
+        name: np.bincount(
+            row_entry,
+            weights=column.to_numpy(zero_copy_only=False).astype(np.float64),
+            minlength=len(entry),
+        )
+        > 0
+        for name, column in (
+            ("acknowledged", table["acknowledged"].cast(pa.bool_()).fill_null(False)),
+            ("answered", answered.fill_null(False)),
+        )
+    }
+    owner, entry_group = np.unique(entry // len(persons), return_inverse=True)
     # A fingerprint of who is in each group: the sum of a 31-bit hash per person (the same
     # people give the same sum; an int64 sum of 31-bit values cannot overflow).
-    hashed = pd.util.hash_array(people["person"].to_numpy(zero_copy_only=False))
-    people = (
-        people.append_column("acknowledged", pc.cast(people["acknowledged_any"], pa.int64()))
-        .append_column("answered", pc.cast(people["answered_any"], pa.int64()))
-        .append_column("audience", pa.array((hashed >> np.uint64(33)).astype(np.int64)))
+    hashed = (pd.util.hash_array(persons.to_numpy(zero_copy_only=False)) >> np.uint64(33)).astype(
+        np.int64
     )
-    return people.group_by(keys).aggregate(
-        [("person", "count"), ("acknowledged", "sum"), ("answered", "sum"), ("audience", "sum")]
+    audience = np.zeros(len(owner), dtype=np.int64)
+    np.add.at(audience, entry_group, hashed[entry % len(persons)])
+    frame = pd.DataFrame(
+        {
+            "campaign_id": campaigns.to_numpy(zero_copy_only=False)[owner // width],
+            "people": np.bincount(entry_group, minlength=len(owner)).astype(np.int64),
+            "acknowledged": np.bincount(
+                entry_group, weights=flags["acknowledged"], minlength=len(owner)
+            ).astype(np.int64),
+            "answered": np.bincount(
+                entry_group, weights=flags["answered"], minlength=len(owner)
+            ).astype(np.int64),
+            "audience": audience,
+        }
     )
+    if by_department:
+        frame.insert(1, "department", departments.to_numpy(zero_copy_only=False)[owner % width])
+    return frame
 
 
 def completion_curves(
@@ -94,6 +131,7 @@ def completion_curves(
     by_department: bool = False,
     k: int | None = DEFAULT_MIN_GROUP_SIZE,
     until: str | None = None,
+    regroup: Regroup | None = None,
 ) -> pd.DataFrame:
     """Each campaign's reach in every snapshot: the share of its audience (people sent it)
     that had acknowledged it and that had answered at least one question, against days since
@@ -111,7 +149,9 @@ def completion_curves(
     shared report publishes only points whose audience is the latest's, so no difference
     between two points isolates a few joiners or leavers). Only snapshots fetched with the
     last one's filter (``query``) make the series; ``attrs["snapshots_with_another_filter"]``
-    lists the others.
+    lists the others. ``regroup`` replaces each stored row's department by the analysis's group
+    (the people file's, :attr:`~awareness_analysis.analysis.session.Analysis.people_join`), so
+    the curves of a group are those of the same people the other dashboards count.
     """
     store = store if isinstance(store, SnapshotStore) else SnapshotStore(store)
     k = threshold(k)
@@ -136,7 +176,7 @@ def completion_curves(
             # Shared (content-addressed) files are counted once, however many snapshots hold them.
             key = (Path(path), by_department)
             if key not in counted:
-                counted[key] = _counts(Path(path), by_department).to_pandas()
+                counted[key] = _counts(Path(path), by_department, regroup)
             parts.append(counted[key])
         if not parts:
             continue
@@ -198,10 +238,7 @@ def _curve_table(rows: Iterable[pd.DataFrame], by_department: bool, k: int) -> p
     rows = [r for r in rows if len(r)]
     if not rows:
         return pd.DataFrame({column: [] for column in CURVE_COLUMNS})
-    frame = pd.concat(rows, ignore_index=True).rename(
-        columns={"person_count": "people", "acknowledged_sum": "acknowledged",
-                 "answered_sum": "answered", "audience_sum": "audience"}
-    )  # fmt: skip
+    frame = pd.concat(rows, ignore_index=True)
     if not by_department:
         frame["department"] = _ALL
     frame["days_since_launch"] = (
