@@ -269,7 +269,7 @@ def test_small_groups_and_the_pilot_never_reach_a_page(adversarial_report: Path)
     assert "All Hands" not in set(quad["campaign"])
     assert not ((figures["view"] == "Quad") & (figures["campaign"] == "All Hands")).any()
     base = {"acknowledgement", "completion", "all_correct", "accuracy"}
-    own_metrics = ("05_knowledge_and_behaviour", "06_trends_and_people")
+    own_metrics = ("05_knowledge_and_behaviour", "06_trends_and_people", "07_question_quality")
     own = figures["page"].isin(own_metrics) | (figures["chart"] == "Trend lines")
     assert set(figures.loc[~own, "metric"]) <= base
     # The trends page and the index's trend lines name what each figure is: a base metric's
@@ -311,6 +311,7 @@ def assert_data_tables_match_figures_csv(report: Path) -> None:
     charts = {"Campaign overview", "Per-question accuracy", "Department comparison"}
     charts |= BEHAVIOUR_CHARTS
     charts |= {"Campaign trend", "Department trends", "Repeat non-completers", "Completion curves"}
+    charts |= {"Question quality"}
     for page in sorted(report.glob("0*.html")):
         in_tables = sorted(_data_rows(page.read_text(encoding="utf-8")))
         rows = figures[(figures["page"] == page.stem) & figures["chart"].isin(charts)]
