@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from awareness_analysis.analysis.privacy import SUPPRESSED_LABEL
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.app import load_analysis
+from awareness_analysis.data.csv_safe import neutralise_formula, spreadsheet_safe
 from awareness_analysis.demo import build_demo_store
 from awareness_analysis.views.render import figure_svg
 from awareness_analysis.views.widgets import (
@@ -28,8 +29,6 @@ from awareness_analysis.views.widgets import (
     QuestionAccuracy,
     UserExplorer,
     list_rows,
-    neutralise_formula,
-    spreadsheet_safe,
 )
 from awareness_analysis.vocabulary import SELECTION_HINT
 

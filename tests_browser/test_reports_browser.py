@@ -249,6 +249,47 @@ def test_view_switcher_shows_one_view_and_changes_the_chart(
     assert not opened.errors, f"{stem}.html logged errors: {opened.errors}"
 
 
+#: Collects the page's Content-Security-Policy violations from now on (events, not just text).
+WATCH_CSP_JS = """() => {
+    window.aaViolations = [];
+    document.addEventListener('securitypolicyviolation',
+        e => window.aaViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));
+}"""
+
+
+def test_csp_allows_the_view_script_by_hash_only(report: Report, open_page) -> None:
+    opened = open_page(report.page("01_campaign_overview"))
+    page = opened.page
+    policy = page.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content")
+    directives = {d.split()[0]: d.split()[1:] for d in (policy or "").split(";") if d.strip()}
+    script_src = directives.get("script-src", [])
+    assert script_src and all(s.startswith("'sha256-") for s in script_src), policy
+    page.evaluate(WATCH_CSP_JS)
+
+    # The hashed script runs under the enforced policy: the View menu still switches.
+    block = page.locator(".aa-views:has(.aa-view-select)").first
+    select = block.locator(".aa-view-select")
+    (before,) = block.evaluate(VISIBLE_VIEWS_JS)
+    values = select.evaluate("s => [...s.options].map(o => o.value)")
+    other = next(v for v in values if v != before["view"])
+    select.select_option(other)
+    (after,) = block.evaluate(VISIBLE_VIEWS_JS)
+    assert after["view"] == other, f"choosing {other!r} shows {after['view']!r}"
+    shown = (after["images"], after["text"])
+    assert shown != (before["images"], before["text"]), "the visible content did not change"
+    assert page.evaluate("() => window.aaViolations") == []
+    assert not opened.errors, f"errors (a refused script is logged as one): {opened.errors}"
+
+    # Enforced, not only written down: an injected inline handler is refused and reported.
+    page.evaluate(
+        """() => document.body.insertAdjacentHTML('beforeend',
+            '<img src="data:," onerror="window.aaInjectedRan = true">')"""
+    )
+    page.wait_for_function("() => window.aaViolations.length > 0")
+    assert page.evaluate("() => window.aaInjectedRan") is None
+    assert any(v.startswith("script-src") for v in page.evaluate("() => window.aaViolations"))
+
+
 @pytest.mark.parametrize("stem", NOTEBOOK_STEMS)
 def test_no_code_is_shown(report: Report, open_page, stem: str) -> None:
     page = open_page(report.page(stem)).page

@@ -9,6 +9,8 @@ were and nothing half-written.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import logging
 import os
@@ -334,12 +336,35 @@ def _page(
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        # Belt and braces: even an injected reference could not load anything remote.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{content_security_policy(_SCRIPT)}">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<header>{nav}{note}</header><main>{body}</main>"
         f"{_provenance_html(provenance)}<script>{_SCRIPT}</script></body></html>\n"
+    )
+
+
+def script_hash(source: str) -> str:
+    """The CSP source expression (``'sha256-<base64>'``) that allows exactly one inline
+    ``<script>`` whose text, between the tags, is ``source``."""
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def content_security_policy(*scripts: str) -> str:
+    """A page's Content-Security-Policy: nothing loads from anywhere (pages work offline and
+    phone nowhere), images only from ``data:`` URLs, inline styles, and only the inline
+    scripts given, by hash.
+
+    Only the renderer's own script is hashed, never one found in a notebook's output: tenant
+    text is escaped, and should anything slip through as a ``<script>`` or an inline event
+    handler (``onerror=``), the browser refuses to run it, where ``'unsafe-inline'`` would
+    run it. ``base-uri`` and ``form-action`` are not covered by ``default-src``: an injected
+    ``<base>`` or ``<form>`` could otherwise redirect links or submit elsewhere.
+    """
+    hashes = " ".join(script_hash(source) for source in scripts)
+    return (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"script-src {hashes}; base-uri 'none'; form-action 'none'"
     )
 
 

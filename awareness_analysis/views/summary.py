@@ -51,7 +51,8 @@ _HEADLINE_VERBS = {
 }
 
 #: Styles scoped to the fragment (Okabe-Ito colours, as the charts use); the report page's
-#: Content-Security-Policy allows inline styles.
+#: Content-Security-Policy allows inline styles (but no inline script or event handler: it
+#: lists the page's own script by hash, so this fragment must stay script-free).
 SUMMARY_CSS = """
 .aa-summary{margin:16px 0 24px}
 .aa-summary h2{margin-bottom:4px}

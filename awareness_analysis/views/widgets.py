@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import io
 import json
 import os
 import re
@@ -40,6 +39,7 @@ from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.metrics import DEFINITIONS
 from awareness_analysis.analysis.phases import annotate_campaigns
 from awareness_analysis.analysis.session import Analysis
+from awareness_analysis.data import csv_safe
 from awareness_analysis.views.figures import ALL, data_table_html, figure_records
 from awareness_analysis.views.plots import (
     plot_campaign_rates,
@@ -77,30 +77,6 @@ def list_rows(n_options: int) -> int:
 def _option_values(control: w.SelectMultiple) -> tuple[Any, ...]:
     """The values of a selection widget's options ((label, value) pairs or plain values)."""
     return tuple(o[1] if isinstance(o, tuple) else o for o in control.options)
-
-
-#: First characters that make a spreadsheet read a text cell as a formula (OWASP's list).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(value: object) -> object:
-    """``value`` with a leading apostrophe when it is text a spreadsheet would run as a formula
-    (starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return); anything else unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas (see
-    :func:`neutralise_formula`); numbers, booleans and missing values are left as they are."""
-    out = frame.copy()
-    for column in out.columns:
-        series = out[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        out[column] = series.astype(object).map(neutralise_formula)
-    return out
 
 
 def _reused(figures: Sequence[Figure], index: int) -> Figure | None:
@@ -684,13 +660,14 @@ class UserExplorer(Dashboard):
         assert self.table is not None
         return self.table
 
-    def export_frame(self) -> pd.DataFrame:
+    def export_frame(self, *, raw: bool = False) -> pd.DataFrame:
         """Every row of the current selection (after suppression) as exported: the data's
         column names (``campaign_id`` and ``campaign_name`` first), statuses in the controls'
-        words, and text cells a spreadsheet cannot run as formulas."""
+        words, and text cells a spreadsheet cannot run as formulas (unless ``raw``: names and
+        departments exactly as the directory holds them, for programs, not spreadsheets)."""
         frame = self._current_table().copy()
         frame["outcome"] = _status_words(frame["outcome"])
-        return spreadsheet_safe(frame)
+        return frame if raw else csv_safe.spreadsheet_safe(frame)
 
     def provenance(self) -> dict[str, Any]:
         """Where the exported rows come from and how they were chosen (never a secret)."""
@@ -721,17 +698,20 @@ class UserExplorer(Dashboard):
             '# read with pandas.read_csv(path, comment="#")',
         ]
 
-    def csv_text(self, *, comments: bool = True) -> str:
+    def csv_text(self, *, comments: bool = True, raw: bool = False) -> str:
         """The selection as CSV text; with ``comments``, led by the provenance ``#`` lines
         (``pandas.read_csv(f, comment="#")`` skips them: text cells are quoted, so a ``#``
-        inside one is data)."""
-        buffer = io.StringIO()
+        inside one is data). Formula-looking text cells are neutralised unless ``raw``."""
+        head = ""
         if comments:
-            buffer.write("\n".join(self.provenance_lines(self.provenance())) + "\n")
-        self.export_frame().to_csv(
-            buffer, index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n"
+            head = "\n".join(self.provenance_lines(self.provenance())) + "\n"
+        # The project's one CSV writer neutralises (or not): never a second copy of the rule.
+        return head + csv_safe.csv_text(
+            self.export_frame(raw=True),
+            raw=raw,
+            quoting=csv.QUOTE_NONNUMERIC,
+            lineterminator="\n",
         )
-        return buffer.getvalue()
 
     def download_name(self, when: datetime | None = None) -> str:
         """``awareness-selection-<campaign or all>-<date>.csv`` for the current choice."""
@@ -746,11 +726,13 @@ class UserExplorer(Dashboard):
         day = (when or datetime.now(UTC)).date().isoformat()
         return f"awareness-selection-{scope}-{day}.csv"
 
-    def download_html(self) -> str:
-        """A link that saves the selection's CSV (provenance lines first) in the browser."""
+    def download_html(self, *, raw: bool = False) -> str:
+        """A link that saves the selection's CSV (provenance lines first) in the browser;
+        formula-looking text cells neutralised unless ``raw``."""
         if not self._people_allowed():
             return "<i>Per-person rows are left out of shared reports.</i>"
-        data = base64.b64encode(self.csv_text(comments=True).encode("utf-8")).decode("ascii")
+        text = self.csv_text(comments=True, raw=raw)
+        data = base64.b64encode(text.encode("utf-8")).decode("ascii")
         name = html.escape(self.download_name())
         rows = len(self._current_table())
         return (
@@ -759,17 +741,20 @@ class UserExplorer(Dashboard):
             "the file private)"
         )
 
-    def export_csv(self, path: str | os.PathLike[str], *, comments: bool = False) -> Path:
+    def export_csv(
+        self, path: str | os.PathLike[str], *, comments: bool = False, raw: bool = False
+    ) -> Path:
         """Write the current selection (after suppression) to ``path``; return the path.
 
         Without ``comments`` the CSV is plain and its provenance goes beside it, in
         ``<name>.provenance.json``; with ``comments`` the file is the browser download's (the
         provenance as leading ``#`` lines). Either way it is written whole or not at all.
+        Text cells a spreadsheet would run as formulas get a leading apostrophe unless ``raw``.
         """
         out = Path(path)
         if not out.parent.exists():
             raise ValueError(f"Folder {out.parent} does not exist; choose another CSV path.")
-        files = {out: self.csv_text(comments=comments)}
+        files = {out: self.csv_text(comments=comments, raw=raw)}
         if not comments:
             sidecar = out.with_name(f"{out.stem}.provenance.json")
             files[sidecar] = json.dumps(self.provenance(), indent=2) + "\n"
