@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from awareness_analysis.analysis.session import Analysis, open_analysis
+from awareness_analysis.data.people_file import people_options_from_env
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.vocabulary import STORE_ENV
 
@@ -42,6 +43,14 @@ def load_analysis(
 
     ``options`` are those of :func:`awareness_analysis.analysis.session.open_analysis`
     (``min_group_size``, ``pseudonymise``, ``campaign_ids``, ``snapshot_id``, ``key_file``,
-    ``report``).
+    ``report``, ``people_file``, ``people_key``, ``group_by``, ``department_from``).
+
+    People file options left unset (None) come from ``$AWARENESS_PEOPLE``,
+    ``$AWARENESS_PEOPLE_KEY``, ``$AWARENESS_GROUP_BY`` and ``$AWARENESS_DEPARTMENT_FROM`` in an
+    interactive session (``make lab``); never in a report run, whose options the renderer sets.
     """
+    if not options.get("report"):
+        for name, value in people_options_from_env().items():
+            if options.get(name) is None:
+                options[name] = value
     return open_analysis(open_store(store_path), at=at, **options)

@@ -1,8 +1,9 @@
 """Command line interface: ``awareness-analysis campaigns|fetch|demo|export|report|notebooks|
-migrate-store|prune``.
+migrate-store|prune|check``.
 
 Failures end with a one-line reason on stderr and a non-zero exit code:
-1 for API, response and store errors, 2 for bad input or configuration, 130 when interrupted.
+1 for API, response and store errors, 2 for bad input or configuration, 130 when interrupted;
+``check --strict`` exits 3 when a reconciliation with the vendor's counters fails.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +37,13 @@ from awareness_analysis.api.transport import (
     MAX_PAGE_SIZE,
     MimecastClient,
 )
+from awareness_analysis.data.csv_safe import csv_text, write_csv
+from awareness_analysis.data.people_file import (
+    DEFAULT_GROUP_BY,
+    DEFAULT_PEOPLE_KEY,
+    DEPARTMENT_FROM,
+    PeopleJoin,
+)
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.demo import build_demo_store
 from awareness_analysis.errors import AwarenessAnalysisError, ConfigError
@@ -54,6 +60,11 @@ environment variables:
   MIMECAST_AUTH           1.0 or 2.0, when both sets are present (default: 1.0)
   MIMECAST_CONFIG         TOML config file with the same settings (see README)
 """
+
+RAW_HELP = (
+    "write text cells exactly as stored; by default a cell starting with =, +, -, @, tab or "
+    "carriage return gets a leading apostrophe so a spreadsheet shows it instead of running it"
+)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -81,6 +92,7 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     campaigns.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    campaigns.add_argument("--raw", action="store_true", help=RAW_HELP)
 
     fetch = commands.add_parser(
         "fetch",
@@ -191,11 +203,13 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
     export.add_argument("--table", required=True, choices=TABLES)
     export.add_argument("--out", required=True, metavar="FILE.csv", help="CSV file to write")
+    export.add_argument("--raw", action="store_true", help=RAW_HELP)
     when = export.add_mutually_exclusive_group()
     when.add_argument("--snapshot", metavar="ID", help="snapshot id (default: latest)")
     when.add_argument(
         "--at", metavar="TIME", help="latest snapshot fetched at or before TIME (ISO 8601)"
     )
+    _add_people_options(export, "the users table's department")
     report = commands.add_parser(
         "report",
         help="render the notebooks as shared HTML reports",
@@ -249,7 +263,52 @@ def _build_parser() -> argparse.ArgumentParser:
         help="notebook folder, e.g. edited copies from `awareness-analysis notebooks` "
         "(default: the notebooks shipped with the package)",
     )
+    report.add_argument("--raw", action="store_true", help=f"in figures.csv, {RAW_HELP}")
+    _add_people_options(report, "the department on every page")
     report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    check = commands.add_parser(
+        "check",
+        help="check a snapshot's data quality and reconcile it with the vendor's counters",
+        description="Print the data-quality report of a stored snapshot (the latest by "
+        "default): empty departments and names, likely aliases (same local part or same name "
+        "under different domains), addresses outside the organisation domains (personal or "
+        "external), inactive users (counted in every figure), users enrolled twice in one "
+        "campaign, campaigns with no questions or more than four, group user counts of 0, and "
+        "each campaign's rows, completions and correct answers against the vendor's own "
+        "counters, every difference listed. Alias domains come from AWARENESS_ALIAS_DOMAINS "
+        f"(old=new,...). Exits 0, or {CHECK_FAILED_EXIT} with --strict when a reconciliation "
+        "fails.",
+        formatter_class=formatter,
+    )
+    check.add_argument("--store", required=True, metavar="STORE", help="snapshot store folder")
+    check_when = check.add_mutually_exclusive_group()
+    check_when.add_argument("--snapshot", metavar="ID", help="snapshot id (default: latest)")
+    check_when.add_argument(
+        "--at", metavar="TIME", help="latest snapshot fetched at or before TIME (ISO 8601)"
+    )
+    check.add_argument(
+        "--org-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="a mail domain of the organisation (repeatable; default: inferred, the largest "
+        "domain and any holding at least 10%% of the people)",
+    )
+    check.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        metavar="N",
+        help="rows printed per list of people (default 50; 0 = all); reconciliation "
+        "differences are always listed in full",
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {CHECK_FAILED_EXIT} when a reconciliation with the vendor's counters fails "
+        "(for scheduled runs)",
+    )
 
     notebooks = commands.add_parser(
         "notebooks",
@@ -305,6 +364,72 @@ def _add_page_size(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_people_options(parser: argparse.ArgumentParser, replaces: str) -> None:
+    people = parser.add_argument_group(
+        "your own HR data",
+        "Read locally: never uploaded, stored, or copied into the output beyond the group "
+        "labels and match counts.",
+    )
+    people.add_argument(
+        "--people",
+        metavar="FILE.csv",
+        help=f"your HR export (CSV, UTF-8, one row per person, keyed by email): its "
+        f"--group-by column replaces {replaces}",
+    )
+    people.add_argument(
+        "--people-key",
+        metavar="COLUMN",
+        help=f"the file's column of email addresses (default: {DEFAULT_PEOPLE_KEY})",
+    )
+    people.add_argument(
+        "--group-by",
+        metavar="COLUMN",
+        help="the file's column that groups people wherever the department does, e.g. "
+        f"location (default: {DEFAULT_GROUP_BY})",
+    )
+    people.add_argument(
+        "--department-from",
+        choices=DEPARTMENT_FROM,
+        help="with --group-by department, which department wins: api (default) keeps the "
+        "API's and fills empty ones from the file; file takes the file's wherever it has one",
+    )
+    people.add_argument(
+        "--people-unmatched",
+        metavar="FILE.csv",
+        help="also write who did not match (API users without a row in the file, file rows "
+        "matching no one) to FILE.csv, to fix the file; never part of the output",
+    )
+
+
+def _people_options(args: argparse.Namespace) -> dict[str, str | None]:
+    """The people file options of ``args`` as ``open_analysis`` takes them ({} without
+    --people); the other people options alone are refused, not silently ignored."""
+    options = {
+        "people_key": args.people_key,
+        "group_by": args.group_by,
+        "department_from": args.department_from,
+        "people_unmatched": args.people_unmatched,
+    }
+    if args.people is None:
+        given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value]
+        if given:
+            raise ValueError(f"{', '.join(given)} need(s) --people FILE.csv (your HR export).")
+        return {}
+    del options["people_unmatched"]
+    return {"people_file": args.people, **{k: v for k, v in options.items() if v is not None}}
+
+
+def _report_people(join: PeopleJoin | None, args: argparse.Namespace) -> None:
+    """Tell the analyst who matched (this lists people: the terminal, never the output)."""
+    if join is None:
+        return
+    print(join.describe())
+    if args.people_unmatched:
+        written = write_csv(join.unmatched_frame(), args.people_unmatched)
+        count = len(join.unmatched_api) + len(join.unmatched_file)
+        print(f"Wrote the {count:,} unmatched people to {written}.")
+
+
 def _client(
     config: str | None,
     *,
@@ -330,7 +455,8 @@ def _cmd_campaigns(args: argparse.Namespace) -> int:
         rows, columns=["id", "name", "module", "launch_date", "num_sent", "num_completed"]
     )
     if args.format == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        # Campaign names are typed by people in the tenant: neutralised like every CSV.
+        sys.stdout.write(csv_text(frame, raw=args.raw))
     elif frame.empty:
         print("No campaigns.")
     else:
@@ -427,21 +553,78 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first.")
     snapshot = SnapshotStore(args.store).load(args.at, snapshot_id=args.snapshot)
     frame: pd.DataFrame = getattr(snapshot.frames, args.table)
-    # Write beside the target, then rename: an interrupted export never leaves half a file.
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as tmp:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    people = _people_options(args)
+    if people:
+        if args.table != "users":
+            raise ValueError(
+                f"--people regroups the users table's department; the {args.table} table has "
+                "none. Export --table users with it, or leave --people out."
+            )
+        from awareness_analysis.analysis.session import open_analysis
+
+        # The one join every view uses: the snapshot's users, department regrouped.
+        analysis = open_analysis(
+            args.store, min_group_size=0, snapshot_id=snapshot.snapshot_id, **people
+        )
+        _report_people(analysis.people_join, args)
+        frame = analysis.users
+    # Atomic (an interrupted export never leaves half a file) and formula-safe unless --raw.
+    write_csv(frame, out, raw=args.raw)
     print(f"Wrote {len(frame)} rows of {args.table} from snapshot {snapshot.snapshot_id} to {out}.")
+    return 0
+
+
+#: Exit code of ``check --strict`` when a reconciliation fails; 1, 2 and 130 already mean an
+#: error, bad input and an interrupt, so a scheduler can tell bad data from a broken run.
+CHECK_FAILED_EXIT = 3
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    # Imported here: the report's text comes from the views layer, which only `check` needs.
+    from awareness_analysis.analysis.session import alias_domains_from_env
+    from awareness_analysis.data.quality import check_snapshot
+    from awareness_analysis.views.quality import quality_text
+
+    if args.limit < 0:
+        raise ValueError(f"--limit must be 0 (list everything) or more (got {args.limit}).")
+    empty = [d for d in args.org_domain if not d.strip().lstrip("@")]
+    if empty:
+        raise ValueError("--org-domain was given an empty domain; give e.g. --org-domain corp.com")
+    snapshot = SnapshotStore(args.store).load(args.at, snapshot_id=args.snapshot)
+    report = check_snapshot(
+        snapshot, organisation_domains=args.org_domain, alias_domains=alias_domains_from_env()
+    )
+    header = (
+        f"Data quality of snapshot {snapshot.snapshot_id} (fetched "
+        f"{snapshot.manifest.get('fetched_at')}) in {args.store}"
+    )
+    print(quality_text(report, limit=args.limit, header=header))
+    if args.strict and report.failed:
+        print(
+            f"awareness-analysis check: {len(report.failures)} reconciliation check(s) failed "
+            f"with --strict; exit code {CHECK_FAILED_EXIT}.",
+            file=sys.stderr,
+        )
+        return CHECK_FAILED_EXIT
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from awareness_analysis.views.report import AUDIT_FILE, render_reports
+
+    people = _people_options(args)
+    if people:
+        from awareness_analysis.analysis.session import open_analysis
+
+        # Checked (and who matched told) before the notebooks run, not after a minute.
+        analysis = open_analysis(
+            args.store,
+            min_group_size=args.min_group_size,
+            pseudonymise=args.pseudonymise,
+            campaign_ids=args.campaign,
+            **people,
+        )
+        _report_people(analysis.people_join, args)
 
     pages = render_reports(
         args.store,
@@ -452,6 +635,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         notebooks=args.notebooks,
         progress=False if args.no_progress else None,
         include_people=args.include_people,
+        **people,
+        raw=args.raw,
     )
     print((pages[0].parent / AUDIT_FILE).read_text(encoding="utf-8").strip())
     print(f"Wrote {len(pages)} pages. Open {pages[0].as_uri()} in a browser.")
@@ -535,6 +720,7 @@ _COMMANDS = {
     "fetch": _cmd_fetch,
     "demo": _cmd_demo,
     "export": _cmd_export,
+    "check": _cmd_check,
     "report": _cmd_report,
     "notebooks": _cmd_notebooks,
     "migrate-store": _cmd_migrate_store,

@@ -980,6 +980,9 @@ class ReportContext:
     page: str
     log: str  # JSON lines, one per published figure (hidden ones marked)
     include_people: bool = False
+    #: The people file options the plan was made with (path, key, grouping, sha256); None:
+    #: no people file. ``open_analysis`` applies them in every notebook of the run.
+    people: Mapping[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -988,6 +991,7 @@ class ReportContext:
                 "page": self.page,
                 "log": self.log,
                 "include_people": self.include_people,
+                "people": dict(self.people) if self.people else None,
             }
         )
 
@@ -999,6 +1003,7 @@ class ReportContext:
             page=str(data["page"]),
             log=str(data["log"]),
             include_people=bool(data.get("include_people", False)),
+            people=data.get("people"),
         )
 
     def publish(self, records: Iterable[dict[str, Any]]) -> None:

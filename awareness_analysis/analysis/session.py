@@ -35,6 +35,16 @@ from awareness_analysis.analysis.privacy import (
 from awareness_analysis.analysis.privacy import pseudonymise as pseudonymise_frame
 from awareness_analysis.data.behaviour import people_frame
 from awareness_analysis.data.frames import Frames
+from awareness_analysis.data.people_file import (
+    DEFAULT_DEPARTMENT_FROM,
+    DEFAULT_GROUP_BY,
+    DEFAULT_PEOPLE_KEY,
+    PeopleFile,
+    PeopleFileError,
+    PeopleJoin,
+    join_people_file,
+    read_people_file,
+)
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 
 
@@ -70,6 +80,9 @@ class Analysis:
     )
     #: The store the snapshot came from, for history across its snapshots (None: unknown).
     store_root: Path | None = None
+    #: The HR join (``people_file``): how groups were made and who matched, for the analyst
+    #: (``describe()`` lists people: never publish it). None without a people file.
+    people_join: PeopleJoin | None = None
 
     def __repr__(self) -> str:
         # No frames: a repr is for logs, and the frames hold people's data.
@@ -184,6 +197,8 @@ class Analysis:
             "campaigns": list(self.campaign_ids) or "all",
             "min_group_size": self.min_group_size,
             "pseudonymise": self.pseudonymise,
+            # Counts only: the aggregated groups are all a people file adds to shared output.
+            **({"groups": self.people_join.counts_text()} if self.people_join else {}),
         }
 
     def provenance_text(self) -> str:
@@ -203,7 +218,7 @@ class Analysis:
             f"{campaigns}; data {p['content_hash']}; {suppression}; "
             f"pseudonymisation {'on' if p['pseudonymise'] else 'off'}; "
             f"awareness-analysis {p['package_version']}."
-        )
+        ) + (f"\n{self.people_join.describe()}" if self.people_join else "")
 
     def with_min_group_size(self, k: int) -> Analysis:
         return replace(self, min_group_size=k)
@@ -295,6 +310,10 @@ def open_analysis(
     key_file: str | os.PathLike[str] | None = None,
     report: bool | str | os.PathLike[str] = False,
     alias_domains: Mapping[str, str] | None = None,
+    people_file: PeopleFile | str | os.PathLike[str] | None = None,
+    people_key: str | None = None,
+    group_by: str | None = None,
+    department_from: str | None = None,
 ) -> Analysis:
     """Load a snapshot of ``store``, limit it to ``campaign_ids`` (empty = all), and
     pseudonymise it if asked. Every table, chart, view and export of the session then covers
@@ -307,6 +326,13 @@ def open_analysis(
     ``alias_domains`` maps an old or alias email domain to the one it stands for (e.g.
     ``{"old-example.com": "example.com"}``), for joining people across sources; default: the
     ``AWARENESS_ALIAS_DOMAINS`` environment variable (``old=new,other=new``), else none.
+
+    ``people_file``: the analyst's HR export (CSV, read locally, never stored), keyed by its
+    column ``people_key`` (default ``email``); its column ``group_by`` (default ``department``)
+    becomes the department everywhere, ``department_from`` (``api`` default, or ``file``)
+    saying which department wins (:func:`~awareness_analysis.data.people_file.
+    join_people_file`). :attr:`Analysis.people_join` reports who matched. In a report run the
+    report's people file options apply; values given here must agree with them.
     """
     context = None
     if report and not isinstance(report, bool):
@@ -324,6 +350,19 @@ def open_analysis(
     if chosen:
         frames = _limit_to_campaigns(frames, chosen, store.root)
     tables: dict[str, pd.DataFrame] = dict(snapshot.tables)
+    people_join: PeopleJoin | None = None
+    people = _people_options(context, people_file, people_key, group_by, department_from)
+    if people is not None:
+        # Before pseudonymisation: the file is keyed by the real addresses.
+        users, tables, people_join = join_people_file(
+            people[0],
+            frames.users,
+            tables,
+            group_by=people[1],
+            department_from=people[2],
+            alias_domains=alias_domains_from_env() if alias_domains is None else alias_domains,
+        )
+        frames = replace(frames, users=users)
     real_users, real_tables = frames.users, tables
     key: bytes | None = None
     if pseudonymise:
@@ -334,6 +373,12 @@ def open_analysis(
             answers=pseudonymise_frame(frames.answers, key),
         )
         tables = {name: _pseudonymised_table(table, key) for name, table in tables.items()}
+        if people_join is not None:
+            people_join = replace(
+                people_join,
+                unmatched_api=_pseudonyms(people_join.unmatched_api, key),
+                unmatched_file=_pseudonyms(people_join.unmatched_file, key),
+            )
 
     def join_people() -> tuple[pd.DataFrame, pd.DataFrame]:
         # Joined on real addresses (an alias domain is only visible there), then
@@ -352,4 +397,72 @@ def open_analysis(
         report=bool(report),
         context=context,
         store_root=store.root,
+        people_join=people_join,
     )
+
+
+def _pseudonyms(people: Sequence[str], key: bytes) -> tuple[str, ...]:
+    """The keyed pseudonyms of ``people`` (emails), as the users frame shows them."""
+    if not people:
+        return ()
+    frame = pseudonymise_frame(pd.DataFrame({"email": list(people)}), key)
+    return tuple(sorted(frame["email"].astype(str)))
+
+
+#: The people file options of ``open_analysis`` and their defaults.
+_PEOPLE_DEFAULTS: dict[str, str | None] = {
+    "people_file": None,
+    "people_key": DEFAULT_PEOPLE_KEY,
+    "group_by": DEFAULT_GROUP_BY,
+    "department_from": DEFAULT_DEPARTMENT_FROM,
+}
+
+
+def _people_options(
+    context: ReportContext | None,
+    people_file: PeopleFile | str | os.PathLike[str] | None,
+    people_key: str | None,
+    group_by: str | None,
+    department_from: str | None,
+) -> tuple[PeopleFile, str, str] | None:
+    """The people file (read and validated), the grouping column and which department wins;
+    None without a file. A report run's options come from its context: the disclosure plan
+    was made with those groups, so a notebook passing other values would publish figures the
+    plan never checked."""
+    path = people_file
+    if isinstance(people_file, PeopleFile):
+        # A file already read: its key column is the key.
+        path, people_key = people_file.path, people_key or people_file.key_column
+    given: dict[str, str | None] = {
+        # A blank path is no file (not the working folder).
+        "people_file": str(Path(path).expanduser().resolve()) if str(path or "").strip() else None,
+        "people_key": people_key,
+        "group_by": group_by,
+        "department_from": department_from,
+    }
+    chosen = {name: value or _PEOPLE_DEFAULTS[name] for name, value in given.items()}
+    if context is not None:
+        planned = {**_PEOPLE_DEFAULTS, **dict(context.people or {})}
+        for name, value in given.items():
+            if value is not None and str(value).casefold() != str(planned[name]).casefold():
+                raise ValueError(
+                    f"This report run was planned with {name}={planned[name]!r}, but the "
+                    f"notebook passes {value!r}; pass the report's parameters to load_analysis."
+                )
+        chosen = {name: planned[name] for name in given}
+    if chosen["people_file"] is None:
+        return None
+    if (
+        isinstance(people_file, PeopleFile)
+        and people_file.key_column.casefold() == str(chosen["people_key"]).strip().casefold()
+    ):
+        people = people_file
+    else:
+        people = read_people_file(str(chosen["people_file"]), key=str(chosen["people_key"]))
+    expected = (context.people or {}).get("sha256") if context is not None else None
+    if expected and expected != people.sha256:
+        raise PeopleFileError(
+            f"People file {people.path} changed while the report was being rendered; render "
+            "the report again once the file is final."
+        )
+    return people, str(chosen["group_by"]), str(chosen["department_from"])

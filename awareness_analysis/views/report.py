@@ -48,6 +48,13 @@ from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE
 from awareness_analysis.analysis.session import Analysis, open_analysis
 from awareness_analysis.analysis.summary import summary_publications
 from awareness_analysis.analysis.trends import trend_publications
+from awareness_analysis.data.csv_safe import write_csv
+from awareness_analysis.data.people_file import (
+    DEFAULT_DEPARTMENT_FROM,
+    DEFAULT_GROUP_BY,
+    DEFAULT_PEOPLE_KEY,
+    read_people_file,
+)
 from awareness_analysis.data.store import Snapshot, SnapshotStore
 from awareness_analysis.errors import AwarenessAnalysisError
 from awareness_analysis.views.figures import FIGURE_COLUMNS
@@ -130,6 +137,20 @@ class ReportParameters:
     pseudonymise: bool = False
     campaign_ids: tuple[str, ...] = field(default_factory=tuple)
     include_people: bool = False
+    #: The HR join (``--people``): file, key column, grouping column, which department wins.
+    people_file: Path | None = None
+    people_key: str = DEFAULT_PEOPLE_KEY
+    group_by: str = DEFAULT_GROUP_BY
+    department_from: str = DEFAULT_DEPARTMENT_FROM
+
+    def people_options(self) -> dict[str, Any]:
+        """The people file options as ``open_analysis`` (and the notebooks) take them."""
+        return {
+            "people_file": None if self.people_file is None else str(self.people_file),
+            "people_key": self.people_key,
+            "group_by": self.group_by,
+            "department_from": self.department_from,
+        }
 
     def notebook_values(self, context: Path | None = None) -> dict[str, Any]:
         """The notebook parameters; ``context``: the report context file (plan and log)."""
@@ -139,6 +160,7 @@ class ReportParameters:
             "pseudonymise": self.pseudonymise,
             "campaign_ids": list(self.campaign_ids),
             "report": str(context) if context is not None else True,
+            **self.people_options(),
         }
 
 
@@ -389,6 +411,14 @@ def _provenance(
             f"--min-group-size {k}"
             + (" --pseudonymise" if parameters.pseudonymise else "")
             + "".join(f" --campaign {c}" for c in parameters.campaign_ids)
+            # The file's name only: its folder may name a person or a private share.
+            + (
+                f" --people {parameters.people_file.name} --people-key {parameters.people_key}"
+                f" --group-by {parameters.group_by}"
+                f" --department-from {parameters.department_from}"
+                if parameters.people_file is not None
+                else ""
+            )
         ),
     }
 
@@ -426,6 +456,11 @@ def render_reports(
     notebooks: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     include_people: bool = False,
+    raw: bool = False,
+    people_file: str | os.PathLike[str] | None = None,
+    people_key: str = DEFAULT_PEOPLE_KEY,
+    group_by: str = DEFAULT_GROUP_BY,
+    department_from: str = DEFAULT_DEPARTMENT_FROM,
 ) -> list[Path]:
     """Execute every notebook with report parameters and write HTML pages plus ``index.html``.
 
@@ -434,7 +469,13 @@ def render_reports(
     (``audit.txt`` holds the one-line summary). Returns the written pages, index first.
     Raises :class:`ReportError` naming the notebook, cell and error when a notebook fails, or
     the determined group when the audit fails; the output folder is then left as it was.
-    Per-person rows are published only with ``include_people``.
+    Per-person rows are published only with ``include_people``. Text cells of ``figures.csv``
+    that a spreadsheet would run as formulas (a campaign or department named ``=HYPERLINK(...)``)
+    get a leading apostrophe unless ``raw``; its numbers are written as numbers either way.
+    ``people_file`` (with ``people_key``, ``group_by``, ``department_from``): the analyst's HR
+    export, read locally; its grouping column replaces the department on every page (see
+    :func:`~awareness_analysis.analysis.session.open_analysis`). Only those group labels and
+    the join's counts reach the pages; no other column of the file does.
     """
     parameters = ReportParameters(
         store=Path(store).resolve(),
@@ -442,6 +483,10 @@ def render_reports(
         pseudonymise=pseudonymise,
         campaign_ids=tuple(dict.fromkeys(campaign_ids)),
         include_people=include_people,
+        people_file=None if people_file is None else Path(people_file).expanduser().resolve(),
+        people_key=people_key,
+        group_by=group_by,
+        department_from=department_from,
     )
     snapshot = _check(parameters)
     out_dir = Path(out).resolve()
@@ -466,6 +511,11 @@ def render_reports(
         workdir = staged / ".work"
         workdir.mkdir()
         analysis, plan, links = plan_report(parameters)
+        people, planned_people = analysis.people_join, None
+        if people is not None:
+            provenance["people file"] = people.counts_text()  # counts: no one is named
+            # Every notebook groups people as the plan did, from the very same file.
+            planned_people = {**parameters.people_options(), "sha256": people.sha256}
         log = workdir / "figures.jsonl"
         log.touch()
         loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
@@ -473,7 +523,13 @@ def render_reports(
         # reports (it says so in its metadata) rather than publishing unaudited figures.
         loaded = [(p, nb) for p, nb in loaded if in_reports(nb)]
         for path, notebook in loaded:
-            context = ReportContext(plan, path.stem, str(log), parameters.include_people)
+            context = ReportContext(
+                plan,
+                path.stem,
+                str(log),
+                parameters.include_people,
+                people=planned_people,
+            )
             context_file = workdir / f"context-{path.stem}.json"
             context_file.write_text(context.to_json(), encoding="utf-8")
             _inject_parameters(notebook, parameters.notebook_values(context_file))
@@ -498,7 +554,7 @@ def render_reports(
                     encoding="utf-8",
                 )
                 pages.append((path.stem, title))
-        summary = _audit_published(analysis, plan, log, staged / FIGURES_FILE, links)
+        summary = _audit_published(analysis, plan, log, staged / FIGURES_FILE, links, raw=raw)
         (staged / AUDIT_FILE).write_text(summary + "\n", encoding="utf-8")
         shutil.rmtree(workdir)
         links = "".join(
@@ -556,8 +612,12 @@ def plan_report(
     the knowledge-and-behaviour figures it covers with the tables (None without phishing
     tables in the snapshot)."""
     k = parameters.min_group_size
+    people = parameters.people_options()
+    if parameters.people_file is not None:
+        # Read once for both openings below (and validated before any notebook runs).
+        people["people_file"] = read_people_file(parameters.people_file, key=parameters.people_key)
     analysis = open_analysis(
-        parameters.store, min_group_size=k, campaign_ids=parameters.campaign_ids
+        parameters.store, min_group_size=k, campaign_ids=parameters.campaign_ids, **people
     )
     dropped = dropped_campaigns(analysis.engine, k)
     if dropped:
@@ -567,7 +627,7 @@ def plan_report(
                 f"Every campaign reached fewer than {k} people: a shared report would show "
                 "individuals. Lower --min-group-size only for private use."
             )
-        analysis = open_analysis(parameters.store, min_group_size=k, campaign_ids=kept)
+        analysis = open_analysis(parameters.store, min_group_size=k, campaign_ids=kept, **people)
     links = behaviour_figures(analysis)
     plan, _ = plan_disclosure(analysis.engine, report_publications(analysis), k, links=links)
     return analysis, replace(plan, dropped_campaigns=dropped), links
@@ -601,9 +661,11 @@ def _audit_published(
     log: Path,
     figures_csv: Path,
     links: BehaviourFigures | None = None,
+    *,
+    raw: bool = False,
 ) -> str:
-    """Audit what the pages logged; write ``figures.csv``; refuse a leaky report. Returns the
-    audit's one-line summary."""
+    """Audit what the pages logged; write ``figures.csv`` (formula-safe unless ``raw``); refuse
+    a leaky report. Returns the audit's one-line summary."""
     records = read_published(str(log))
     shown = {r["cell"] for r in records if not r["hidden"] and r["cell"] is not None}
     hidden = {r["cell"] for r in records if r["hidden"] and r["cell"] is not None}
@@ -622,5 +684,7 @@ def _audit_published(
     # Counts stay integers where some rows have none (a ratio has no numerator).
     for column in ("numerator", "n", "people"):
         frame[column] = frame[column].astype("Int64")
-    frame.to_csv(figures_csv, index=False)
+    # Campaign, department and view names are tenant text; the counts and rates keep their
+    # numeric columns, so a negative difference stays a number, never text with an apostrophe.
+    write_csv(frame, figures_csv, raw=raw)
     return result.summary(figures=len(rows))

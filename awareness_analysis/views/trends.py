@@ -544,6 +544,8 @@ class TrendsAndPeople:
                 k=self.k,
                 by_department=by_department,
                 until=a.snapshot.snapshot_id,
+                # The people file's groups, as the department list above offers them.
+                regroup=a.people_join.regroup if a.people_join is not None else None,
             )
         curves = self._history[by_department]
         if not by_department:
