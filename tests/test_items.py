@@ -300,3 +300,14 @@ def test_report_page_07_renders_without_people_and_passes_the_audit(tmp_path: Pa
     assert len(published) and (published["people"].astype(int) >= K).all()
     items = item_analysis_for(open_analysis(store, min_group_size=K))
     assert set(published["campaign"]) <= set(items["campaign_name"])
+
+
+def test_a_perfect_correlation_lies_inside_its_interval() -> None:
+    """r = -1 or 1 (a tiny module) once left r a hair outside its own interval, and the
+    chart's error bars refused it (a report on a small tenant failed)."""
+    from awareness_analysis.analysis.items import _fisher_interval
+
+    r = np.array([-1.0, 1.0, 0.3, np.nan])
+    low, high = _fisher_interval(r, np.array([10, 10, 10, 10]))
+    assert (low[:3] <= r[:3]).all() and (r[:3] <= high[:3]).all()
+    assert np.isnan(low[3]) and np.isnan(high[3])

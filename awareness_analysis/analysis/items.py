@@ -198,8 +198,10 @@ def _fisher_interval(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
         half = _Z / np.sqrt(np.where(valid, n - 3, 1.0))
-    low = np.where(valid, np.tanh(centre - half), np.nan)
-    high = np.where(valid, np.tanh(centre + half), np.nan)
+    # At r = -1 or 1 (tiny modules) the clipped centre would leave r just outside its own
+    # interval; the interval always holds the estimate.
+    low = np.where(valid, np.minimum(np.tanh(centre - half), r), np.nan)
+    high = np.where(valid, np.maximum(np.tanh(centre + half), r), np.nan)
     return low, high
 
 
