@@ -237,6 +237,29 @@ def test_failing_notebook_names_itself_and_keeps_previous_reports(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken-notebooks", "reports"]
 
 
+def test_an_error_while_displaying_a_result_is_named(store: Path, tmp_path: Path) -> None:
+    """A view that fails while it is displayed (not in the cell's code) reaches the kernel
+    without an exception name; the message still says what went wrong."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    notebook = nbformat.read(NOTEBOOKS / "01_campaign_overview.ipynb", as_version=4)
+    notebook.cells = [
+        *notebook.cells[:3],
+        nbformat.v4.new_code_cell(
+            "class Failing:\n"
+            "    def _ipython_display_(self):\n"
+            "        raise ValueError('planted display failure')\n"
+            "Failing()"
+        ),
+    ]
+    nbformat.write(notebook, folder / "01_campaign_overview.ipynb")
+    with pytest.raises(ReportError) as info:
+        render_reports(store, tmp_path / "out", notebooks=folder, progress=False)
+    message = str(info.value)
+    assert "ValueError: planted display failure" in message and "NoneType" not in message
+    assert "\x1b[" not in message
+
+
 def test_refuses_to_replace_a_folder_that_is_not_a_report(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "precious"
     out.mkdir()

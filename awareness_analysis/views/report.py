@@ -14,6 +14,7 @@ import hashlib
 import html
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
@@ -226,8 +227,14 @@ def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqd
             try:
                 client.execute_cell(cell, index)
             except CellExecutionError as exc:
-                ename = getattr(exc, "ename", type(exc).__name__)
-                evalue = getattr(exc, "evalue", "")
+                ename = str(getattr(exc, "ename", "") or type(exc).__name__)
+                evalue = str(getattr(exc, "evalue", "") or "")
+                if ename == "NoneType":
+                    # An error raised while displaying a result arrives unnamed; the last
+                    # line of the kernel's traceback names it.
+                    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # no terminal colours
+                    lines = [line for line in plain.splitlines() if line.strip()]
+                    ename, evalue = "error while displaying", lines[-1] if lines else ""
                 raise ReportError(
                     f"notebook {name} failed at cell {index + 1} "
                     f"({_first_line(cell.source)!r}): {ename}: {evalue}"
