@@ -501,6 +501,7 @@ class DataQuality:
             (str(row.campaign_id), int(row.question)): (
                 getattr(row, "cell", None),
                 bool(row.suppressed),
+                row.people,
             )
             for row in accuracy.itertuples()
         }
@@ -514,10 +515,15 @@ class DataQuality:
                 ("numSent (vendor)", None, row.num_sent, None),
                 ("numCompleted (vendor)", row.num_completed, row.rows, None),
                 *(
-                    (f"completed: {text}", getattr(row, f"completed_{definition}"), row.rows, None)
+                    (
+                        f"completed: {text}",
+                        getattr(row, f"completed_{definition}"),
+                        row.rows,
+                        row.people,
+                    )
                     for definition, text in COMPLETION_DEFINITIONS.items()
                 ),
-                ("correct answers", row.correct_answers, None, None),
+                ("correct answers", row.correct_answers, None, row.people),
                 ("numCorrectAnswers (vendor)", row.num_correct_answers, None, None),
             ]
             records += [
@@ -525,10 +531,12 @@ class DataQuality:
                 for metric, numerator, n, people in counts
             ]
             for q in by_question[by_question["campaign_id"] == cid].itertuples():
-                q_cell, q_hidden = question_cells.get((cid, int(q.question)), (cell, True))
-                for metric, value in (
-                    ("correct answers", q.correct),
-                    ("numCorrectAnswers (vendor)", q.vendor),
+                q_cell, q_hidden, q_people = question_cells.get(
+                    (cid, int(q.question)), (cell, True, None)
+                )
+                for metric, value, people in (
+                    ("correct answers", q.correct, q_people),
+                    ("numCorrectAnswers (vendor)", q.vendor, None),
                 ):
                     records.append(
                         _record(
@@ -536,6 +544,7 @@ class DataQuality:
                             metric,
                             value,
                             None,
+                            people=people,
                             question=int(q.question),
                             cell=q_cell,
                             hidden=is_hidden or q_hidden,
@@ -608,7 +617,8 @@ class DataQuality:
                     "question": "",
                     "numerator": count,
                     "n": whole,
-                    "people": whole if people else None,
+                    # Every summary count is over the whole organisation's people.
+                    "people": self.report.people,
                     "rate": count / whole if whole else None,
                     "ci_low": None,
                     "ci_high": None,
