@@ -18,6 +18,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -199,6 +200,38 @@ def _inject_parameters(notebook: nbformat.NotebookNode, values: dict[str, Any]) 
 def _quiet_kernel_client_logs() -> None:
     # jupyter_client warns about zmq context teardown after every kernel; failures still raise.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
+
+
+def _workers() -> int:
+    """Notebooks run at once: one per core, at most 4 (each is a kernel process, mostly one
+    busy thread; more than the cores only makes them wait for each other)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+
+
+def _execute_all(
+    loaded: Sequence[tuple[Path, nbformat.NotebookNode]],
+    workdir: Path,
+    bar: tqdm,
+    exporter: HTMLExporter,
+) -> list[str]:
+    """Run every notebook (side by side, :func:`_workers` at a time) and export each one's
+    HTML body, in the notebooks' order. The first failure stops the rest and is raised."""
+
+    def run(index: int, path: Path, notebook: nbformat.NotebookNode) -> str:
+        # A short folder per kernel: its IPC socket paths must stay under the OS's ~107 bytes.
+        folder = workdir / f"nb{index}"
+        folder.mkdir(exist_ok=True)
+        _execute(notebook, path.name, folder, bar)
+        return str(exporter.from_notebook_node(notebook)[0])
+
+    with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="notebook") as pool:
+        futures = [pool.submit(run, i, path, nb) for i, (path, nb) in enumerate(loaded)]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _execute(notebook: nbformat.NotebookNode, name: str, workdir: Path, bar: tqdm) -> None:
@@ -524,16 +557,17 @@ def render_reports(
             # Every notebook groups people as the plan did, from the very same file.
             planned_people = {**parameters.people_options(), "sha256": people.sha256}
         log = workdir / "figures.jsonl"
-        log.touch()
         loaded = [(p, nbformat.read(p, as_version=4)) for p in paths]
         # A notebook whose figures the disclosure plan does not cover yet stays out of shared
         # reports (it says so in its metadata) rather than publishing unaudited figures.
         loaded = [(p, nb) for p, nb in loaded if in_reports(nb)]
         for path, notebook in loaded:
+            # One log per notebook: notebooks run side by side, and the audit reads the logs
+            # joined in notebook order.
             context = ReportContext(
                 plan,
                 path.stem,
-                str(log),
+                str(workdir / f"figures-{path.stem}.jsonl"),
                 parameters.include_people,
                 people=planned_people,
             )
@@ -549,9 +583,13 @@ def render_reports(
             disable=None if progress is None else not progress,
         ) as bar:
             summary_body = ""
-            for path, notebook in loaded:
-                _execute(notebook, path.name, workdir, bar)
-                body, _ = exporter.from_notebook_node(notebook)
+            bodies = _execute_all(loaded, workdir, bar, exporter)
+            with log.open("w", encoding="utf-8") as joined:
+                for path, _ in loaded:
+                    part = workdir / f"figures-{path.stem}.jsonl"
+                    if part.exists():
+                        joined.write(part.read_text(encoding="utf-8"))
+            for (path, notebook), body in zip(loaded, bodies, strict=True):
                 if path.stem == SUMMARY_NOTEBOOK:
                     summary_body = body  # the index opens with it
                     continue
