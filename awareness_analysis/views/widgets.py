@@ -516,6 +516,13 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def _comment_value(text: object) -> str:
+    """Tenant text (filter names) for a ``#`` line of a CSV: one line, and no comma or double
+    quote, so a spreadsheet keeps it inside the line's first cell (after the ``#``) instead of
+    starting a cell with it, where ``=HYPERLINK(...)`` would run."""
+    return _one_line(text).replace(",", ";").replace('"', "'")
+
+
 class UserExplorer(Dashboard):
     """Users matching the filters, as a table, with a CSV download of the whole selection.
 
@@ -687,7 +694,7 @@ class UserExplorer(Dashboard):
     @staticmethod
     def provenance_lines(provenance: dict[str, Any]) -> list[str]:
         """The ``#`` lines a downloaded CSV starts with."""
-        p = {key: _one_line(value) for key, value in provenance.items()}
+        p = {key: _comment_value(value) for key, value in provenance.items()}
         return [
             "# awareness-analysis user explorer export: per-person data, keep it private",
             f"# snapshot {p['snapshot_id']}, fetched {p['fetched_at']}, api host {p['api_host']}, "
