@@ -21,7 +21,7 @@ import pytest
 
 from awareness_analysis.analysis.engine import Engine
 from awareness_analysis.analysis.filters import Selection
-from awareness_analysis.analysis.session import open_analysis
+from awareness_analysis.analysis.session import Analysis, open_analysis
 from awareness_analysis.cli import CHECK_FAILED_EXIT, main
 from awareness_analysis.data.frames import Frames, build_frames
 from awareness_analysis.data.quality import (
@@ -689,3 +689,62 @@ def test_report_page_has_no_email_or_name_and_only_the_shown_campaigns(
     assert rows and {r["campaign"] for r in rows} <= {names[c] for c in chosen} | {"all"}
     reconciled = {r["metric"] for r in rows}
     assert {"rows received", "numSent (vendor)", "numCompleted (vendor)"} <= reconciled
+
+
+def test_a_hidden_question_and_the_totals_that_give_it_stay_off_the_page(
+    planted_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the plan hides one question of a shown campaign, its correct answers and the
+    campaign's totals (which minus the shown questions would give it) are neither shown nor
+    published; the other questions' figures stay."""
+    analysis = open_analysis(planted_store, report=True)
+    real_view = Analysis.view
+    campaign_a = next(c for c, n in analysis.campaign_names.items() if n == "Campaign a")
+
+    def view(self: Analysis, selection: Any = None, k: Any = None) -> Any:
+        shown = real_view(self, selection, k)
+        accuracy = shown.question_accuracy
+
+        def hiding_question_two() -> pd.DataFrame:
+            table = accuracy().copy()
+            two = (table["campaign_id"].astype(str) == campaign_a) & (table["question"] == 2)
+            table.loc[two, "suppressed"] = True
+            return table
+
+        monkeypatch.setattr(shown, "question_accuracy", hiding_question_two)
+        return shown
+
+    monkeypatch.setattr(Analysis, "view", view)
+    page = DataQuality(analysis)
+    _, records, hidden, hidden_questions = page._reconciliation_table()
+    assert hidden_questions == {(campaign_a, 2)} and campaign_a not in hidden
+    by_metric = {
+        (r["metric"], r["question"]): r["hidden"] for r in records if r["campaign"] == "Campaign a"
+    }
+    assert by_metric[("correct answers", 2)] and by_metric[("correct answers", "")]
+    assert by_metric[("numCorrectAnswers (vendor)", "")]
+    assert not by_metric[("correct answers", 1)] and not by_metric[("rows received", "")]
+    text = page.reconciliation_html()
+    # Question 2's counter differed by one: the difference is not listed, and neither are the
+    # campaign's correct-answer totals.
+    differences = text[text.index("Differences") :] if "Differences" in text else ""
+    assert "correct answers vs numCorrectAnswers" not in differences
+    assert "differs: rows, completion, correct answers" in text  # the campaign still shows
+
+
+def test_personal_addresses_are_withheld_when_the_external_ones_would_follow(
+    planted_store: Path,
+) -> None:
+    """Outside addresses minus personal ones gives the external ones: a shared report withholds
+    the personal count when that difference is 1 to k-1 people."""
+    page = DataQuality(open_analysis(planted_store, report=True))
+    page.counts = [
+        ("outside_addresses", "outside", 8, 100, True),
+        ("personal_addresses", "personal", 6, 100, True),
+    ]
+    assert page._withheld("personal_addresses", 6, True)  # 8 - 6 = 2 external
+    assert not page._withheld("outside_addresses", 8, True)
+    page.counts[0] = ("outside_addresses", "outside", 11, 100, True)
+    assert not page._withheld("personal_addresses", 6, True)  # 5 external: shown
+    page.counts[0] = ("outside_addresses", "outside", 6, 100, True)
+    assert not page._withheld("personal_addresses", 6, True)  # none external

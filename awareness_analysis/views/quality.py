@@ -441,8 +441,21 @@ class DataQuality:
 
     # -- shared pieces ----------------------------------------------------------------------
 
-    def _count_text(self, count: int, counts_people: bool) -> str:
-        if self.analysis.report and counts_people and 0 < count < self.k:
+    def _withheld(self, key: str, count: int, counts_people: bool) -> bool:
+        """Whether a shared report shows "fewer than k" instead of the count: a count of 1 to
+        k-1 people, or the personal addresses when the outside addresses minus them (the
+        external ones) would be such a count."""
+        if not (self.analysis.report and counts_people and self.k):
+            return False
+        if 0 < count < self.k:
+            return True
+        if key == "personal_addresses":
+            outside = next(c for k, _, c, _, _ in self.counts if k == "outside_addresses")
+            return 0 < outside - count < self.k
+        return False
+
+    def _count_text(self, key: str, count: int, counts_people: bool) -> str:
+        if self._withheld(key, count, counts_people):
             return f"fewer than {self.k}"
         return f"{count:,}"
 
@@ -452,9 +465,9 @@ class DataQuality:
         domains = ", ".join(r.organisation_domains) or "(none)"
         how = "inferred from the data" if r.domains_inferred else "given"
         rows = "".join(
-            f"<tr><td>{html.escape(label)}</td><td>{self._count_text(count, people)}</td>"
+            f"<tr><td>{html.escape(label)}</td><td>{self._count_text(key, count, people)}</td>"
             f"<td>{'' if whole is None else f'{whole:,}'}</td></tr>"
-            for _, label, count, whole, people in self.counts
+            for key, label, count, whole, people in self.counts
         )
         text = (
             f"<p>{r.campaigns:,} campaigns, {r.enrolments:,} enrolments (campaign x person rows) "
@@ -478,12 +491,15 @@ class DataQuality:
             text += f"<ul>{items}</ul>" if items else "<p>Nothing to report.</p>"
         return text
 
-    def _reconciliation_table(self) -> tuple[pd.DataFrame, list[dict[str, Any]], set[str]]:
-        """The reconciliation rows this page may show, their figure records and the ids of
-        campaigns the plan hides (in a report run; else every row, no records)."""
+    def _reconciliation_table(
+        self,
+    ) -> tuple[pd.DataFrame, list[dict[str, Any]], set[str], set[tuple[str, int]]]:
+        """The reconciliation rows this page may show, their figure records, the ids of
+        campaigns the plan hides and the (campaign, question) pairs it hides (in a report run;
+        else every row, no records)."""
         r = self.report.reconciliation
         if not self.analysis.report:
-            return r, [], set()
+            return r, [], set(), set()
         shown_ids = set(self.analysis.campaign_names)
         r = r[r["campaign_id"].isin(shown_ids)].reset_index(drop=True)
         view = self.analysis.view(Selection())
@@ -507,9 +523,18 @@ class DataQuality:
         }
         records: list[dict[str, Any]] = []
         by_question = self.report.correct_by_question
+        hidden |= {str(c) for c in r["campaign_id"]} - set(cells)
+        hidden_questions = {
+            (str(q.campaign_id), int(q.question))
+            for q in by_question.itertuples()
+            if question_cells.get((str(q.campaign_id), int(q.question)), (None, True))[1]
+        }
         for row in r.itertuples():
             cid, name = str(row.campaign_id), str(row.campaign_name)
-            cell, is_hidden = cells.get(cid), cid in hidden or cid not in cells
+            cell, is_hidden = cells.get(cid), cid in hidden
+            # A campaign's correct answers are the sum over its questions: with one question
+            # hidden, the total minus the shown ones would give it.
+            totals_hidden = is_hidden or any(c == cid for c, _ in hidden_questions)
             counts: list[tuple[str, object, object, object]] = [
                 ("rows received", None, row.rows, row.people),
                 ("numSent (vendor)", None, row.num_sent, None),
@@ -527,7 +552,15 @@ class DataQuality:
                 ("numCorrectAnswers (vendor)", row.num_correct_answers, None, None),
             ]
             records += [
-                _record(name, metric, numerator, n, people=people, cell=cell, hidden=is_hidden)
+                _record(
+                    name,
+                    metric,
+                    numerator,
+                    n,
+                    people=people,
+                    cell=cell,
+                    hidden=totals_hidden if "correct" in metric.lower() else is_hidden,
+                )
                 for metric, numerator, n, people in counts
             ]
             for q in by_question[by_question["campaign_id"] == cid].itertuples():
@@ -550,15 +583,34 @@ class DataQuality:
                             hidden=is_hidden or q_hidden,
                         )
                     )
-        return r, records, hidden
+        return r, records, hidden, hidden_questions
 
     def reconciliation_html(self) -> str:
         """The per-campaign reconciliation table and every difference (campaign-level counts
         only); in a report run, figures are logged and hidden campaigns blanked."""
-        table, records, hidden = self._reconciliation_table()
+        table, records, hidden, hidden_questions = self._reconciliation_table()
         counters, definitions = _counters_frame(table), _definitions_frame(table)
         differences = self.report.differences
         differences = differences[differences["campaign_id"].isin(set(table["campaign_id"]))]
+        if hidden_questions:
+            # No figure of a hidden question, nor the campaign totals that would give it.
+            partly = {c for c, _ in hidden_questions}
+            question = pd.to_numeric(differences["question"], errors="coerce")
+            keep = [
+                (c, int(q)) not in hidden_questions
+                if pd.notna(q)
+                else not (c in partly and "correct" in str(check))
+                for c, q, check in zip(
+                    differences["campaign_id"].astype(str),
+                    question,
+                    differences["check"],
+                    strict=True,
+                )
+            ]
+            differences = differences[pd.Series(keep, index=differences.index, dtype=bool)]
+            counters = counters.astype(object)
+            blank_totals = table["campaign_id"].astype(str).isin(partly).to_numpy()
+            counters.loc[blank_totals, ["correct answers", "numCorrectAnswers"]] = None
         if hidden:
             blank = table["campaign_id"].isin(hidden).to_numpy()
             counters, definitions = counters.astype(object), definitions.astype(object)
@@ -604,8 +656,8 @@ class DataQuality:
         cell = attrs.get("org_cell")
         hidden = bool(attrs.get("org_suppressed"))
         records = []
-        for _, label, count, whole, people in self.counts:
-            if people and 0 < count < self.k:
+        for key, label, count, whole, people in self.counts:
+            if self._withheld(key, count, people):
                 continue
             records.append(
                 {
