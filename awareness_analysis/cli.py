@@ -425,7 +425,7 @@ def _report_people(join: PeopleJoin | None, args: argparse.Namespace) -> None:
         return
     print(join.describe())
     if args.people_unmatched:
-        written = write_csv(join.unmatched_frame(), args.people_unmatched)
+        written = write_csv(join.unmatched_frame(), args.people_unmatched, raw=args.raw)
         count = len(join.unmatched_api) + len(join.unmatched_file)
         print(f"Wrote the {count:,} unmatched people to {written}.")
 

@@ -318,8 +318,11 @@ def test_unmatched_people_are_reported_on_both_sides(
     assert "2 people in the file matching no one" in counts
     assert not any(p in counts for p in (*missing, *ghosts))
     assert list(join.unmatched_frame()["person"]) == [*missing, *ghosts]
-    # The analyst's session says it (the notebooks print this text).
-    assert missing[0] in joined.provenance_text()
+    # The session's description (the notebooks print it) gives the counts and where the
+    # lists are, never a person.
+    described = joined.provenance_text()
+    assert "5 without a row in the file" in described and "people_join.describe()" in described
+    assert not any(p in described for p in (*missing, *ghosts))
     assert "people_file" not in joined.provenance() and "groups" in joined.provenance()
 
 
@@ -416,6 +419,30 @@ def test_export_with_people_writes_group_labels_only(
     exported = pd.read_csv(out)
     assert set(exported["department"]) == {"Blue", "'=cmd|' /C calc'!A0"}  # neutralised
     assert pd.read_csv(unmatched).empty
+
+
+def test_the_unmatched_list_is_neutralised_unless_raw(
+    tmp_path: Path, store: str, plain: Analysis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key in the file that matches no one (here one a spreadsheet would run) is listed in
+    the unmatched file inert, and exactly as typed with --raw."""
+    people = _people(plain)
+    rows = {p: {"team": "Blue"} for p in people}
+    rows["=ghost@evil.example"] = {"team": "Blue"}
+    path = _hr_file(tmp_path / "hr.csv", rows)
+    for raw in (False, True):
+        unmatched = tmp_path / f"unmatched-{raw}.csv"
+        code = main(
+            ["export", "--store", store, "--table", "users", "--out", str(tmp_path / "u.csv"),
+             "--people", str(path), "--group-by", "team", "--people-unmatched", str(unmatched),
+             *(["--raw"] if raw else [])]
+        )  # fmt: skip
+        assert code == 0, capsys.readouterr()
+        listed = set(pd.read_csv(unmatched, dtype=str).stack())
+        if raw:
+            assert "=ghost@evil.example" in listed
+        else:
+            assert "'=ghost@evil.example" in listed and "=ghost@evil.example" not in listed
 
 
 # -- one report, rendered with a people file ----------------------------------------------------

@@ -218,7 +218,14 @@ class Analysis:
             f"{campaigns}; data {p['content_hash']}; {suppression}; "
             f"pseudonymisation {'on' if p['pseudonymise'] else 'off'}; "
             f"awareness-analysis {p['package_version']}."
-        ) + (f"\n{self.people_join.describe()}" if self.people_join else "")
+        ) + (
+            # Counts only: text that describes the analysis must never name anyone (a notebook
+            # may print it anywhere). The lists: ``analysis.people_join.describe()``.
+            f"\nPeople file: {self.people_join.counts_text()}; "
+            "analysis.people_join.describe() lists the unmatched people and any warnings."
+            if self.people_join
+            else ""
+        )
 
     def with_min_group_size(self, k: int) -> Analysis:
         return replace(self, min_group_size=k)
