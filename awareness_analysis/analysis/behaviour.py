@@ -59,7 +59,7 @@ from awareness_analysis.analysis.privacy import (
     suppress_rows,
     threshold,
 )
-from awareness_analysis.analysis.stats import CONFIDENCE, two_sided_p, wilson_interval
+from awareness_analysis.analysis.stats import CONFIDENCE, Z_CONFIDENCE, two_sided_p, wilson_interval
 from awareness_analysis.data.behaviour import RISK_DTYPE, RISK_GRADES
 from awareness_analysis.vocabulary import SUPPRESSED_LABEL, UNIT_PEOPLE
 
@@ -106,7 +106,6 @@ _CLUSTER_NOTE = (
     "(sandwich) standard errors."
 )
 
-_Z = float(scipy_stats.norm.isf((1 - CONFIDENCE) / 2))
 _ALPHA = 1 - CONFIDENCE
 _DATE_DTYPE = "datetime64[us, UTC]"
 
@@ -587,8 +586,8 @@ def _mantel_haenszel(frame: pd.DataFrame, strata: np.ndarray, outcome: str) -> d
     se = float(np.sqrt(variance))
     z = np.log(rr) / se
     result |= {
-        "ci_low": float(np.exp(np.log(rr) - _Z * se)),
-        "ci_high": float(np.exp(np.log(rr) + _Z * se)),
+        "ci_low": float(np.exp(np.log(rr) - Z_CONFIDENCE * se)),
+        "ci_high": float(np.exp(np.log(rr) + Z_CONFIDENCE * se)),
         "p_value": float(two_sided_p(z)),
     }
     return result
@@ -973,8 +972,8 @@ def _pointwise_band(surv: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.nd
         log_s = np.log(surv)
         g = np.log(-log_s)
         se_g = se / np.abs(surv * log_s)
-        low = np.exp(-np.exp(g + _Z * se_g))
-        high = np.exp(-np.exp(g - _Z * se_g))
+        low = np.exp(-np.exp(g + Z_CONFIDENCE * se_g))
+        high = np.exp(-np.exp(g - Z_CONFIDENCE * se_g))
     edge = (surv >= 1) | (surv <= 0)
     return np.where(edge, surv, low), np.where(edge, surv, high)
 

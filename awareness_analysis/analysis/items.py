@@ -51,11 +51,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE, person_keys, threshold
 from awareness_analysis.analysis.session import Analysis
-from awareness_analysis.analysis.stats import CONFIDENCE, design_effect, wilson_interval
+from awareness_analysis.analysis.stats import (
+    CONFIDENCE,
+    Z_CONFIDENCE,
+    design_effect,
+    wilson_interval,
+)
 from awareness_analysis.vocabulary import UNIT_ANSWERS
 
 __all__ = [
@@ -92,7 +96,6 @@ FLAG_COLUMNS = tuple(FLAG_LABELS)
 
 #: The queue's option spread is shown against this question of each module (see module doc).
 SPREAD_QUESTION = 1
-_Z = float(scipy_stats.norm.isf((1 - CONFIDENCE) / 2))
 # A variance below this is none: shares of 0/1 answers, so far above rounding error.
 _NO_VARIANCE = 1e-12
 _ANSWER_COLUMNS = ("campaign_id", "email", "question", "result")
@@ -197,7 +200,7 @@ def _fisher_interval(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarr
     valid = np.isfinite(r) & (n > 3)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
-        half = _Z / np.sqrt(np.where(valid, n - 3, 1.0))
+        half = Z_CONFIDENCE / np.sqrt(np.where(valid, n - 3, 1.0))
     # At r = -1 or 1 (tiny modules) the clipped centre would leave r just outside its own
     # interval; the interval always holds the estimate.
     low = np.where(valid, np.minimum(np.tanh(centre - half), r), np.nan)

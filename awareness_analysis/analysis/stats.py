@@ -30,6 +30,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 __all__ = [
     "CONFIDENCE",
+    "Z_CONFIDENCE",
     "benjamini_hochberg",
     "cluster_pairs",
     "design_effect",
@@ -42,6 +43,8 @@ __all__ = [
 
 #: Confidence level of every interval.
 CONFIDENCE = 0.95
+#: The two-sided normal quantile of :data:`CONFIDENCE` (1.96): the z of every Wald interval.
+Z_CONFIDENCE = float(norm.isf((1 - CONFIDENCE) / 2))
 
 
 def _float_array(values: Any) -> np.ndarray:

@@ -71,6 +71,7 @@ from awareness_analysis.analysis.privacy import (
 from awareness_analysis.analysis.session import Analysis
 from awareness_analysis.analysis.stats import (
     CONFIDENCE,
+    Z_CONFIDENCE,
     benjamini_hochberg,
     design_effect,
     two_sided_p,
@@ -118,7 +119,6 @@ ORGANISATION_LABEL = "(organisation)"
 #: What a row of :func:`missed_again` counts.
 UNIT_TRANSITIONS = "pairs of campaigns (consecutive campaigns one person received)"
 
-_Z = float(scipy_stats.norm.isf((1 - CONFIDENCE) / 2))
 _ALPHA = 1 - CONFIDENCE
 _YEAR = pd.Timedelta(days=365.25)
 _DATE_DTYPE = "datetime64[us, UTC]"
@@ -477,8 +477,8 @@ def _fit_trend(
         "ci_high": _finite(np.exp(high)),
         "p_value": _finite(result.pvalues[1]),
         "pp_per_year": _finite(100 * slope),
-        "pp_ci_low": _finite(100 * (slope - _Z * se)),
-        "pp_ci_high": _finite(100 * (slope + _Z * se)),
+        "pp_ci_low": _finite(100 * (slope - Z_CONFIDENCE * se)),
+        "pp_ci_high": _finite(100 * (slope + Z_CONFIDENCE * se)),
         "rate_at_mean": _finite(p),
         "centre_years": centre,
         "converged": converged,
@@ -1121,8 +1121,8 @@ def _cluster_contrast(
     se = float(np.sqrt(correction * np.sum(z * z)))
     difference = p1 - p0
     out["difference"] = difference
-    out["difference_ci_low"] = difference - _Z * se
-    out["difference_ci_high"] = difference + _Z * se
+    out["difference_ci_low"] = difference - Z_CONFIDENCE * se
+    out["difference_ci_high"] = difference + Z_CONFIDENCE * se
     if se > 0:
         out["p_value"] = float(two_sided_p(difference / se))
     if p1 > 0 and p0 > 0:
@@ -1130,8 +1130,8 @@ def _cluster_contrast(
         z_log = (s1 - p1 * n1) / (total1 * p1) - (s0 - p0 * n0) / (total0 * p0)
         se_log = float(np.sqrt(correction * np.sum(z_log * z_log)))
         out["ratio"] = ratio
-        out["ratio_ci_low"] = float(np.exp(np.log(ratio) - _Z * se_log))
-        out["ratio_ci_high"] = float(np.exp(np.log(ratio) + _Z * se_log))
+        out["ratio_ci_low"] = float(np.exp(np.log(ratio) - Z_CONFIDENCE * se_log))
+        out["ratio_ci_high"] = float(np.exp(np.log(ratio) + Z_CONFIDENCE * se_log))
     return out
 
 

@@ -110,6 +110,7 @@ __all__ = [
     "SAFE_SUMMARY_DTYPES",
     "TRAINING_MODULE_DTYPES",
     "WATCHLIST_DTYPES",
+    "alias_map",
     "module_options_frame",
     "normalise_email",
     "people_frame",
@@ -1386,8 +1387,9 @@ def module_options_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 # -- people ---------------------------------------------------------------------------------------
 
 
-def _aliases(alias_domains: Mapping[str, str] | None) -> dict[str, str]:
-    """The alias map with both sides trimmed and lower-cased (a leading "@" dropped)."""
+def alias_map(alias_domains: Mapping[str, str] | None) -> dict[str, str]:
+    """The alias map with both sides trimmed and lower-cased (a leading "@" dropped), checked:
+    two domains per entry, no domain mapped twice, no chains."""
     if alias_domains is None:
         return {}
     if not isinstance(alias_domains, Mapping):
@@ -1425,7 +1427,7 @@ def person_key(email: str, alias_domains: Mapping[str, str] | None = None) -> st
     """The person an address belongs to, as :func:`people_frame` decides it: trimmed,
     lower-cased, then the domain (after the last ``@``) mapped through ``alias_domains``.
     Exact matching only: no fuzzy or local-part rules."""
-    return _key(email, _aliases(alias_domains))[0]
+    return _key(email, alias_map(alias_domains))[0]
 
 
 def _source_keys(
@@ -1491,7 +1493,7 @@ def people_frame(
     column, a missing or blank email, a known source without its figure columns, a malformed
     alias map) raises ``ValueError``.
     """
-    aliases = _aliases(alias_domains)
+    aliases = alias_map(alias_domains)
     if not isinstance(sources, Mapping):
         raise ValueError(f"sources must map a source key to a frame, not {brief(sources)}")
     names = list(sources)

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from awareness_analysis.data.behaviour import alias_map
 from awareness_analysis.data.frames import Frames, normalise_email
 from awareness_analysis.data.store import Snapshot
 from awareness_analysis.vocabulary import UNASSIGNED_DEPARTMENT
@@ -382,7 +383,7 @@ def choose_organisation_domains(
     personal_domains: Collection[str] = PERSONAL_MAIL_DOMAINS,
 ) -> tuple[tuple[str, ...], bool]:
     """The organisation domains and whether they were inferred (see the module docstring)."""
-    aliases = {_clean_domain(a): _clean_domain(b) for a, b in (alias_domains or {}).items()}
+    aliases = alias_map(alias_domains)
     from_aliases = set(aliases) | set(aliases.values())
     if given:
         return tuple(sorted({_clean_domain(d) for d in given} | from_aliases)), False
@@ -1067,7 +1068,7 @@ def check_frames(
         frames = _limited(frames, campaign_ids)
     rows, keys = _people(frames.users)
     names = _latest_names(rows, keys)
-    aliases = {_clean_domain(a): _clean_domain(b) for a, b in (alias_domains or {}).items()}
+    aliases = alias_map(alias_domains)
     people_per_domain: dict[str, int] = {}
     for person in keys:
         domain = _domain_of(str(person))
