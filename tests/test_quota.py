@@ -91,9 +91,10 @@ def test_workers_sharing_one_client_pace_themselves_with_few_429s(
     fake_credentials: FakeCredentials,
 ) -> None:
     workers = 4
-    # A refill every 50 ms (the real API's is seconds): short enough for a quick test, long
-    # enough that a scheduling hiccup of a few ms on a busy 2-core runner is not a burst.
-    refill_s = 0.05
+    # A refill every 100 ms (the real API's is seconds): short enough for a quick test, long
+    # enough that an answer delayed by a busy 2-core runner (tens of ms) is not a whole refill
+    # interval late, which the client would take for a refill it missed.
+    refill_s = 0.1
     bucket = TokenBucket(capacity=10, refill_interval_s=refill_s)
     calls = workers * PAGES
     with (
@@ -110,6 +111,22 @@ def test_workers_sharing_one_client_pace_themselves_with_few_429s(
     assert client.quota.paced > 0  # it did wait for refills rather than run into 429s
     minimum = (calls - 10) * refill_s
     assert minimum * 0.9 <= elapsed <= minimum * 2 + 1.0, (elapsed, minimum)
+
+
+def test_refills_projected_before_a_429_are_not_counted_after_it() -> None:
+    """A 429 says the bucket was empty: the refills the tracker had projected before it were
+    spent (by other integrations, or by answers still on their way). After the pause only the
+    probe may go; the next call waits for the refill after the reset's. (Counting the stale
+    refills let every waiting worker go at once, and a busy runner saw 25 429s in 52 calls.)"""
+    now = [0.0]
+    tracker = QuotaTracker(reserve=0, clock=lambda: now[0])
+    limit = {"X-RateLimit-Limit": "10"}
+    tracker.observe({**limit, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "100"}, 200)
+    now[0] = 0.35  # three projected refills (0.1, 0.2, 0.3) later, the server refuses
+    tracker.observe({**limit, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "50"}, 429)
+    now[0] = 0.4  # the reset has passed: one call (the probe) fits, two do not
+    assert tracker.seconds_for(1) == 0
+    assert tracker.seconds_for(2) == pytest.approx(0.1)
 
 
 def test_remaining_never_goes_below_the_reserve(fake_credentials: FakeCredentials) -> None:

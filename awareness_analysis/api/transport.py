@@ -449,8 +449,12 @@ class QuotaTracker:
                 return
             if status == 429:
                 # The call was refused and the gate holds every thread until the reset; then
-                # one call probes the quota, and its answer says how much is left.
+                # one call probes the quota, and its answer says how much is left. Refills
+                # projected before the refusal were spent (the bucket was empty): the next
+                # one to count is the one after the reset's.
                 self._tokens = self.reserve + 1
+                if self._interval_s > 0:
+                    self._next_refill_at = now + reset_s + self._interval_s
                 self._resync = True
             else:
                 self._interval_s = max(self._interval_s, reset_s)
@@ -462,8 +466,11 @@ class QuotaTracker:
                     and (anchor > self._next_refill_at)
                 ):
                     # The server's next refill is later than we expected: it refilled
-                    # meanwhile, before our projection credited it. Credit those refills now.
-                    missed = int((anchor - self._next_refill_at) / self._interval_s + 0.5)
+                    # meanwhile, before our projection credited it. Credit those refills now,
+                    # whole intervals only: the answer's own delay on the way (a busy host, a
+                    # slow network) also pushes the anchor later, and rounding it up would
+                    # credit calls the server never gave back (429s).
+                    missed = int((anchor - self._next_refill_at) / self._interval_s)
                     self._tokens = min(limit, self._tokens + missed)
                 self._next_refill_at = anchor
                 # Calls sent after this one and still in flight are not counted in Remaining.
