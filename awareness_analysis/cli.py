@@ -551,8 +551,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first.")
-    snapshot = SnapshotStore(args.store).load(args.at, snapshot_id=args.snapshot)
-    frame: pd.DataFrame = getattr(snapshot.frames, args.table)
     people = _people_options(args)
     if people:
         if args.table != "users":
@@ -562,12 +560,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
             )
         from awareness_analysis.analysis.session import open_analysis
 
-        # The one join every view uses: the snapshot's users, department regrouped.
+        # The one join every view uses: the snapshot's users, department regrouped (the
+        # snapshot is loaded once, by the analysis).
         analysis = open_analysis(
-            args.store, min_group_size=0, snapshot_id=snapshot.snapshot_id, **people
+            args.store, min_group_size=0, snapshot_id=args.snapshot, at=args.at, **people
         )
         _report_people(analysis.people_join, args)
-        frame = analysis.users
+        snapshot, frame = analysis.snapshot, analysis.users
+    else:
+        snapshot = SnapshotStore(args.store).load(args.at, snapshot_id=args.snapshot)
+        frame = getattr(snapshot.frames, args.table)
     # Atomic (an interrupted export never leaves half a file) and formula-safe unless --raw.
     write_csv(frame, out, raw=args.raw)
     print(f"Wrote {len(frame)} rows of {args.table} from snapshot {snapshot.snapshot_id} to {out}.")

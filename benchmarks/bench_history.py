@@ -111,19 +111,29 @@ def _run(store: Path, how: str, warm: Path) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from awareness_analysis.data.frames import build_frames
     from awareness_analysis.data.store import SnapshotStore
     from awareness_analysis.fakeapi.demo_org import synthetic_dataset
-    from benchmarks.bench_storage import FIRST_WEEK, N_CAMPAIGNS, WeeklyProgress
+    from benchmarks.bench_storage import (
+        DEFAULT_USERS,
+        DEFAULT_WEEKS,
+        FIRST_WEEK,
+        N_CAMPAIGNS,
+        WeeklyProgress,
+        verdict,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=50_000, help="users (default 50,000)")
-    parser.add_argument("--weeks", type=int, default=52, help="weekly snapshots (default 52)")
+    parser.add_argument(
+        "--users", type=int, default=DEFAULT_USERS, help=f"users (default {DEFAULT_USERS:,})"
+    )
+    parser.add_argument(
+        "--weeks",
+        type=int,
+        default=DEFAULT_WEEKS,
+        help=f"weekly snapshots (default {DEFAULT_WEEKS})",
+    )
     args = parser.parse_args(argv)
     print(
         f"History benchmark: {N_CAMPAIGNS} campaigns x {args.users:,} users, "
@@ -179,11 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(
         f"  speed: the query is {speedup:.1f}x faster (target at least {TARGET_SPEEDUP:.0f}x: "
-        f"{_verdict(speedup >= TARGET_SPEEDUP)})"
+        f"{verdict(speedup >= TARGET_SPEEDUP)})"
     )
     print(
         f"  memory growth: the query needs {share:.3f}x of pandas' (target at most "
-        f"{TARGET_MEMORY_SHARE}: {_verdict(share <= TARGET_MEMORY_SHARE)}); peak RSS ratio "
+        f"{TARGET_MEMORY_SHARE}: {verdict(share <= TARGET_MEMORY_SHARE)}); peak RSS ratio "
         f"{int(query['peak_kb']) / int(pandas['peak_kb']):.2f}"
     )
     print(f"  same counts from both ({len(query['counts']):,} snapshot x campaign rows): {same}")

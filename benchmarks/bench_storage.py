@@ -62,7 +62,8 @@ LOAD_RUNS = 3
 FIRST_WEEK = datetime(2025, 11, 3, 6, 0, tzinfo=UTC)
 
 
-def _verdict(ok: bool) -> str:
+def verdict(ok: bool) -> str:
+    """How a benchmark prints a target's outcome."""
     return "met" if ok else "MISSED"
 
 
@@ -207,7 +208,7 @@ def run(n_users: int, weeks: int) -> int:
     print(
         f"  target: at most {TARGET_FULL_COPIES}x one full copy + the {weeks - 1} weeks' changed "
         f"campaigns ({_mb(changed_total)} in the old layout) = {_mb(target)}: "
-        f"{store_bytes / target:.2f}x the target ({_verdict(met)})"
+        f"{store_bytes / target:.2f}x the target ({verdict(met)})"
     )
     print(
         f"  write: first snapshot {write_s[0]:.2f} s (every object), then median "
@@ -221,7 +222,7 @@ def run(n_users: int, weeks: int) -> int:
         f"{objects_of['campaigns']} campaigns objects, checksums checked) against "
         f"{old_load_s:.2f} s for the old layout's 3 files (checksums checked): "
         f"{load_s / old_load_s:.1f}x; equal to what was written (content hash): {same} "
-        f"({_verdict(same)})"
+        f"({verdict(same)})"
     )
     print(
         f"  history: users of all {weeks} snapshots via table_files = {listed} file entries, "

@@ -113,7 +113,8 @@ _DATE_DTYPE = "datetime64[us, UTC]"
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    """Raise unless ``frame`` is a DataFrame with ``columns`` (``name``: what to call it)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{name} must be a DataFrame, not {type(frame).__name__}")
     missing = [column for column in columns if column not in frame.columns]
@@ -319,7 +320,7 @@ def phishing_rates(
     security scanner is not a click. Submit = credentials submitted; report = the email was
     reported (``time_reported``). Campaigns sent to fewer than ``k`` people are suppressed.
     """
-    _require(
+    require_columns(
         phish_users,
         ("phish_campaign_id", "phish_campaign_name", "email", *PHISH_METRICS.values()),
         "phish_users",
@@ -402,14 +403,14 @@ def knowledge_behaviour_pairs(
     ``clicked``, ``submitted``, ``reported`` (bool; a scanner-only click is not ``clicked``).
     Sorted by phishing campaign (category order) then person.
     """
-    _require(users, ("campaign_id", "email", "n_correct", "n_incorrect"), "users")
-    _require(campaigns, ("campaign_id", "launch_date"), "campaigns")
-    _require(
+    require_columns(users, ("campaign_id", "email", "n_correct", "n_incorrect"), "users")
+    require_columns(campaigns, ("campaign_id", "launch_date"), "campaigns")
+    require_columns(
         phish_users,
         ("phish_campaign_id", "email", "department", "clicked", "submitted", "reported"),
         "phish_users",
     )
-    _require(phish_campaigns, ("phish_campaign_id", "launch_date"), "phish_campaigns")
+    require_columns(phish_campaigns, ("phish_campaign_id", "launch_date"), "phish_campaigns")
 
     # Knowledge: one row per awareness campaign x person that answered something.
     know = pd.DataFrame(
@@ -641,7 +642,7 @@ def knowledge_click_risk_ratio(
     A row is suppressed (figures blanked) when either arm has some but fewer than ``k``
     people. The ratio or its bounds are NaN where an arm has no events.
     """
-    _require(pairs, (*_PAIR_COLUMNS, *BEHAVIOURS), "pairs")
+    require_columns(pairs, (*_PAIR_COLUMNS, *BEHAVIOURS), "pairs")
     k = threshold(k)
     first = _first_per_person(pairs)
     first_strata, pooled_first = _strata(first, k)
@@ -751,7 +752,7 @@ def knowledge_click_model(
     """
     if outcome not in BEHAVIOURS:
         raise ValueError(f"outcome must be one of {BEHAVIOURS}, not {outcome!r}")
-    _require(pairs, (*_PAIR_COLUMNS, outcome), "pairs")
+    require_columns(pairs, (*_PAIR_COLUMNS, outcome), "pairs")
     k = threshold(k)
     knew = pairs["knew"].to_numpy(dtype=bool)
     event = pairs[outcome].to_numpy(dtype=bool)
@@ -855,8 +856,8 @@ def safe_vs_accuracy(
     against accuracy: negative = riskier grades answer worse), ``p_value``, ``people``,
     ``suppressed`` (1 to k-1 people in all).
     """
-    _require(safe_scores, ("email", "risk"), "safe_scores")
-    _require(users, ("email", "n_correct", "n_incorrect"), "users")
+    require_columns(safe_scores, ("email", "risk"), "safe_scores")
+    require_columns(users, ("email", "n_correct", "n_incorrect"), "users")
     k = threshold(k)
     risk = pd.Series(
         pd.Categorical(
@@ -1012,13 +1013,13 @@ def time_to_event(
     if event not in _EVENT_TIMES:
         raise ValueError(f"event must be one of {tuple(_EVENT_TIMES)}, not {event!r}")
     times = ("time_scheduled", *_EVENT_TIMES[event])
-    _require(phish_users, ("phish_campaign_id", "email", event, *times), "phish_users")
+    require_columns(phish_users, ("phish_campaign_id", "email", event, *times), "phish_users")
     k = threshold(k)
     snapshot = _timestamp(as_of, "as_of")
     per = _phish_people(phish_users, times)
     start = per["time_scheduled"]
     if phish_campaigns is not None:
-        _require(phish_campaigns, ("phish_campaign_id", "launch_date"), "phish_campaigns")
+        require_columns(phish_campaigns, ("phish_campaign_id", "launch_date"), "phish_campaigns")
         launch = _launch_of(phish_campaigns, "phish_campaign_id")
         fallback = _utc(launch.reindex(per["phish_campaign_id"].astype("str").to_numpy()).array)
         start = start.fillna(pd.Series(fallback.array, index=start.index))

@@ -21,7 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from awareness_analysis.analysis.phases import as_utc
-from awareness_analysis.analysis.privacy import DEFAULT_MIN_GROUP_SIZE, choose_hidden, threshold
+from awareness_analysis.analysis.privacy import (
+    DEFAULT_MIN_GROUP_SIZE,
+    choose_hidden,
+    person_key_array,
+    threshold,
+)
 from awareness_analysis.analysis.stats import CONFIDENCE, wilson_interval
 from awareness_analysis.data.store import SnapshotStore
 from awareness_analysis.vocabulary import UNIT_PEOPLE
@@ -55,9 +60,11 @@ Regroup = Callable[[Sequence[object], Sequence[object]], Sequence[object]]
 _ALL = "all"
 
 
-def _codes(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Each value's position in the distinct values (missing values are one of them)."""
-    encoded = pc.dictionary_encode(values, null_encoding="encode").combine_chunks()
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
@@ -70,9 +77,8 @@ def _counts(path: Path, by_department: bool, regroup: Regroup | None = None) -> 
     Counted on integer codes with numpy rather than with pyarrow's group-by, whose hash
     tables cost many times the file's size in memory on each file."""
     table = pq.read_table(path, columns=_READ)
-    person, persons = _codes(
-        pc.utf8_lower(pc.utf8_trim_whitespace(table["email"].cast(pa.string())))
-    )
+    emails = table["email"].cast(pa.string()).combine_chunks()
+    person, persons = _codes(person_key_array(emails))
     campaign, campaigns = _codes(table["campaign_id"].cast(pa.string()))
     answered = pc.greater(pc.add(table["n_correct"], table["n_incorrect"]), 0)
     group, width = campaign, 1

@@ -121,7 +121,12 @@ def threshold(k: int | None) -> int:
 def person_keys(emails: pd.Series) -> pd.Series:
     """One key per person (:func:`~awareness_analysis.data.frames.normalise_email`): one person
     may appear with different case or stray spaces. Missing emails stay missing."""
-    text = pa.array(emails.astype("str").array)
+    keys = person_key_array(pa.array(emails.astype("str").array))
+    return keys.to_pandas().astype("str").set_axis(emails.index).rename(emails.name)
+
+
+def person_key_array(text: pa.Array) -> pa.Array:
+    """:func:`person_keys` over an Arrow string array (for readers of the Parquet files)."""
     # Vectorised for ASCII addresses, where Arrow's trimming and lower-casing are Python's
     # exactly; the rest through normalise_email itself, since Arrow folds some letters
     # (Turkish dotted I, final sigma) otherwise and two people would then disagree.
@@ -132,7 +137,7 @@ def person_keys(emails: pd.Series) -> pd.Series:
         keys = pc.replace_with_mask(
             keys, other, pa.array([normalise_email(v) for v in spellings], type=keys.type)
         )
-    return keys.to_pandas().astype("str").set_axis(emails.index).rename(emails.name)
+    return keys
 
 
 #: What Python's ``str.strip()`` removes from an ASCII string.

@@ -57,7 +57,7 @@ from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from awareness_analysis.analysis.behaviour import blank_rows
+from awareness_analysis.analysis.behaviour import blank_rows, require_columns
 from awareness_analysis.analysis.disclosure import Publication
 from awareness_analysis.analysis.engine import SIGNIFICANCE_LEVEL
 from awareness_analysis.analysis.filters import Selection
@@ -145,14 +145,6 @@ _OBSERVATIONAL_NOTE = (
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a DataFrame, not {type(frame).__name__}")
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks the column(s) {missing}")
-
-
 def _snapshot(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
     """``as_of`` in UTC; a naive time is taken as UTC."""
     try:
@@ -188,7 +180,7 @@ def _campaign_table(
     order of ``campaigns``): ``campaign_id``, ``campaign_name``, ``launch_date``,
     ``days_since_launch`` (whole days at ``as_of``; NaN undated), ``running`` (the phases
     rule) and ``dated``."""
-    _require(campaigns, ("campaign_id", "launch_date"), "campaigns")
+    require_columns(campaigns, ("campaign_id", "launch_date"), "campaigns")
     ids = campaigns["campaign_id"].astype("str").to_numpy(dtype=object)
     first = np.flatnonzero(~pd.Series(ids).duplicated().to_numpy())
     known = campaigns.iloc[first]
@@ -252,7 +244,7 @@ def _enrolments(users: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     ``campaign`` (position in ``table``), ``person`` (key), ``pcode`` (person code), ``email``,
     ``name``, ``department`` (the first row's), ``acknowledged``, ``answered``,
     ``all_correct`` (any row's), ``correct``, ``incorrect`` (summed over the rows)."""
-    _require(users, _USER_COLUMNS, "users")
+    require_columns(users, _USER_COLUMNS, "users")
     if users["email"].isna().any():
         raise ValueError("users has rows without an email")
     position_of = pd.Series(
@@ -1395,7 +1387,7 @@ def movement(
     """
     if metric not in MOVEMENT_METRICS:
         raise ValueError(f"metric must be one of {MOVEMENT_METRICS}, not {metric!r}")
-    _require(users, _USER_COLUMNS, "users")
+    require_columns(users, _USER_COLUMNS, "users")
     k = threshold(k)
     earlier_id, later_id = str(earlier_id), str(later_id)
     if earlier_id == later_id:

@@ -116,6 +116,7 @@ __all__ = [
     "people_frame",
     "performance_frame",
     "person_key",
+    "person_keyer",
     "phish_campaigns_frame",
     "phish_templates_frame",
     "phish_user_tables",
@@ -1427,7 +1428,13 @@ def person_key(email: str, alias_domains: Mapping[str, str] | None = None) -> st
     """The person an address belongs to, as :func:`people_frame` decides it: trimmed,
     lower-cased, then the domain (after the last ``@``) mapped through ``alias_domains``.
     Exact matching only: no fuzzy or local-part rules."""
-    return _key(email, alias_map(alias_domains))[0]
+    return person_keyer(alias_domains)(email)
+
+
+def person_keyer(alias_domains: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """:func:`person_key` with the alias map checked once, for keying many addresses."""
+    aliases = alias_map(alias_domains)
+    return lambda email: _key(email, aliases)[0]
 
 
 def _source_keys(

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from awareness_analysis.data.behaviour import person_key
+from awareness_analysis.data.behaviour import person_keyer
 from awareness_analysis.data.csv_safe import FORMULA_PREFIXES
 from awareness_analysis.data.frames import normalise_email
 from awareness_analysis.errors import AwarenessAnalysisError
@@ -437,10 +437,10 @@ class PeopleJoin:
         :func:`join_people_file`); empty groups become ``(unassigned)``."""
         # Each distinct email and department is looked at once: users repeat per campaign.
         email_codes, email_values = pd.factorize(pd.Series(list(emails), dtype=object))
+        key = person_keyer(self.alias_domains)
         from_file = pd.Series(
             np.array(
-                [self.labels.get(person_key(str(e), self.alias_domains)) for e in email_values]
-                + [None],
+                [self.labels.get(key(str(e))) for e in email_values] + [None],
                 dtype=object,
             )[email_codes],
             dtype=object,
@@ -565,10 +565,11 @@ def join_people_file(
             "another column (e.g. department or location)."
         )
     aliases = dict(alias_domains or {})
+    key_of = person_keyer(aliases)
     labels: dict[str, str | None] = {}
     spelt: dict[str, list[str]] = {}
     for key, value in zip(people.frame.index, people.frame[column], strict=True):
-        person = person_key(str(key), aliases)
+        person = key_of(str(key))
         spelt.setdefault(person, []).append(str(key))
         label = None if _blank(value) else str(value).strip()
         if label == SUPPRESSED_LABEL:
@@ -612,12 +613,12 @@ def join_people_file(
     in_api: set[str] = set()
     for frame in (users, *(t for t in tables.values() if "email" in t.columns)):
         emails = pd.unique(frame["email"].dropna().astype(str).to_numpy(dtype=object))
-        in_api.update(person_key(e, aliases) for e in emails)
+        in_api.update(key_of(e) for e in emails)
     # A person moved: their group differs from their API department (first campaign row).
     first = (
         pd.DataFrame(
             {
-                "person": [person_key(str(e), aliases) for e in users["email"]],
+                "person": [key_of(str(e)) for e in users["email"]],
                 "api": users["department"].astype(object).to_numpy(),
                 "group": joined_users["department"].astype(object).to_numpy(),
             }

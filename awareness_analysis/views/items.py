@@ -39,11 +39,13 @@ from awareness_analysis.views.chart_parts import (
     EDGE,
     MIN_TEXT_SIZE,
     NEUTRAL,
+    TICK_SIZE,
     WIDTH_PT,
     add_axes,
     floats,
     new_figure,
     no_data_figure,
+    open_axes,
     suppression_note,
     wrapped_chrome,
 )
@@ -61,8 +63,6 @@ CHART = "Question quality"
 REPORT_VIEW = "All questions"
 #: Shown instead of a hidden question's figures (the plan or the k rule hides it).
 HIDDEN_REASON = "hidden to protect a small group"
-_TICK_SIZE = 9.0
-_GRID = "#E2E2E2"
 _ZONE = "#F3F3F3"
 _FAIR, _FLAGGED = PALETTE["blue"], PALETTE["vermillion"]
 _NO_DISCRIMINATION = "no discrimination"
@@ -70,14 +70,6 @@ _NO_DISCRIMINATION = "no discrimination"
 
 def _label(row: pd.Series) -> str:
     return question_label(int(row["question"]), str(row["module_title"]))
-
-
-def _style(ax: Axes) -> None:
-    ax.tick_params(labelsize=_TICK_SIZE)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(color=_GRID, linewidth=0.6)
-    ax.set_axisbelow(True)
 
 
 def plot_question_quality(table: pd.DataFrame, selection_text: str = "") -> Figure:
@@ -114,7 +106,7 @@ def plot_question_quality(table: pd.DataFrame, selection_text: str = "") -> Figu
     correlated = shown["discrimination"].notna().to_numpy()
     strip = bool((~correlated).any())
     # Wide enough for the strip's tick label, when there is a strip.
-    label_width = text_width(_NO_DISCRIMINATION, _TICK_SIZE) + 10.0 if strip else 0.0
+    label_width = text_width(_NO_DISCRIMINATION, TICK_SIZE) + 10.0 if strip else 0.0
     left, right, below, body = EDGE + max(44.0, label_width), EDGE + 14.0, 34.0, 250.0
     strip_height = 26.0 if strip else 0.0
     gap = 30.0 if strip else 0.0
@@ -159,9 +151,9 @@ def plot_question_quality(table: pd.DataFrame, selection_text: str = "") -> Figu
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(bottom, top)
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    ax.set_xlabel("Difficulty: share correct", fontsize=_TICK_SIZE)
-    ax.set_ylabel("Discrimination (item-total r)", fontsize=_TICK_SIZE)
-    _style(ax)
+    ax.set_xlabel("Difficulty: share correct", fontsize=TICK_SIZE)
+    ax.set_ylabel("Discrimination (item-total r)", fontsize=TICK_SIZE)
+    open_axes(ax)
     if correlated.any():
         ax.legend(loc="upper left", fontsize=MIN_TEXT_SIZE, frameon=False)
     if strip:
@@ -189,8 +181,8 @@ def plot_question_quality(table: pd.DataFrame, selection_text: str = "") -> Figu
         lower.set_yticks([0.0], [_NO_DISCRIMINATION])
         lower.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
         ax.set_xlabel("")
-        lower.set_xlabel("Difficulty: share correct", fontsize=_TICK_SIZE)
-        _style(lower)
+        lower.set_xlabel("Difficulty: share correct", fontsize=TICK_SIZE)
+        open_axes(lower)
         lower.tick_params(axis="y", left=False)
     return fig
 

@@ -18,6 +18,7 @@ campaigns, with the alias-domain map of ``AWARENESS_ALIAS_DOMAINS``.
 
 from __future__ import annotations
 
+import functools
 import html
 import unicodedata
 from collections.abc import Collection
@@ -28,6 +29,7 @@ import ipywidgets as w
 import pandas as pd
 from IPython.display import HTML, display
 
+from awareness_analysis.analysis.engine import View
 from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.privacy import threshold
 from awareness_analysis.analysis.session import Analysis, alias_domains_from_env
@@ -491,6 +493,11 @@ class DataQuality:
             text += f"<ul>{items}</ul>" if items else "<p>Nothing to report.</p>"
         return text
 
+    @functools.cached_property
+    def _whole_view(self) -> View:
+        """The report's view of every campaign: the cells its figures belong to."""
+        return self.analysis.view(Selection())
+
     def _reconciliation_table(
         self,
     ) -> tuple[pd.DataFrame, list[dict[str, Any]], set[str], set[tuple[str, int]]]:
@@ -502,7 +509,7 @@ class DataQuality:
             return r, [], set(), set()
         shown_ids = set(self.analysis.campaign_names)
         r = r[r["campaign_id"].isin(shown_ids)].reset_index(drop=True)
-        view = self.analysis.view(Selection())
+        view = self._whole_view
         rates = view.campaign_rates()
         completion = rates[rates["metric"] == "completion"]
         accuracy = view.question_accuracy()
@@ -652,7 +659,7 @@ class DataQuality:
     def _summary_records(self) -> list[dict[str, Any]]:
         """The aggregate counts as figures of the whole report (the organisation's cell); a
         count of fewer than k people is not published."""
-        attrs = self.analysis.view(Selection()).department_comparison("completion").attrs
+        attrs = self._whole_view.department_comparison("completion").attrs
         cell = attrs.get("org_cell")
         hidden = bool(attrs.get("org_suppressed"))
         records = []

@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from awareness_analysis.analysis.behaviour import blank_rows
-from awareness_analysis.analysis.engine import View
 from awareness_analysis.analysis.filters import Selection
 from awareness_analysis.analysis.history import CURVE_COLUMNS, completion_curves
 from awareness_analysis.analysis.session import Analysis
@@ -458,6 +457,7 @@ class TrendsAndPeople:
         self.analysis = analysis
         self.k = analysis.min_group_size
         self.redraws = 0
+        self._comparisons: dict[tuple[tuple[str, ...], str], pd.DataFrame] = {}
         self.figures: list[Figure] = []
         self.tables: dict[str, object] = {}
         names = analysis.campaign_names
@@ -706,8 +706,14 @@ class TrendsAndPeople:
             context.publish(records)
         return page
 
-    def _view(self, campaign_ids: tuple[str, ...]) -> View:
-        return self.analysis.view(Selection(campaign_ids=campaign_ids), self.k)
+    def _compared(self, campaign_ids: tuple[str, ...], metric: str) -> pd.DataFrame:
+        """The plan's department comparison of ``metric`` over ``campaign_ids``, computed once
+        per report page (the campaign rates, trends and curves ask for the same ones)."""
+        key = (campaign_ids, metric)
+        if key not in self._comparisons:
+            view = self.analysis.view(Selection(campaign_ids=campaign_ids), self.k)
+            self._comparisons[key] = view.department_comparison(metric)
+        return self._comparisons[key]
 
     def _planned(
         self, trend: TrendResult, label: str
@@ -725,7 +731,7 @@ class TrendsAndPeople:
             if cid not in names:
                 hide.append(True)
                 continue
-            table = self._view((cid,)).department_comparison(metric)
+            table = self._compared((cid,), metric)
             hidden = bool(table.attrs.get("org_suppressed")) or bool(row.suppressed)
             hide.append(hidden)
             records.append(
@@ -746,7 +752,7 @@ class TrendsAndPeople:
         fit = tuple(str(c) for c in trend.campaigns.loc[trend.campaigns["in_fit"], "campaign_id"])
         departments = trend.departments.copy()
         departments.attrs = dict(trend.departments.attrs)
-        by_department = self._view(fit).department_comparison(metric) if fit else None
+        by_department = self._compared(fit, metric) if fit else None
         # A department's trend is published only where the plan shows that department over
         # these campaigns, with the plan's own counts (never the trend's pooled group, whose
         # departments need not be the plan's).
@@ -811,7 +817,7 @@ class TrendsAndPeople:
         table = missed_again(a.users, a.campaigns, as_of=a.as_of, k=self.k)
         _, eligible = trend_campaign_ids(a.users, a.campaigns, as_of=a.as_of)
         eligible = tuple(c for c in eligible if c in a.campaign_names)
-        org = self._view(eligible).department_comparison("completion").attrs if eligible else {}
+        org = self._compared(eligible, "completion").attrs if eligible else {}
         hidden = not eligible or bool(org.get("org_suppressed"))
         table = blank_rows(
             table,
@@ -870,7 +876,7 @@ class TrendsAndPeople:
         for row in curves.itertuples():
             cid = str(row.campaign_id)
             if cid not in cells:
-                attrs = self._view((cid,)).department_comparison("completion").attrs
+                attrs = self._compared((cid,), "completion").attrs
                 cells[cid] = (attrs.get("org_cell"), bool(attrs.get("org_suppressed")))
             cell, hidden = cells[cid]
             hidden = hidden or bool(row.suppressed) or row.audience != latest[row.campaign_id]
